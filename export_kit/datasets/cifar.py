@@ -1,0 +1,226 @@
+"""CIFAR-10 from disk (ImageFolder JPEGs or torchvision's pickled batches), a decode cache, read into one uint8 form.
+
+Decoding 60,000 JPEGs costs seconds on every run, so the first run writes the decoded uint8 arrays to a cache
+keyed by the file listing; later runs memory-map it. Nothing here normalizes: images stay uint8 HWC until the
+model's preprocessing (which travels with the checkpoint and the manifest) turns them into tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from export_kit.datasets.base import Dataset, Split
+from export_kit.errors import DataError
+from export_kit.fileio import atomic_path, sha256_file
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+_CHUNK = 2000
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm"}
+HOW_TO_PROVIDE = (
+    "pass --data-dir DIR, set EXPORTKIT_DATA=DIR, or place CIFAR-10 in ./data "
+    "(ImageFolder train/<class>/*.jpg + test/<class>/*.jpg, or torchvision's cifar-10-batches-py/)"
+)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EXPORTKIT_CACHE", Path.home() / ".cache" / "exportkit"))
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> tuple[Path, str]:
+    """Pick the data folder by precedence: the argument, then ``$EXPORTKIT_DATA``, then ``./data``."""
+    if data_dir is not None:
+        return Path(data_dir), "--data-dir"
+    if os.environ.get("EXPORTKIT_DATA"):
+        return Path(os.environ["EXPORTKIT_DATA"]), "EXPORTKIT_DATA"
+    return Path("data"), "./data"
+
+
+def load_cifar10(data_dir: str | os.PathLike | None = None, *, allow_download: bool = True,
+                 progress: bool = True) -> Dataset:
+    """Load CIFAR-10 from the first source that exists; download into ./data only as the last resort."""
+    root, origin = resolve_data_dir(data_dir)
+    if not root.exists():
+        if origin != "./data" or not allow_download:
+            raise DataError(f"CIFAR-10 not found at {root} (from {origin}); {HOW_TO_PROVIDE}")
+        root = _download(root)
+    layout = detect_layout(root)
+    if layout is None:
+        raise DataError(f"{root} (from {origin}) holds neither train/<class>/ + test/<class>/ image folders "
+                        f"nor cifar-10-batches-py/; {HOW_TO_PROVIDE}")
+    kind, base = layout
+    if kind == "pickle":
+        return _load_pickled(base)
+    return _load_image_folder(base, progress=progress)
+
+
+def detect_layout(root: Path) -> tuple[str, Path] | None:
+    """Return ``("imagefolder", root)`` or ``("pickle", batches_dir)``, or None when neither layout is there."""
+    for candidate in (root / "cifar-10-batches-py", root):
+        if (candidate / "data_batch_1").is_file() and (candidate / "test_batch").is_file():
+            return "pickle", candidate
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return "imagefolder", root
+    return None
+
+
+def _download(root: Path) -> Path:
+    try:
+        from torchvision.datasets import CIFAR10
+
+        CIFAR10(str(root), train=True, download=True)
+        CIFAR10(str(root), train=False, download=True)
+    except Exception as exc:  # any network or disk failure means the same thing to the user
+        raise DataError(f"CIFAR-10 not found and the download failed ({type(exc).__name__}); "
+                        f"{HOW_TO_PROVIDE}") from None
+    return root
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR batch files while refusing every global but numpy's array constructors."""
+
+    _ALLOWED: ClassVar[set[tuple[str, str]]] = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_batch(path: Path) -> dict:
+    try:
+        return _BatchUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+    except Exception as exc:
+        raise DataError(f"{path} is not a CIFAR-10 batch file: {exc}") from None
+
+
+def _load_pickled(base: Path) -> Dataset:
+    def split(names: list[str]) -> Split:
+        batches = [_read_batch(base / n) for n in names]
+        data = np.concatenate([np.asarray(b[b"data"], dtype=np.uint8) for b in batches])
+        labels = np.concatenate([np.asarray(b[b"labels"], dtype=np.int64) for b in batches])
+        return Split(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels)
+
+    train = split([f"data_batch_{i}" for i in range(1, 6)])
+    test = split(["test_batch"])
+    digest = hashlib.sha256()
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        digest.update((base / name).read_bytes())
+    provenance = {"dataset": "cifar10", "layout": "torchvision-pickle", "path": str(base.resolve()),
+                  "train_images": len(train), "test_images": len(test), "sha256": digest.hexdigest()}
+    return Dataset(train, test, list(CIFAR10_CLASSES), provenance)
+
+
+def _listing(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
+    """Class names (from train/) and, per split, every image file with its label, in sorted order."""
+    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+    if len(classes) < 2:
+        raise DataError(f"{root / 'train'} has {len(classes)} class folder(s); expected one folder per class")
+    files: dict[str, list[tuple[str, int]]] = {}
+    for split in ("train", "test"):
+        entries = []
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            if not folder.is_dir():
+                raise DataError(f"{folder} is missing: train/ and test/ must have the same class folders")
+            entries += [(str(p), label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not entries:
+            raise DataError(f"{root / split} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        files[split] = entries
+    return classes, files
+
+
+def _listing_key(root: Path, files: dict[str, list[tuple[str, int]]]) -> str:
+    digest = hashlib.sha256(str(root.resolve()).encode())
+    for split, entries in files.items():
+        for path, label in entries:
+            digest.update(f"{split}|{os.path.relpath(path, root)}|{label}|{os.path.getsize(path)}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _decode_chunk(paths: list[str]) -> tuple[np.ndarray, list[int]]:
+    """Decode images in a worker; return the stacked pixels and the indexes of images that failed."""
+    from PIL import Image
+
+    out, bad = [], []
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as img:
+                out.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+        except Exception:
+            bad.append(i)
+    shapes = {a.shape for a in out}
+    if len(shapes) > 1:
+        raise DataError(f"images of different sizes {sorted(shapes)} in one folder; resize them to one size first")
+    return (np.stack(out) if out else np.empty((0, 0, 0, 3), np.uint8)), bad
+
+
+def _decode_split(entries: list[tuple[str, int]], bar, task) -> tuple[Split, list[str]]:
+    """Decode one split in parallel chunks; undecodable files are skipped and returned by path."""
+    paths = [p for p, _ in entries]
+    starts = range(0, len(paths), _CHUNK)
+    pixels, keep, skipped = [], [], []
+    workers = max(1, min(len(starts), os.cpu_count() or 1))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(_decode_chunk, [paths[s:s + _CHUNK] for s in starts])
+        for start, (arr, bad) in zip(starts, results, strict=True):
+            count, bad_set = min(_CHUNK, len(paths) - start), set(bad)
+            keep += [start + i for i in range(count) if i not in bad_set]
+            skipped += [paths[start + i] for i in bad]
+            if len(arr):
+                pixels.append(arr)
+            bar.advance(task, count)
+    if not keep:
+        raise DataError(f"none of the {len(paths)} images under {Path(paths[0]).parents[1]} could be decoded")
+    if len({a.shape[1:] for a in pixels}) > 1:
+        raise DataError(f"images of different sizes {sorted({a.shape[1:] for a in pixels})}; resize them first")
+    labels = np.array([entries[i][1] for i in keep], dtype=np.int64)
+    return Split(np.concatenate(pixels), labels), skipped
+
+
+def _load_image_folder(root: Path, *, progress: bool) -> Dataset:
+    classes, files = _listing(root)
+    key = _listing_key(root, files)
+    cache = cache_dir() / f"imagefolder-{key}.npz"
+    if not cache.is_file():
+        _write_cache(root, files, classes, cache, progress)
+    with np.load(cache, allow_pickle=False) as npz:
+        train = Split(npz["train_images"], npz["train_labels"])
+        test = Split(npz["test_images"], npz["test_labels"])
+        skipped = [str(s) for s in npz["skipped"]]
+    provenance = {"dataset": "cifar10" if classes == list(CIFAR10_CLASSES) else "imagefolder",
+                  "layout": "imagefolder", "path": str(root.resolve()), "train_images": len(train),
+                  "test_images": len(test), "skipped_corrupt": len(skipped), "cache": str(cache),
+                  "sha256": sha256_file(cache)}
+    return Dataset(train, test, classes, provenance)
+
+
+def _write_cache(root: Path, files, classes, cache: Path, progress: bool) -> None:
+    from rich.progress import Progress
+
+    total = sum(len(v) for v in files.values())
+    splits, skipped = {}, []
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"decoding {total} images from {root}", total=total)
+        for name, entries in files.items():
+            splits[name], bad = _decode_split(entries, bar, task)
+            skipped += bad
+    if skipped:
+        print(f"skipped {len(skipped)} image(s) that could not be decoded, e.g. {skipped[0]}")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, train_images=splits["train"].images, train_labels=splits["train"].labels,
+             test_images=splits["test"].images, test_labels=splits["test"].labels,
+             classes=np.array(classes), skipped=np.array(skipped, dtype=str))

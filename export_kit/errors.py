@@ -1,0 +1,50 @@
+"""User-facing errors.
+
+Anything derived from :class:`ExportKitError` is a problem with the user's input or environment: the CLI prints
+its message on one line and exits with its ``exit_code``. Any other exception is a bug in exportkit and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+#: Exit codes, documented in the README's "Errors" section.
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
+
+
+class ExportKitError(Exception):
+    """Base class of every error caused by input rather than by a bug."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class UsageError(ExportKitError):
+    """A command-line value is out of range or names something that does not exist."""
+
+    exit_code = EXIT_USAGE
+
+
+class DataError(ExportKitError):
+    """The dataset is missing, has the wrong layout, or cannot be decoded."""
+
+
+class CheckpointError(ExportKitError):
+    """A checkpoint is missing, corrupt, unsafe, or does not fit the architecture it names."""
+
+
+class ManifestError(ExportKitError):
+    """An artifacts folder has no manifest, a malformed one, or one that points outside the folder."""
+
+
+class ExportError(ExportKitError):
+    """An exporter could not produce a valid artifact for this model."""
+
+
+class UnavailableError(ExportKitError):
+    """A runtime, provider or device that was asked for is not installed or not present."""
+
+    exit_code = EXIT_UNAVAILABLE

@@ -1,0 +1,81 @@
+"""What every exporter gets and gives back, and the registry that makes ``--formats`` a lookup."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from export_kit.errors import UsageError
+from export_kit.manifest import Artifact
+
+
+@dataclass
+class ExportRequest:
+    """A model in eval mode, one example input of batch 1, and where to write.
+
+    ``metadata`` holds strings (preprocessing, class names) that formats able to carry them embed in the file.
+    """
+
+    model: Any
+    example: Any
+    out_dir: Path
+    input_name: str = "input"
+    output_name: str = "logits"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Exporter:
+    """Subclasses set ``name`` and ``precision`` and implement :meth:`export`."""
+
+    name: ClassVar[str]
+    precision: ClassVar[str]
+    summary: ClassVar[str]
+
+    def export(self, request: ExportRequest) -> list[Artifact]:
+        raise NotImplementedError
+
+
+EXPORTERS: dict[str, type[Exporter]] = {}
+
+
+def register(name: str) -> Callable[[type[Exporter]], type[Exporter]]:
+    def wrap(cls: type[Exporter]) -> type[Exporter]:
+        if name in EXPORTERS:
+            raise RuntimeError(f"format {name!r} registered twice")
+        cls.name = name
+        EXPORTERS[name] = cls
+        return cls
+
+    return wrap
+
+
+def parse_formats(text: str) -> list[str]:
+    """``"onnx,int8"`` -> ``["onnx", "int8"]``, refusing empty, duplicate and unknown names with the valid list."""
+    names = [n.strip() for n in text.split(",")]
+    valid = ", ".join(sorted(EXPORTERS))
+    if not text.strip() or any(not n for n in names):
+        raise UsageError(f"--formats needs a comma-separated list of format names, got {text!r}; valid: {valid}")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"--formats names {', '.join(duplicates)} more than once")
+    unknown = [n for n in names if n not in EXPORTERS]
+    if unknown:
+        raise UsageError(f"unknown format(s) {', '.join(unknown)}; valid formats: {valid}")
+    return names
+
+
+@contextmanager
+def recorded_warnings(into: list[str]) -> Iterator[None]:
+    """Collect warnings (deprecations included) into ``into`` and still show them: record, never silence."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for item in caught:
+        line = f"{item.category.__name__}: {str(item.message).strip().splitlines()[0]}"
+        if line not in into:
+            into.append(line)
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

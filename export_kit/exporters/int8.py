@@ -1,0 +1,70 @@
+"""Dynamic int8: weights stored as int8, activations quantized on the fly; two variants, ONNX and TorchScript.
+
+onnxruntime's ``quantize_dynamic`` fails in ONNX shape inference on a dynamo-exported graph as it comes out of
+the exporter, so the fp32 graph first goes through ``quant_pre_process`` (symbolic shape inference + graph
+cleanup), which is the path onnxruntime documents for quantization.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
+from export_kit.exporters.onnx import OPSET, export_onnx
+from export_kit.exporters.torchscript import save_traced
+from export_kit.fileio import atomic_path
+from export_kit.manifest import Artifact
+
+INT8_ONNX_OPS = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear"}
+
+
+def quantize_onnx(request: ExportRequest, path: Path, notes: list[str]) -> list[str]:
+    """Write the dynamic-int8 ONNX model and return the names of the nodes that really compute in int8."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory(prefix="exportkit-int8-") as work:
+        fp32, pre = Path(work) / "fp32.onnx", Path(work) / "pre.onnx"
+        export_onnx(request, fp32, notes)
+        with recorded_warnings(notes):
+            quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
+            with atomic_path(path) as tmp:
+                quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8)
+                onnx.checker.check_model(str(tmp), full_check=True)
+    graph = onnx.load(str(path)).graph
+    return [f"{n.op_type}:{n.name}" for n in graph.node if n.op_type in INT8_ONNX_OPS - {"DynamicQuantizeLinear"}]
+
+
+def quantized_torch_layers(qmodel) -> list[str]:
+    """Module paths that became dynamic-quantized (torch quantizes only Linear/RNN layers this way)."""
+    return [f"{type(m).__name__}:{name}" for name, m in qmodel.named_modules()
+            if type(m).__module__.startswith("torch.ao.nn.quantized")]
+
+
+@register("int8")
+class Int8Exporter(Exporter):
+    precision = "int8"
+    summary = "dynamic-quantized int8: ONNX (onnxruntime quantize_dynamic) and TorchScript (torch.ao)"
+
+    def export(self, request: ExportRequest) -> list[Artifact]:
+        import torch
+
+        onnx_notes: list[str] = []
+        onnx_layers = quantize_onnx(request, request.out_dir / "model.int8.onnx", onnx_notes)
+        ts_notes: list[str] = []
+        with recorded_warnings(ts_notes):
+            qmodel = torch.ao.quantization.quantize_dynamic(request.model, {torch.nn.Linear}, dtype=torch.qint8)
+        save_traced(qmodel, request.example, request.out_dir / "model.int8.torchscript.pt", freeze=False,
+                    notes=ts_notes)
+        return [
+            Artifact(name="int8-onnx", format=self.name, path="model.int8.onnx", runtime="onnxruntime",
+                     precision=self.precision, opset=OPSET,
+                     details={"quantization": "onnxruntime quantize_dynamic, QInt8 weights",
+                              "int8_layers": onnx_layers, "warnings": onnx_notes}),
+            Artifact(name="int8-torchscript", format=self.name, path="model.int8.torchscript.pt",
+                     runtime="torchscript", precision=self.precision,
+                     details={"quantization": "torch.ao.quantization.quantize_dynamic, qint8 Linear",
+                              "int8_layers": quantized_torch_layers(qmodel), "warnings": ts_notes}),
+        ]

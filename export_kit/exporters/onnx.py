@@ -1,0 +1,50 @@
+"""ONNX: one self-contained file with a dynamic batch dimension, a fixed opset, checked, with metadata inside."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from export_kit.errors import ExportError
+from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
+from export_kit.fileio import atomic_path
+from export_kit.manifest import Artifact
+
+OPSET = 18
+
+
+def export_onnx(request: ExportRequest, path: Path, notes: list[str]) -> None:
+    """Export ``request.model`` to ``path`` (atomically): dynamic batch, opset :data:`OPSET`, checker passed."""
+    import onnx
+    import torch
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with atomic_path(path) as tmp, recorded_warnings(notes):
+        try:
+            torch.onnx.export(request.model, (request.example,), str(tmp), input_names=[request.input_name],
+                              output_names=[request.output_name], opset_version=OPSET, dynamo=True,
+                              dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+        except Exception as exc:
+            raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        proto = onnx.load(str(tmp))
+        for key, value in request.metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+        onnx.checker.check_model(str(tmp), full_check=True)
+    stray = [p for p in os.listdir(path.parent) if p.startswith(path.name) and p != path.name]
+    if stray:
+        raise ExportError(f"ONNX export left external-data files {stray}; expected one self-contained file")
+
+
+@register("onnx")
+class OnnxExporter(Exporter):
+    precision = "fp32"
+    summary = f"ONNX opset {OPSET}, dynamic batch, for onnxruntime (CPU, CUDA, TensorRT) and other ONNX runtimes"
+
+    def export(self, request: ExportRequest) -> list[Artifact]:
+        notes: list[str] = []
+        rel = "model.onnx"
+        export_onnx(request, request.out_dir / rel, notes)
+        return [Artifact(name="onnx", format=self.name, path=rel, runtime="onnxruntime", precision=self.precision,
+                         opset=OPSET, details={"exporter": "torch.onnx.export(dynamo=True)", "warnings": notes})]

@@ -1,0 +1,121 @@
+"""The artifacts folder's table of contents: what each file is, how to feed it, and how to check it is intact.
+
+``manifest.json`` is written last by ``build``, so its presence means the folder is complete. Every path in it is
+relative to the folder and is checked to stay inside it: a manifest is input, and input can be hostile.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from export_kit.errors import ManifestError
+from export_kit.fileio import sha256_file, write_json
+from export_kit.preprocessing import Preprocessing
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class Artifact:
+    """One exported file. ``name`` is unique in a folder; ``format`` is the exporter that made it."""
+
+    name: str
+    format: str
+    path: str
+    runtime: str
+    precision: str
+    sha256: str = ""
+    bytes: int = 0
+    opset: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Artifact:
+        known = {f for f in cls.__dataclass_fields__}
+        missing = {"name", "format", "path", "runtime", "precision"} - set(data)
+        if missing:
+            raise ManifestError(f"artifact entry lacks {sorted(missing)}: {data!r}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Manifest:
+    input: dict[str, Any]
+    output: dict[str, Any]
+    preprocessing: Preprocessing
+    classes: list[str]
+    artifacts: list[Artifact] = field(default_factory=list)
+    model: dict[str, Any] = field(default_factory=dict)
+    golden: dict[str, Any] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["preprocessing"] = self.preprocessing.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Manifest:
+        if not isinstance(data, dict):
+            raise ManifestError(f"manifest must be a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ManifestError(f"manifest schema_version {version!r} is not supported (this exportkit reads "
+                                f"{SCHEMA_VERSION}); rebuild the folder with this version")
+        try:
+            return cls(input=dict(data["input"]), output=dict(data["output"]),
+                       preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+                       classes=[str(c) for c in data["classes"]],
+                       artifacts=[Artifact.from_dict(a) for a in data.get("artifacts", [])],
+                       model=dict(data.get("model", {})), golden=dict(data.get("golden", {})),
+                       failures=list(data.get("failures", [])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"manifest is missing or mistypes a field: {exc}") from None
+
+    def artifact(self, name: str) -> Artifact:
+        for art in self.artifacts:
+            if art.name == name:
+                return art
+        raise ManifestError(f"no artifact named {name!r}; the manifest lists {[a.name for a in self.artifacts]}")
+
+    def write(self, folder: Path) -> Path:
+        path = Path(folder) / MANIFEST_NAME
+        write_json(path, self.to_dict())
+        return path
+
+
+def load_manifest(folder: Path) -> Manifest:
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise ManifestError(f"artifacts folder {folder} does not exist; run `exportkit build --out {folder}` first")
+    if not path.is_file():
+        raise ManifestError(f"{folder} has no {MANIFEST_NAME}: it was never built, or its build did not finish; "
+                            f"run `exportkit build --out {folder}`")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc}); rebuild the folder") from None
+    return Manifest.from_dict(data)
+
+
+def resolve_inside(folder: Path, relpath: str) -> Path:
+    """Resolve a manifest path, refusing absolute paths, ``..`` and symlinks that lead out of ``folder``."""
+    if not isinstance(relpath, str) or not relpath or Path(relpath).is_absolute():
+        raise ManifestError(f"manifest path {relpath!r} must be relative to the artifacts folder")
+    root = Path(folder).resolve()
+    target = (root / relpath).resolve()
+    if not target.is_relative_to(root):
+        raise ManifestError(f"manifest path {relpath!r} points outside the artifacts folder {folder}")
+    return target
+
+
+def describe_file(folder: Path, relpath: str) -> tuple[str, int]:
+    """sha256 and size of a file in the folder, for the manifest."""
+    path = resolve_inside(folder, relpath)
+    return sha256_file(path), path.stat().st_size
