@@ -40,7 +40,7 @@ def quantize_onnx(request: ExportRequest, path: Path, notes: list[str]) -> list[
 def quantized_torch_layers(qmodel) -> list[str]:
     """Module paths that became dynamic-quantized (torch quantizes only Linear/RNN layers this way)."""
     return [f"{type(m).__name__}:{name}" for name, m in qmodel.named_modules()
-            if type(m).__module__.startswith("torch.ao.nn.quantized")]
+            if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")]
 
 
 @register("int8")

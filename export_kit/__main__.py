@@ -1,0 +1,3 @@
+from export_kit.cli import main
+
+main()

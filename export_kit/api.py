@@ -1,0 +1,178 @@
+"""Library entry points: :func:`build`, :func:`verify`, :func:`bench`. The CLI is a thin layer over these.
+
+Commands talk through the artifacts folder: ``build`` writes it (``manifest.json`` last), ``verify`` and
+``bench`` read only it (plus the dataset when accuracy is asked for) and each rewrite their section of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from export_kit.bench import BenchConfig
+from export_kit.compare import Tolerance
+from export_kit.datasets import Split
+from export_kit.errors import UsageError
+from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
+from export_kit.fileio import atomic_path
+from export_kit.folder import ArtifactsFolder
+from export_kit.golden import GOLDEN_NAME, Golden, pick_balanced
+from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
+from export_kit.preprocessing import Preprocessing
+from export_kit.report import REPORT_JSON, REPORT_MD, Report, load_report
+from export_kit.results import BenchResult, VerifyResult
+
+GOLDEN_COUNT = 250
+CHECKPOINT_NAME = "checkpoint.pt"
+Log = Callable[[str], None]
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """Create ``out`` and remove the files that mark it complete, so a build interrupted from here on never
+    leaves a folder that verifies as finished."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (MANIFEST_NAME, REPORT_JSON, REPORT_MD):
+            (out / name).unlink(missing_ok=True)
+        probe = out / ".exportkit-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--out {out} is not writable: {exc.strerror}") from None
+    return out
+
+
+def make_golden(model, prep: Preprocessing, test: Split, count: int = GOLDEN_COUNT) -> Golden:
+    """Reference logits on ``count`` balanced real test images, and reference top-1 on the whole split."""
+    import torch
+
+    pick = pick_balanced(test.labels, count)
+    inputs = prep.apply(test.images[pick])
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(inputs)).numpy().astype(np.float32)
+        preds = np.concatenate([model(torch.from_numpy(prep.apply(test.images[i:i + 500]))).argmax(1).numpy()
+                                for i in range(0, len(test), 500)])
+    return Golden(test.images[pick], inputs, logits, test.labels[pick], preds.astype(np.int64),
+                  test.labels.astype(np.int64))
+
+
+def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tuple[list[Artifact], list[dict]]:
+    """Run each exporter; a failing format becomes a failure entry and the others still build."""
+    artifacts, failures = [], []
+    for name in formats:
+        log(f"exporting {name}")
+        try:
+            made = EXPORTERS[name]().export(request)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            failures.append({"format": name, "stage": "export", "reason": reason})
+            log(f"[red]{name}: export failed: {reason}")
+            continue
+        for art in made:
+            art.sha256, art.bytes = describe_file(request.out_dir, art.path)
+        artifacts += made
+    return artifacts, failures
+
+
+def _reference_artifact(out: Path, checkpoint: Path | None) -> list[Artifact]:
+    """The checkpoint, copied into the folder, is the eager reference that verify and bench rebuild."""
+    if checkpoint is None:
+        return []
+    target = out / CHECKPOINT_NAME
+    if Path(checkpoint).resolve() != target.resolve():
+        with atomic_path(target) as tmp:
+            shutil.copyfile(checkpoint, tmp)
+    sha, size = describe_file(out, CHECKPOINT_NAME)
+    return [Artifact(name="pytorch", format="pytorch", path=CHECKPOINT_NAME, runtime="eager", precision="fp32",
+                     sha256=sha, bytes=size, details={"role": "reference"})]
+
+
+def build(model, example_input, *, formats: Sequence[str] | str, out: Path, preprocessing: Preprocessing,
+          classes: Sequence[str], test: Split, checkpoint: Path | None = None, model_info: dict | None = None,
+          verify_after: bool = True, bench_batches: Sequence[int] = (1, 32), bench_config: BenchConfig | None = None,
+          log: Log = print) -> Report:
+    """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report."""
+    if isinstance(formats, str):
+        formats = parse_formats(formats)
+    out = prepare_out_dir(out)
+    model.eval()
+    example = example_input[:1]
+    metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict()),
+                "exportkit.classes": json.dumps(list(classes))}
+    request = ExportRequest(model=model, example=example, out_dir=out, metadata=metadata)
+    golden = make_golden(model, preprocessing, test)
+    golden.save(out / GOLDEN_NAME)
+    artifacts, failures = _export_all(request, formats, log)
+    artifacts = _reference_artifact(out, checkpoint) + artifacts
+    classes_out = len(classes)
+    manifest = Manifest(
+        input={"name": "input", "shape": ["batch", *example.shape[1:]], "dtype": "float32", "layout": "NCHW"},
+        output={"name": "logits", "shape": ["batch", classes_out], "dtype": "float32"},
+        preprocessing=preprocessing, classes=list(classes), artifacts=artifacts, model=dict(model_info or {}),
+        golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels)},
+        failures=failures)
+    manifest.write(out)
+    report = Report(folder=str(out), model=manifest.model, artifacts=[a.__dict__ for a in artifacts],
+                    export_failures=failures)
+    report.save(out)
+    if verify_after:
+        report = verify(out, test, log=log)
+    if bench_batches:
+        report = bench(out, bench_batches, config=bench_config, log=log)
+    return report
+
+
+def _report_for(folder: ArtifactsFolder) -> Report:
+    from export_kit.environment import fingerprint
+
+    report = load_report(folder.path) or Report(folder=str(folder.path))
+    report.folder, report.model = str(folder.path), folder.manifest.model
+    report.artifacts = [a.__dict__ for a in folder.manifest.artifacts]
+    report.export_failures = folder.manifest.failures
+    report.environment = fingerprint()
+    return report
+
+
+def verify(out: Path, test: Split | None = None, *, tolerances: dict[str, Tolerance] | None = None,
+           devices: tuple[str, ...] | None = None, log: Log = print) -> Report:
+    """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report."""
+    from export_kit.verify import verify_folder
+
+    folder = ArtifactsFolder.load(Path(out))
+
+    def show(row: VerifyResult) -> None:
+        mark = {"passed": "[green]pass", "failed": "[red]FAIL", "skipped": "[yellow]skip"}[row.status]
+        log(f"verify {row.artifact} on {row.runtime}/{row.device}: {mark}[/] {row.reason}")
+
+    rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
+    report = _report_for(folder)
+    report.verify = [r.to_dict() for r in rows]
+    report.save(folder.path)
+    return report
+
+
+def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ...] | None = None,
+          config: BenchConfig | None = None, log: Log = print) -> Report:
+    """Time every artifact on every available target at each batch size. Rewrites the report's bench section."""
+    from export_kit.bench import bench_folder
+
+    if not batches or any(b <= 0 for b in batches):
+        raise UsageError(f"batch sizes must be positive integers, got {list(batches)}")
+    folder = ArtifactsFolder.load(Path(out))
+
+    def show(row: BenchResult) -> None:
+        detail = f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"
+        log(f"bench {row.artifact} on {row.runtime}/{row.device} batch {row.batch}: {detail}")
+
+    rows = bench_folder(folder, list(batches), config or BenchConfig(), devices=devices, on_row=show)
+    report = _report_for(folder)
+    report.bench = [r.to_dict() for r in rows]
+    report.save(folder.path)
+    return report

@@ -1,0 +1,103 @@
+"""Latency: the same timing loop for every backend, percentiles rather than a mean, and the settings used.
+
+Each (artifact, target, batch) warms up, then runs until both a minimum count and a minimum time are reached.
+Device work is synchronized inside the timed region so asynchronous backends are not flattered. The eager
+model is always a row, so each speed-up is a ratio measured in the same run on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from export_kit.errors import UnavailableError
+from export_kit.folder import ArtifactsFolder
+from export_kit.results import BenchResult
+from export_kit.runners import Runner, targets_for, unavailable_reason
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    warmup_s: float = 0.2
+    min_iters: int = 30
+    min_time_s: float = 0.5
+    max_iters: int = 100_000
+
+
+def threads_for(batch: int) -> int:
+    """One intra-op thread is fastest for a single small image (no fork/join cost); batches use every core."""
+    return 1 if batch == 1 else (os.cpu_count() or 1)
+
+
+def time_runner(runner: Runner, batch: np.ndarray, cfg: BenchConfig) -> np.ndarray:
+    """Per-call latencies in milliseconds."""
+    deadline = time.perf_counter() + cfg.warmup_s
+    while time.perf_counter() < deadline:
+        runner.run(batch)
+    runner.synchronize()
+    times = []
+    start = time.perf_counter()
+    while len(times) < cfg.max_iters and (len(times) < cfg.min_iters or time.perf_counter() - start < cfg.min_time_s):
+        t0 = time.perf_counter_ns()
+        runner.run(batch)
+        runner.synchronize()
+        times.append(time.perf_counter_ns() - t0)
+    return np.asarray(times, dtype=np.float64) / 1e6
+
+
+def summarize(row: BenchResult, ms: np.ndarray) -> BenchResult:
+    row.p50_ms, row.p90_ms, row.p99_ms = (float(np.percentile(ms, q)) for q in (50, 90, 99))
+    row.mean_ms, row.min_ms, row.iterations = float(ms.mean()), float(ms.min()), len(ms)
+    row.throughput_per_s = row.batch * 1000.0 / row.p50_ms
+    return row
+
+
+def _input(folder: ArtifactsFolder, batch: int) -> np.ndarray:
+    inputs = folder.golden().inputs
+    reps = -(-batch // len(inputs))
+    return np.ascontiguousarray(np.concatenate([inputs] * reps)[:batch])
+
+
+def bench_folder(folder: ArtifactsFolder, batches: list[int], cfg: BenchConfig = BenchConfig(), *,
+                 devices: tuple[str, ...] | None = None,
+                 on_row: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
+    rows = []
+    for artifact in folder.manifest.artifacts:
+        for target in targets_for(artifact.runtime, devices):
+            for batch in batches:
+                row = BenchResult(artifact.name, artifact.format, target.runtime, target.device, batch,
+                                  file_bytes=artifact.bytes)
+                row.reason = unavailable_reason(target) or ""
+                if row.reason:
+                    row.status = "skipped"
+                else:
+                    _bench_one(folder, artifact, target, batch, cfg, row)
+                rows.append(row)
+                if on_row:
+                    on_row(row)
+    _add_speedups(rows)
+    return rows
+
+
+def _bench_one(folder, artifact, target, batch: int, cfg: BenchConfig, row: BenchResult) -> None:
+    try:
+        with folder.runner(artifact, target, threads=threads_for(batch)) as runner:
+            ms = time_runner(runner, _input(folder, batch), cfg)
+            row.settings = dict(runner.settings)
+        summarize(row, ms)
+    except UnavailableError as exc:
+        row.status, row.reason = "skipped", str(exc)
+    except Exception as exc:
+        row.status, row.reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+
+def _add_speedups(rows: list[BenchResult]) -> None:
+    eager = {(r.device, r.batch): r.p50_ms for r in rows if r.runtime == "eager" and r.p50_ms}
+    for r in rows:
+        base = eager.get(("cpu" if r.device == "cpu" else "cuda", r.batch))
+        if r.p50_ms and base:
+            r.speedup_vs_eager = base / r.p50_ms

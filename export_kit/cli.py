@@ -1,0 +1,188 @@
+"""The ``exportkit`` command: thin typer commands, each one call into :mod:`export_kit.api`.
+
+Exit codes (see README, "Errors"): 0 ok, 1 a check failed, 2 bad command-line value, 3 bad input file or
+folder, 4 runtime or device not available, 130 interrupted. User errors print one line; ``--debug`` shows the
+traceback. Any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from export_kit import errors
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Export a PyTorch model to TorchScript, ONNX and int8, verify each, and benchmark them.")
+_state = {"debug": False}
+
+#: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
+TRAINER = "train.loop:train"
+TRAIN_CONFIG = "train.loop:TrainConfig"
+DEFAULT_FORMATS = "onnx,torchscript,int8"
+
+DataDir = Annotated[Path | None, typer.Option(help="CIFAR-10 folder (else $EXPORTKIT_DATA, else ./data)")]
+Dataset = Annotated[str, typer.Option(help="cifar10, or synthetic (generated, for offline demos)")]
+Folder = Annotated[Path, typer.Option("--artifacts", help="artifacts folder written by build")]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _log(message: str) -> None:
+    _console().print(message)
+
+
+def handled(func):
+    """Turn user errors into one line on stderr and their documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except errors.ExportKitError as exc:
+            if _state["debug"]:
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted; the folder has no manifest.json, so it does not count as built", err=True)
+            raise typer.Exit(errors.EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+def _batches(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise errors.UsageError(f"--batch takes comma-separated positive integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise errors.UsageError(f"--batch takes comma-separated positive integers, got {text!r}")
+    return values
+
+
+def _finish(report) -> None:
+    failures = report.failures()
+    for line in failures:
+        typer.echo(f"FAILED {line}", err=True)
+    _log(f"report: {Path(report.folder) / 'report.md'}")
+    if failures:
+        raise typer.Exit(errors.EXIT_CHECK_FAILED)
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option(help="show tracebacks for user errors")] = False) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+@handled
+def train(
+    out: Annotated[Path, typer.Option(help="checkpoint to write")] = Path("artifacts/checkpoint.pt"),
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    lr: Annotated[float, typer.Option(min=0.0)] = 0.05,
+    seed: int = 0,
+    data_dir: DataDir = None,
+    dataset: Dataset = "cifar10",
+) -> None:
+    """Train the seed CNN and write a self-describing checkpoint."""
+    from export_kit.datasets import load_dataset
+
+    metrics = _train(load_dataset(dataset, data_dir), out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    _log(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['train_seconds']:.0f}s; wrote {out}")
+
+
+def _train(data, out: Path, **config) -> dict:
+    from export_kit.modelspec import load_factory
+
+    return load_factory(TRAINER)(data, load_factory(TRAIN_CONFIG)(**config), out)
+
+
+@app.command()
+@handled
+def build(
+    formats: Annotated[str, typer.Option(help="comma-separated formats")] = DEFAULT_FORMATS,
+    out: Annotated[Path, typer.Option(help="artifacts folder")] = Path("artifacts"),
+    checkpoint: Annotated[Path | None, typer.Option(help="use this checkpoint instead of training")] = None,
+    data_dir: DataDir = None,
+    dataset: Dataset = "cifar10",
+    epochs: Annotated[int, typer.Option(min=1, help="epochs when training")] = 10,
+    batch: Annotated[str, typer.Option(help="bench batch sizes")] = "1,32",
+    bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
+) -> None:
+    """Train (unless --checkpoint), export each format, verify and benchmark: the whole pipeline."""
+    from export_kit import api
+    from export_kit.datasets import load_dataset
+    from export_kit.exporters import parse_formats
+    from export_kit.modelspec import load_checkpoint
+
+    names, batches = parse_formats(formats), _batches(batch)
+    data = load_dataset(dataset, data_dir)
+    if checkpoint is None:
+        checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
+        _train(data, checkpoint, epochs=epochs)
+    model, meta = load_checkpoint(checkpoint)
+    example = _example(meta)
+    from export_kit.preprocessing import Preprocessing
+
+    info = {"factory": meta["factory"], "arch": meta.get("arch"), "test_accuracy": meta["metrics"]["test_accuracy"],
+            "data": meta.get("data", {}), "input_shape": meta["input_shape"]}
+    report = api.build(model, example, formats=names, out=out, preprocessing=Preprocessing.from_dict(
+        meta["preprocessing"]), classes=meta["classes"], test=data.test, checkpoint=checkpoint, model_info=info,
+        bench_batches=batches if bench else (), log=_log)
+    _finish(report)
+
+
+def _example(meta: dict):
+    import torch
+
+    return torch.zeros(1, *meta["input_shape"])
+
+
+@app.command()
+@handled
+def verify(
+    artifacts: Folder = Path("artifacts"),
+    data_dir: DataDir = None,
+    dataset: Annotated[str | None, typer.Option(help="dataset for accuracy; default: none unless --data-dir or "
+                                                     "$EXPORTKIT_DATA")] = None,
+    device: Annotated[str | None, typer.Option(help="only this device (cpu, cuda, tensorrt)")] = None,
+) -> None:
+    """Re-check a built folder: integrity, load, parity on golden vectors, and accuracy when data is given."""
+    import os
+
+    from export_kit import api
+    from export_kit.datasets import load_dataset
+
+    test = None
+    if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
+        test = load_dataset(dataset or "cifar10", data_dir).test
+    else:
+        _log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
+    _finish(api.verify(artifacts, test, devices=(device,) if device else None, log=_log))
+
+
+@app.command()
+@handled
+def bench(
+    artifacts: Folder = Path("artifacts"),
+    batch: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,32",
+    device: Annotated[str | None, typer.Option(help="only this device (cpu, cuda, tensorrt)")] = None,
+) -> None:
+    """Time every artifact on every available runtime and device; write the latency table to the report."""
+    from export_kit import api
+
+    _finish(api.bench(artifacts, _batches(batch), devices=(device,) if device else None, log=_log))
+
+
+def main() -> None:
+    sys.exit(app())

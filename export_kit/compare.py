@@ -1,0 +1,71 @@
+"""Parity statistics between reference and candidate logits, and the tolerances they are judged by. Pure numpy.
+
+Tolerances are data: one default per precision class, overridable, and always reported next to the observed
+value. A non-finite output fails whatever the tolerance says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """None disables a bound. ``max_accuracy_drop`` is in percentage points of test-set accuracy."""
+
+    max_abs: float | None = None
+    min_top1_agreement: float = 1.0
+    max_accuracy_drop: float | None = None
+
+    def with_overrides(self, **values: float | None) -> Tolerance:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: Why these numbers: fp32 runtimes reorder float sums, which moves logits of this size by ~1e-6, so 1e-4 leaves
+#: two orders of margin while a 1% weight change (~1e-2) still fails. int8 changes logits by design, so it is
+#: judged on decisions (top-1 agreement) and on what the user cares about (accuracy), not on logit distance.
+DEFAULT_TOLERANCES = {
+    "fp32": Tolerance(max_abs=1e-4, min_top1_agreement=1.0, max_accuracy_drop=None),
+    "int8": Tolerance(max_abs=None, min_top1_agreement=0.97, max_accuracy_drop=1.0),
+}
+
+
+def default_tolerance(precision: str) -> Tolerance:
+    return DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp32"])
+
+
+@dataclass
+class Parity:
+    samples: int
+    max_abs_err: float
+    p99_abs_err: float
+    cosine: float
+    top1_agreement: float
+    nonfinite: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parity(reference: np.ndarray, candidate: np.ndarray) -> Parity:
+    """Compare two ``(N, classes)`` logit arrays. ``cosine`` is the worst per-sample cosine similarity."""
+    if reference.shape != candidate.shape:
+        raise ValueError(f"shape mismatch: reference {reference.shape}, candidate {candidate.shape}")
+    ref = reference.astype(np.float64)
+    cand = candidate.astype(np.float64)
+    finite = np.isfinite(cand).all(axis=1)
+    nonfinite = int((~finite).sum())
+    if not finite.any():
+        return Parity(len(ref), float("inf"), float("inf"), float("nan"), 0.0, nonfinite)
+    err = np.abs(ref[finite] - cand[finite])
+    dots = (ref[finite] * cand[finite]).sum(1)
+    norms = np.linalg.norm(ref[finite], axis=1) * np.linalg.norm(cand[finite], axis=1)
+    cosine = float(np.min(dots / np.maximum(norms, 1e-30)))
+    agree = (ref.argmax(1) == cand.argmax(1)) & finite
+    max_abs = float(err.max()) if nonfinite == 0 else float("inf")
+    return Parity(len(ref), max_abs, float(np.quantile(err, 0.99)), cosine, float(agree.mean()), nonfinite)

@@ -1,0 +1,89 @@
+"""report.md: the report as tables a person reads, one row per artifact with a status per stage."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from export_kit.results import BenchResult, VerifyResult
+
+if TYPE_CHECKING:
+    from export_kit.report import Report
+
+
+def _fmt(value, spec: str = ".3g") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _stage(rows: list[VerifyResult], names: tuple[str, ...]) -> str:
+    seen = [c for r in rows for c in r.checks if c["name"].startswith(names)]
+    if not seen:
+        return "skipped" if rows and all(r.status == "skipped" for r in rows) else "-"
+    return "pass" if all(c["passed"] for c in seen) else "FAIL"
+
+
+def status_rows(report: Report) -> list[list[str]]:
+    verify, bench = report.verify_rows(), report.bench_rows()
+    out = []
+    for art in report.artifacts:
+        mine = [r for r in verify if r.artifact == art["name"]]
+        timed = [b for b in bench if b.artifact == art["name"]]
+        bench_state = ("FAIL" if any(not b for b in timed) else "ok" if any(b.status == "ok" for b in timed)
+                       else "skipped" if timed else "-")
+        why = "; ".join(sorted({f"{r.runtime}/{r.device}: {r.reason}" for r in mine if r.status != "passed"}))
+        out.append([art["name"], "ok", _stage(mine, ("load",)), _stage(mine, ("parity", "preprocessing", "integrity")),
+                    _stage(mine, ("accuracy",)), bench_state, why or "-"])
+    for fail in report.export_failures:
+        out.append([fail["format"], "FAIL", "-", "-", "-", "-", fail["reason"]])
+    return out
+
+
+def _verify_table(rows: list[VerifyResult]) -> str:
+    return _table(
+        ["artifact", "runtime", "device", "status", "max abs err", "p99 abs err", "cosine", "top-1 agree",
+         "accuracy", "tolerance (max abs / top-1 / acc drop)"],
+        [[r.artifact, r.runtime, r.device, r.status, _fmt(r.max_abs_err), _fmt(r.p99_abs_err), _fmt(r.cosine, ".6f"),
+          _fmt(r.top1_agreement, ".4f"), _fmt(r.accuracy, ".4f"),
+          " / ".join(_fmt(r.tolerance.get(k)) for k in ("max_abs", "min_top1_agreement", "max_accuracy_drop"))]
+         for r in rows])
+
+
+def _bench_table(rows: list[BenchResult]) -> str:
+    return _table(
+        ["artifact", "runtime", "device", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "images/s",
+         "vs eager", "threads", "status"],
+        [[r.artifact, r.runtime, r.device, str(r.batch), _fmt(r.p50_ms, ".4f"), _fmt(r.p90_ms, ".4f"),
+          _fmt(r.p99_ms, ".4f"), _fmt(r.mean_ms, ".4f"), _fmt(r.throughput_per_s, ",.0f"),
+          f"{r.speedup_vs_eager:.2f}x" if r.speedup_vs_eager else "-",
+          str(r.settings.get("intra_op_threads", r.settings.get("torch_threads", "-"))),
+          r.status if r.status == "ok" else f"{r.status}: {r.reason}"] for r in rows])
+
+
+def render(report: Report) -> str:
+    parts = [f"# exportkit report: {report.folder}", "",
+             f"Overall: **{'PASS' if report else 'FAIL'}** ({report.created})", ""]
+    if report.model:
+        acc = report.model.get("test_accuracy")
+        parts += [f"Model: `{report.model.get('factory', '?')}`, reference test accuracy "
+                  f"{_fmt(acc, '.4f')}", ""]
+    parts += ["## Status per artifact", "",
+              _table(["artifact", "export", "load", "parity", "accuracy", "bench", "why"], status_rows(report)), ""]
+    if report.verify:
+        parts += ["## Verification", "", _verify_table(report.verify_rows()), ""]
+    if report.bench:
+        parts += ["## Latency", "", _bench_table(report.bench_rows()), ""]
+    failures = report.failures()
+    if failures:
+        parts += ["## Failures", "", *[f"- {line}" for line in failures], ""]
+    if report.environment:
+        parts += ["## Environment", "", *[f"- {k}: {v}" for k, v in report.environment.items()], ""]
+    return "\n".join(parts)

@@ -1,0 +1,139 @@
+"""Parity and accuracy for every artifact x target, each check held to its precision's tolerance.
+
+Every failure is collected with its numbers; nothing is downgraded to a warning. Parity runs on the golden
+vectors (real test images) twice: one image per call, and batches of :data:`BATCH` (a graph whose batch size
+was baked in by tracing fails the second). With a dataset, accuracy on its whole test split is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from export_kit.compare import Tolerance, default_tolerance, parity
+from export_kit.datasets import Split
+from export_kit.errors import DataError, UnavailableError
+from export_kit.folder import ArtifactsFolder
+from export_kit.golden import Golden
+from export_kit.manifest import Artifact
+from export_kit.results import Check, VerifyResult
+from export_kit.runners import Runner, Target, targets_for, unavailable_reason
+
+BATCH = 32
+SINGLE_SAMPLES = 64
+
+
+def _run_batched(runner: Runner, inputs: np.ndarray, batch: int) -> np.ndarray:
+    return np.concatenate([runner.run(inputs[i:i + batch]) for i in range(0, len(inputs), batch)])
+
+
+def _parity_check(name: str, reference: np.ndarray, produce: Callable[[], np.ndarray], tol: Tolerance,
+                  row: VerifyResult) -> None:
+    try:
+        got = produce()
+    except Exception as exc:
+        row.add(Check(name, False, detail=f"runtime error: {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+        return
+    p = parity(reference, got)
+    problems = []
+    if p.nonfinite:
+        problems.append(f"{p.nonfinite}/{p.samples} outputs are NaN or inf")
+    if tol.max_abs is not None and not p.max_abs_err <= tol.max_abs:
+        problems.append(f"max abs error {p.max_abs_err:.3g} > {tol.max_abs:g}")
+    if p.top1_agreement < tol.min_top1_agreement:
+        problems.append(f"top-1 agreement {p.top1_agreement:.4f} < {tol.min_top1_agreement:g}")
+    row.add(Check(name, not problems, observed=p.to_dict(), limit=tol.to_dict(), detail="; ".join(problems)))
+    if name.endswith(f"batch{BATCH}") or row.max_abs_err is None:
+        row.max_abs_err, row.p99_abs_err, row.cosine, row.top1_agreement = (
+            p.max_abs_err, p.p99_abs_err, p.cosine, p.top1_agreement)
+
+
+def _accuracy_check(runner: Runner, folder: ArtifactsFolder, golden: Golden, test: Split, tol: Tolerance,
+                    row: VerifyResult) -> None:
+    inputs = folder.manifest.preprocessing.apply(test.images)
+    try:
+        predictions = _run_batched(runner, inputs, 256).argmax(1)
+    except Exception as exc:
+        row.add(Check("accuracy", False, detail=f"runtime error: {type(exc).__name__}: {exc}"))
+        return
+    row.accuracy = float((predictions == test.labels).mean())
+    row.reference_accuracy = float((golden.test_predictions == test.labels).mean())
+    row.top1_agreement = float((predictions == golden.test_predictions).mean())
+    drop = 100.0 * (row.reference_accuracy - row.accuracy)
+    problems = []
+    if tol.max_accuracy_drop is not None and drop > tol.max_accuracy_drop:
+        problems.append(f"accuracy {row.accuracy:.4f} is {drop:.2f} points below the reference "
+                        f"{row.reference_accuracy:.4f} (budget {tol.max_accuracy_drop:g})")
+    if row.top1_agreement < tol.min_top1_agreement:
+        problems.append(f"test-set top-1 agreement {row.top1_agreement:.4f} < {tol.min_top1_agreement:g}")
+    row.add(Check("accuracy", not problems, observed={"accuracy": row.accuracy, "drop_points": drop,
+                                                        "top1_agreement": row.top1_agreement},
+                  limit=tol.to_dict(), detail="; ".join(problems)))
+
+
+def preprocessing_check(folder: ArtifactsFolder, golden: Golden) -> Check:
+    """The manifest's preprocessing must turn the golden pixels into exactly the inputs the reference saw."""
+    recomputed = folder.manifest.preprocessing.apply(golden.images)
+    err = float(np.abs(recomputed - golden.inputs).max()) if recomputed.shape == golden.inputs.shape else np.inf
+    ok = err <= 1e-5
+    return Check("preprocessing", ok, observed=err, limit=1e-5,
+                 detail="" if ok else f"manifest preprocessing no longer reproduces the golden inputs "
+                                      f"(max diff {err:.3g}): mean/std/scale changed after the build")
+
+
+def verify_target(folder: ArtifactsFolder, artifact: Artifact, target: Target, golden: Golden,
+                  test: Split | None, tol: Tolerance, folder_checks: list[Check]) -> VerifyResult:
+    row = VerifyResult(artifact.name, artifact.format, target.runtime, target.device, artifact.precision,
+                       tolerance=tol.to_dict())
+    for check in folder_checks:
+        row.add(check)
+    problem = folder.integrity_problem(artifact)
+    row.add(Check("integrity", problem is None, observed=artifact.sha256[:12], detail=problem or ""))
+    if problem:
+        return row
+    try:
+        runner = folder.runner(artifact, target, threads=None)
+    except UnavailableError as exc:
+        return VerifyResult(artifact.name, artifact.format, target.runtime, target.device, artifact.precision,
+                            status="skipped", reason=str(exc), tolerance=tol.to_dict())
+    except Exception as exc:
+        row.add(Check("load", False, detail=f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
+        return row
+    with runner:
+        row.add(Check("load", True))
+        few = golden.inputs[:SINGLE_SAMPLES]
+        _parity_check("parity_batch1", golden.logits[:len(few)], lambda: _run_batched(runner, few, 1), tol, row)
+        _parity_check(f"parity_batch{BATCH}", golden.logits, lambda: _run_batched(runner, golden.inputs, BATCH),
+                      tol, row)
+        if test is not None:
+            _accuracy_check(runner, folder, golden, test, tol, row)
+    return row
+
+
+def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
+                  tolerances: dict[str, Tolerance] | None = None, devices: tuple[str, ...] | None = None,
+                  on_row: Callable[[VerifyResult], None] | None = None) -> list[VerifyResult]:
+    """Verify every artifact on every target of its runtime; unavailable targets become skipped rows."""
+    golden_issue = folder.golden_problem()
+    if golden_issue:
+        raise DataError(f"cannot verify {folder.path}: golden vectors unusable ({golden_issue}); rebuild it")
+    golden = folder.golden()
+    if test is not None and len(golden.test_labels) and not np.array_equal(golden.test_labels, test.labels):
+        raise DataError(f"the test split given ({len(test)} images) is not the one this folder was built with "
+                        f"({len(golden.test_labels)} images); pass the same --data-dir/--dataset as the build")
+    folder_checks = [preprocessing_check(folder, golden)]
+    rows = []
+    for artifact in folder.manifest.artifacts:
+        tol = (tolerances or {}).get(artifact.name) or default_tolerance(artifact.precision)
+        for target in targets_for(artifact.runtime, devices):
+            reason = unavailable_reason(target)
+            if reason:
+                row = VerifyResult(artifact.name, artifact.format, target.runtime, target.device,
+                                   artifact.precision, status="skipped", reason=reason, tolerance=tol.to_dict())
+            else:
+                row = verify_target(folder, artifact, target, golden, test, tol, folder_checks)
+            rows.append(row)
+            if on_row:
+                on_row(row)
+    return rows

@@ -1,0 +1,80 @@
+"""Shared fixtures: a tiny model trained once on generated data, and one export of it per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"
+FAST_BENCH = {"warmup_s": 0.02, "min_iters": 5, "min_time_s": 0.02}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Keep the decode cache of the tests away from the user's ~/.cache."""
+    os.environ["EXPORTKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.pop("EXPORTKIT_DATA", None)
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    from export_kit.datasets import load_dataset
+
+    return load_dataset("synthetic")
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory, synthetic) -> Path:
+    from train.loop import TrainConfig, train
+
+    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
+    train(synthetic, TrainConfig(epochs=2), path, progress=False)
+    return path
+
+
+def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscript", "int8"), **kwargs):
+    from export_kit import api
+    from export_kit.bench import BenchConfig
+    from export_kit.modelspec import load_checkpoint
+    from export_kit.preprocessing import Preprocessing
+
+    model, meta = load_checkpoint(checkpoint)
+    example = __import__("torch").zeros(1, *meta["input_shape"])
+    kwargs.setdefault("bench_batches", (1, 4))
+    return api.build(model, example, formats=list(formats), out=out,
+                     preprocessing=Preprocessing.from_dict(meta["preprocessing"]), classes=meta["classes"],
+                     test=test, checkpoint=checkpoint, model_info={"factory": meta["factory"]},
+                     bench_config=BenchConfig(**FAST_BENCH), log=lambda _: None, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, checkpoint, synthetic):
+    """One full build (all formats, verify, a short bench) shared by every test that only reads it."""
+    out = tmp_path_factory.mktemp("built") / "artifacts"
+    report = build_folder(checkpoint, synthetic.test, out)
+    return out, report
+
+
+@pytest.fixture
+def built_copy(built, tmp_path) -> Path:
+    """A private copy of the shared build, for tests that damage it."""
+    dst = tmp_path / "artifacts"
+    shutil.copytree(built[0], dst)
+    return dst
+
+
+def write_image_folder(root: Path, classes: list[str], per_class: int, seed: int = 0, size: int = 32) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", "test"):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")

@@ -1,0 +1,71 @@
+"""Contract tests over every registered format: each one exports, loads back, and matches the model."""
+
+import numpy as np
+import pytest
+import torch
+
+from export_kit.compare import default_tolerance, parity
+from export_kit.errors import UsageError
+from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
+from export_kit.runners import Target, open_runner
+
+
+def test_the_registry_holds_the_built_in_formats():
+    assert {"onnx", "torchscript", "int8"} <= set(EXPORTERS)
+
+
+@pytest.mark.parametrize("fmt", sorted(EXPORTERS))
+def test_every_format_exports_loads_and_matches(fmt, tmp_path, checkpoint):
+    from export_kit.modelspec import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    x = np.random.default_rng(1).normal(size=(16, 3, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x)).numpy()
+    request = ExportRequest(model=model, example=torch.from_numpy(x[:1]), out_dir=tmp_path, metadata={"k": "v"})
+    artifacts = EXPORTERS[fmt]().export(request)
+    assert artifacts, f"{fmt} produced no artifact"
+    for art in artifacts:
+        assert art.format == fmt and (tmp_path / art.path).is_file()
+        with open_runner(Target(art.runtime, "cpu"), path=tmp_path / art.path, input_shape=(3, 32, 32)) as r:
+            p = parity(ref, r.run(x))
+        tol = default_tolerance(art.precision)
+        assert p.nonfinite == 0
+        assert p.top1_agreement >= tol.min_top1_agreement
+        if tol.max_abs is not None:
+            assert p.max_abs_err <= tol.max_abs
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_onnx_file_is_self_contained_with_dynamic_batch_and_metadata(built):
+    import onnx
+
+    proto = onnx.load(str(built[0] / "model.onnx"))
+    dim0 = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim0.dim_param and not dim0.dim_value
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert "exportkit.preprocessing" in meta and "exportkit.classes" in meta
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [18]
+    assert not [p for p in built[0].iterdir() if p.suffix == ".data"]
+
+
+def test_int8_records_which_layers_became_int8(built):
+    from export_kit.manifest import load_manifest
+
+    arts = {a.name: a for a in load_manifest(built[0]).artifacts}
+    assert any(layer.startswith("MatMulInteger") for layer in arts["int8-onnx"].details["int8_layers"])
+    assert len(arts["int8-torchscript"].details["int8_layers"]) == 3  # the three Linear layers
+    assert any("deprecated" in w for w in arts["int8-torchscript"].details["warnings"])
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("onnx,bogus", "unknown format(s) bogus"),
+    ("", "comma-separated"),
+    ("onnx,,int8", "comma-separated"),
+    ("onnx,onnx", "more than once"),
+])
+def test_parse_formats_refuses_bad_lists_and_names_the_valid_ones(text, fragment):
+    with pytest.raises(UsageError, match=None) as info:
+        parse_formats(text)
+    assert fragment in str(info.value)
+    assert info.value.exit_code == 2
