@@ -68,6 +68,9 @@ class VerifyResult(Record):
     def __bool__(self) -> bool:
         return self.status != "failed"
 
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "passed": bool(self)}
+
     def add(self, check: Check) -> Check:
         self.checks.append(check.to_dict())
         if not check.passed:

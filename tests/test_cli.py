@@ -1,0 +1,113 @@
+"""The command line: exit codes, one-line errors, and no half-written folder."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from export_kit.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for name in ("build", "verify", "bench", "train"):
+        assert name in result.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from export_kit.cli import app; assert 'torch' not in sys.modules and 'onnxruntime' " \
+           "not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("formats, fragment", [("onnx,tflite", "valid formats: int8, onnx, torchscript"),
+                                               ("", "comma-separated"), ("onnx,onnx", "more than once")])
+def test_bad_format_lists_exit_2_before_any_work(tmp_path, formats, fragment):
+    result = invoke("build", "--formats", formats, "--out", tmp_path / "out", "--dataset", "synthetic")
+    assert result.exit_code == 2
+    assert fragment in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("batch", ["0", "1,-4", "x"])
+def test_bad_batch_sizes_exit_2(built_copy, batch):
+    result = invoke("bench", "--artifacts", built_copy, "--batch", batch)
+    assert result.exit_code == 2 and "positive integers" in result.output
+
+
+def test_folder_without_manifest_exits_3(tmp_path):
+    result = invoke("verify", "--artifacts", tmp_path)
+    assert result.exit_code == 3
+    assert "no manifest.json" in result.output
+
+
+def test_missing_checkpoint_exits_3(tmp_path):
+    result = invoke("build", "--checkpoint", tmp_path / "nope.pt", "--out", tmp_path / "o", "--dataset", "synthetic")
+    assert result.exit_code == 3 and "does not exist" in result.output
+
+
+def test_out_that_is_a_file_exits_2(tmp_path, checkpoint):
+    target = tmp_path / "file"
+    target.write_text("x")
+    result = invoke("build", "--checkpoint", checkpoint, "--out", target, "--dataset", "synthetic")
+    assert result.exit_code == 2 and "is a file" in result.output
+
+
+def test_missing_dataset_exits_3_and_names_the_three_ways(tmp_path):
+    result = invoke("train", "--data-dir", tmp_path / "nowhere", "--out", tmp_path / "c.pt")
+    assert result.exit_code == 3
+    assert "--data-dir" in result.output and "EXPORTKIT_DATA" in result.output and "./data" in result.output
+
+
+def test_verify_passes_and_fails_with_the_right_exit_code(built_copy):
+    assert invoke("verify", "--artifacts", built_copy, "--dataset", "synthetic").exit_code == 0
+    manifest = json.loads((built_copy / "manifest.json").read_text())
+    manifest["preprocessing"]["std"][2] *= 1.1
+    (built_copy / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == 1
+    assert "FAILED onnx on onnxruntime/cpu: preprocessing" in result.output
+
+
+def test_unknown_device_is_reported_not_crashed(built_copy):
+    result = invoke("bench", "--artifacts", built_copy, "--batch", "1", "--device", "cuda")
+    assert result.exit_code == 0
+    rows = json.loads((built_copy / "report.json").read_text())["bench"]
+    assert rows and all(r["status"] == "skipped" and r["reason"] for r in rows)
+
+
+def test_build_with_a_checkpoint_runs_the_whole_pipeline(tmp_path, checkpoint):
+    out = tmp_path / "art"
+    result = invoke("build", "--checkpoint", checkpoint, "--out", out, "--dataset", "synthetic",
+                    "--formats", "onnx", "--no-bench")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert {r["artifact"] for r in report["verify"]} == {"pytorch", "onnx"}
+    assert (out / "checkpoint.pt").is_file() and (out / "manifest.json").is_file()
+
+
+def test_an_interrupted_build_leaves_no_manifest(tmp_path, checkpoint, monkeypatch):
+    from export_kit.exporters.base import EXPORTERS
+
+    out = tmp_path / "art"
+    assert invoke("build", "--checkpoint", checkpoint, "--out", out, "--dataset", "synthetic", "--formats",
+                  "onnx", "--no-bench").exit_code == 0
+
+    def interrupted(self, request):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EXPORTERS["onnx"], "export", interrupted)
+    result = invoke("build", "--checkpoint", checkpoint, "--out", out, "--dataset", "synthetic", "--formats",
+                    "onnx", "--no-bench")
+    assert result.exit_code == 130
+    assert not (out / "manifest.json").exists()
+    assert invoke("verify", "--artifacts", out).exit_code == 3

@@ -1,0 +1,81 @@
+"""The shared build: what the folder holds, what the report says, and that verify and bench read only files."""
+
+import json
+
+from export_kit import api
+from export_kit.manifest import load_manifest
+from export_kit.results import VerifyResult
+
+
+def test_manifest_describes_inputs_preprocessing_classes_and_every_file(built):
+    folder, _ = built
+    m = json.loads((folder / "manifest.json").read_text())
+    assert m["input"] == {"name": "input", "shape": ["batch", 3, 32, 32], "dtype": "float32", "layout": "NCHW"}
+    assert m["output"]["shape"] == ["batch", 10]
+    assert set(m["preprocessing"]) >= {"color", "scale", "mean", "std"} and len(m["preprocessing"]["mean"]) == 3
+    assert len(m["classes"]) == 10
+    names = {a["name"] for a in m["artifacts"]}
+    assert names == {"pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript"}
+    for art in m["artifacts"]:
+        assert (folder / art["path"]).stat().st_size == art["bytes"] and len(art["sha256"]) == 64
+    assert [a["opset"] for a in m["artifacts"] if a["name"] == "onnx"] == [18]
+
+
+def test_every_artifact_verifies_on_cpu_and_cuda_rows_are_skipped_with_a_reason(built):
+    folder, report = built
+    assert report, report.failures()
+    rows = report.verify_rows()
+    cpu = [r for r in rows if r.device == "cpu"]
+    assert {r.artifact for r in cpu} == {a.name for a in load_manifest(folder).artifacts}
+    assert all(r.status == "passed" for r in cpu)
+    for r in cpu:
+        names = {c["name"] for c in r.checks}
+        assert {"integrity", "load", "parity_batch1", "parity_batch32", "accuracy", "preprocessing"} <= names
+        assert r.accuracy is not None and r.top1_agreement is not None and r.cosine is not None
+    for r in rows:
+        if r.status == "skipped":
+            assert r.reason
+
+
+def test_report_json_has_the_documented_fields_and_round_trips(built):
+    folder, _ = built
+    data = json.loads((folder / "report.json").read_text())
+    row = next(v for v in data["verify"] if v["artifact"] == "onnx" and v["device"] == "cpu")
+    assert {"format", "runtime", "passed", "status", "max_abs_err", "p99_abs_err",
+            "cosine", "top1_agreement", "accuracy"} <= set(row)
+    assert row["passed"] is True
+    assert VerifyResult.from_dict(row).to_dict() == row
+    bench = [b for b in data["bench"] if b["status"] == "ok"]
+    assert {"format", "runtime", "device", "batch", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+            "throughput_per_s"} <= set(bench[0])
+    assert {(b["artifact"], b["batch"]) for b in bench} >= {("pytorch", 1), ("onnx", 1), ("onnx", 4)}
+    assert all(b["p50_ms"] <= b["p90_ms"] <= b["p99_ms"] for b in bench)
+    assert data["environment"]["cpu_cores"] >= 1 and data["environment"]["torch"]
+    assert "## Status per artifact" in (folder / "report.md").read_text()
+
+
+def test_verify_alone_rereads_the_folder_and_keeps_the_bench_section(built_copy):
+    before = json.loads((built_copy / "report.json").read_text())["bench"]
+    report = api.verify(built_copy, None, log=lambda _: None)
+    assert report
+    assert all(r.accuracy is None for r in report.verify_rows())  # no dataset given: golden vectors only
+    assert json.loads((built_copy / "report.json").read_text())["bench"] == before
+
+
+def test_a_format_that_fails_to_export_is_a_failed_row_and_the_others_still_build(tmp_path, checkpoint, synthetic,
+                                                                                   monkeypatch):
+    from conftest import build_folder
+
+    from export_kit.exporters.base import EXPORTERS
+
+    def broken(self, request):
+        raise RuntimeError("unsupported operator aten::frobnicate")
+
+    monkeypatch.setattr(EXPORTERS["torchscript"], "export", broken)
+    report = build_folder(checkpoint, synthetic.test, tmp_path / "a", formats=("onnx", "torchscript"),
+                          bench_batches=())
+    assert not report
+    assert report.export_failures == [{"format": "torchscript", "stage": "export",
+                                       "reason": "RuntimeError: unsupported operator aten::frobnicate"}]
+    assert {a.name for a in load_manifest(tmp_path / "a").artifacts} == {"pytorch", "onnx"}
+    assert "FAIL" in (tmp_path / "a" / "report.md").read_text()

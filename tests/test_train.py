@@ -1,0 +1,34 @@
+"""The training stage: the seed architecture, learning, seeding, and the checkpoint's self-description."""
+
+import numpy as np
+import torch
+
+from export_kit.modelspec import load_checkpoint
+from train.loop import TrainConfig, train
+from train.models import SeedCNN
+
+
+def test_seed_cnn_is_the_architecture_of_the_seed_documents():
+    layers = [m for m in SeedCNN().modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    shapes = [(m.in_channels, m.out_channels, m.kernel_size) if isinstance(m, torch.nn.Conv2d)
+              else (m.in_features, m.out_features) for m in layers]
+    assert shapes == [(3, 6, (5, 5)), (6, 16, (5, 5)), (400, 120), (120, 84), (84, 10)]
+
+
+def test_training_learns_the_synthetic_set_and_describes_itself(checkpoint):
+    _, meta = load_checkpoint(checkpoint)
+    assert meta["metrics"]["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert meta["preprocessing"]["color"] == "RGB" and meta["input_shape"] == [3, 32, 32]
+    assert meta["config"]["seed"] == 0
+
+
+def test_same_seed_same_weights(tmp_path, synthetic):
+    from export_kit.datasets import Dataset
+
+    small = Dataset(synthetic.train.subset(20), synthetic.test.subset(5), synthetic.classes, {})
+    for name in ("a.pt", "b.pt"):
+        train(small, TrainConfig(epochs=1, batch_size=32), tmp_path / name, progress=False)
+    a, _ = load_checkpoint(tmp_path / "a.pt")
+    b, _ = load_checkpoint(tmp_path / "b.pt")
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert np.array_equal(x.numpy(), y.numpy())
