@@ -16,15 +16,16 @@ import numpy as np
 from export_kit.bench import BenchConfig
 from export_kit.compare import Tolerance
 from export_kit.datasets import Split
-from export_kit.errors import UsageError
+from export_kit.errors import UnavailableError, UsageError
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
-from export_kit.fileio import atomic_path
+from export_kit.fileio import atomic_path, stopwatch
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import GOLDEN_NAME, Golden, pick_balanced
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_JSON, REPORT_MD, Report, load_report
 from export_kit.results import BenchResult, VerifyResult
+from export_kit.runners import check_devices
 
 GOLDEN_COUNT = 250
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -94,39 +95,63 @@ def _reference_artifact(out: Path, checkpoint: Path | None) -> list[Artifact]:
                      sha256=sha, bytes=size, details={"role": "reference"})]
 
 
+def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessing: Preprocessing,
+                  classes: Sequence[str], test: Split, checkpoint: Path | None, model_info: dict,
+                  log: Log) -> Manifest:
+    """Write golden vectors and every artifact into ``request.out_dir``, then the manifest, last."""
+    out = request.out_dir
+    golden = make_golden(request.model, preprocessing, test)
+    golden.save(out / GOLDEN_NAME)
+    artifacts, failures = _export_all(request, formats, log)
+    manifest = Manifest(
+        input={"name": request.input_name, "shape": ["batch", *request.example.shape[1:]], "dtype": "float32",
+               "layout": "NCHW"},
+        output={"name": request.output_name, "shape": ["batch", len(classes)], "dtype": "float32"},
+        preprocessing=preprocessing, classes=list(classes), model=dict(model_info),
+        artifacts=_reference_artifact(out, checkpoint) + artifacts, failures=failures,
+        golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels)})
+    manifest.write(out)
+    return manifest
+
+
 def build(model, example_input, *, formats: Sequence[str] | str, out: Path, preprocessing: Preprocessing,
           classes: Sequence[str], test: Split, checkpoint: Path | None = None, model_info: dict | None = None,
           verify_after: bool = True, bench_batches: Sequence[int] = (1, 32), bench_config: BenchConfig | None = None,
-          log: Log = print) -> Report:
-    """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report."""
-    if isinstance(formats, str):
-        formats = parse_formats(formats)
+          timings: dict[str, float] | None = None, log: Log = print) -> Report:
+    """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
+
+    ``timings`` (seconds per stage done before this call, e.g. data loading and training) is extended with the
+    stages run here and stored in the report.
+    """
+    formats = parse_formats(formats) if isinstance(formats, str) else list(formats)
     out = prepare_out_dir(out)
     model.eval()
-    example = example_input[:1]
     metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict()),
                 "exportkit.classes": json.dumps(list(classes))}
-    request = ExportRequest(model=model, example=example, out_dir=out, metadata=metadata)
-    golden = make_golden(model, preprocessing, test)
-    golden.save(out / GOLDEN_NAME)
-    artifacts, failures = _export_all(request, formats, log)
-    artifacts = _reference_artifact(out, checkpoint) + artifacts
-    classes_out = len(classes)
-    manifest = Manifest(
-        input={"name": "input", "shape": ["batch", *example.shape[1:]], "dtype": "float32", "layout": "NCHW"},
-        output={"name": "logits", "shape": ["batch", classes_out], "dtype": "float32"},
-        preprocessing=preprocessing, classes=list(classes), artifacts=artifacts, model=dict(model_info or {}),
-        golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels)},
-        failures=failures)
-    manifest.write(out)
-    report = Report(folder=str(out), model=manifest.model, artifacts=[a.__dict__ for a in artifacts],
-                    export_failures=failures)
+    request = ExportRequest(model=model, example=example_input[:1], out_dir=out, metadata=metadata)
+    timings = dict(timings or {})
+    with stopwatch(timings, "export"):
+        manifest = export_folder(request, formats, preprocessing=preprocessing, classes=classes, test=test,
+                                 checkpoint=checkpoint, model_info=model_info or {}, log=log)
+    report = Report(folder=str(out), model=manifest.model, artifacts=[a.__dict__ for a in manifest.artifacts],
+                    export_failures=manifest.failures)
     report.save(out)
     if verify_after:
-        report = verify(out, test, log=log)
+        with stopwatch(timings, "verify"):
+            report = verify(out, test, log=log)
     if bench_batches:
-        report = bench(out, bench_batches, config=bench_config, log=log)
+        with stopwatch(timings, "bench"):
+            report = bench(out, bench_batches, config=bench_config, log=log)
+    report.timings = {k: round(v, 2) for k, v in timings.items()}
+    report.save(out)
     return report
+
+
+def _require_requested_devices(rows, devices: tuple[str, ...] | None) -> None:
+    """When the user named devices, at least one row must have run on them; else say why none could."""
+    if devices and rows and all(r.status == "skipped" for r in rows):
+        reasons = sorted({r.reason for r in rows})
+        raise UnavailableError(f"nothing could run on {', '.join(devices)}: {'; '.join(reasons)}")
 
 
 def _report_for(folder: ArtifactsFolder) -> Report:
@@ -145,6 +170,7 @@ def verify(out: Path, test: Split | None = None, *, tolerances: dict[str, Tolera
     """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report."""
     from export_kit.verify import verify_folder
 
+    check_devices(devices)
     folder = ArtifactsFolder.load(Path(out))
 
     def show(row: VerifyResult) -> None:
@@ -152,6 +178,7 @@ def verify(out: Path, test: Split | None = None, *, tolerances: dict[str, Tolera
         log(f"verify {row.artifact} on {row.runtime}/{row.device}: {mark}[/] {row.reason}")
 
     rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
+    _require_requested_devices(rows, devices)
     report = _report_for(folder)
     report.verify = [r.to_dict() for r in rows]
     report.save(folder.path)
@@ -165,6 +192,7 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
 
     if not batches or any(b <= 0 for b in batches):
         raise UsageError(f"batch sizes must be positive integers, got {list(batches)}")
+    check_devices(devices)
     folder = ArtifactsFolder.load(Path(out))
 
     def show(row: BenchResult) -> None:
@@ -172,6 +200,7 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
         log(f"bench {row.artifact} on {row.runtime}/{row.device} batch {row.batch}: {detail}")
 
     rows = bench_folder(folder, list(batches), config or BenchConfig(), devices=devices, on_row=show)
+    _require_requested_devices(rows, devices)
     report = _report_for(folder)
     report.bench = [r.to_dict() for r in rows]
     report.save(folder.path)

@@ -123,22 +123,25 @@ def build(
     from export_kit import api
     from export_kit.datasets import load_dataset
     from export_kit.exporters import parse_formats
+    from export_kit.fileio import stopwatch
     from export_kit.modelspec import load_checkpoint
-
-    names, batches = parse_formats(formats), _batches(batch)
-    data = load_dataset(dataset, data_dir)
-    if checkpoint is None:
-        checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
-        _train(data, checkpoint, epochs=epochs)
-    model, meta = load_checkpoint(checkpoint)
-    example = _example(meta)
     from export_kit.preprocessing import Preprocessing
 
+    names, batches = parse_formats(formats), _batches(batch)
+    timings: dict[str, float] = {}
+    with stopwatch(timings, "data"):
+        data = load_dataset(dataset, data_dir)
+    if checkpoint is None:
+        checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
+        with stopwatch(timings, "train"):
+            _train(data, checkpoint, epochs=epochs)
+    model, meta = load_checkpoint(checkpoint)
     info = {"factory": meta["factory"], "arch": meta.get("arch"), "test_accuracy": meta["metrics"]["test_accuracy"],
             "data": meta.get("data", {}), "input_shape": meta["input_shape"]}
-    report = api.build(model, example, formats=names, out=out, preprocessing=Preprocessing.from_dict(
-        meta["preprocessing"]), classes=meta["classes"], test=data.test, checkpoint=checkpoint, model_info=info,
-        bench_batches=batches if bench else (), log=_log)
+    report = api.build(model, _example(meta), formats=names, out=out, classes=meta["classes"],
+                       preprocessing=Preprocessing.from_dict(meta["preprocessing"]), test=data.test,
+                       checkpoint=checkpoint, model_info=info, bench_batches=batches if bench else (),
+                       timings=timings, log=_log)
     _finish(report)
 
 

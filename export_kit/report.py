@@ -27,6 +27,7 @@ class Report(Record):
     export_failures: list[dict] = field(default_factory=list)
     verify: list[dict] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
 
     def verify_rows(self) -> list[VerifyResult]:
         return [VerifyResult.from_dict(r) for r in self.verify]

@@ -84,6 +84,9 @@ def render(report: Report) -> str:
     failures = report.failures()
     if failures:
         parts += ["## Failures", "", *[f"- {line}" for line in failures], ""]
+    if report.timings:
+        parts += ["## Stage timings (s)", "", _table(list(report.timings), [[f"{v:.1f}" for v in
+                                                                              report.timings.values()]]), ""]
     if report.environment:
         parts += ["## Environment", "", *[f"- {k}: {v}" for k, v in report.environment.items()], ""]
     return "\n".join(parts)

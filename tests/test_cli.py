@@ -78,11 +78,16 @@ def test_verify_passes_and_fails_with_the_right_exit_code(built_copy):
     assert "FAILED onnx on onnxruntime/cpu: preprocessing" in result.output
 
 
-def test_unknown_device_is_reported_not_crashed(built_copy):
+def test_unknown_device_is_a_usage_error(built_copy):
+    result = invoke("bench", "--artifacts", built_copy, "--device", "tpu")
+    assert result.exit_code == 2 and "unknown device 'tpu'" in result.output
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-CUDA path")
+def test_a_device_that_is_not_present_exits_4_with_the_reason(built_copy):
     result = invoke("bench", "--artifacts", built_copy, "--batch", "1", "--device", "cuda")
-    assert result.exit_code == 0
-    rows = json.loads((built_copy / "report.json").read_text())["bench"]
-    assert rows and all(r["status"] == "skipped" and r["reason"] for r in rows)
+    assert result.exit_code == 4
+    assert "nothing could run on cuda" in result.output and "CUDAExecutionProvider" in result.output
 
 
 def test_build_with_a_checkpoint_runs_the_whole_pipeline(tmp_path, checkpoint):

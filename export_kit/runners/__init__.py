@@ -7,7 +7,7 @@ from pathlib import Path
 from export_kit.errors import UnavailableError, UsageError
 from export_kit.runners.base import Runner, Target
 
-__all__ = ["DEVICES", "Runner", "Target", "open_runner", "targets_for", "unavailable_reason"]
+__all__ = ["DEVICES", "Runner", "Target", "check_devices", "open_runner", "targets_for", "unavailable_reason"]
 
 #: Devices each runtime can use, in report order. CUDA-side ones are tried and reported skipped when absent.
 DEVICES = {"eager": ("cpu", "cuda"), "torchscript": ("cpu", "cuda"), "onnxruntime": ("cpu", "cuda", "tensorrt")}
@@ -17,6 +17,14 @@ def targets_for(runtime: str, devices: tuple[str, ...] | None = None) -> list[Ta
     if runtime not in DEVICES:
         raise UsageError(f"unknown runtime {runtime!r}; known: {', '.join(DEVICES)}")
     return [Target(runtime, d) for d in DEVICES[runtime] if devices is None or d in devices]
+
+
+def check_devices(devices: tuple[str, ...] | None) -> None:
+    """Refuse device names no runtime knows (a typo must not turn into an empty, passing run)."""
+    known = sorted({d for ds in DEVICES.values() for d in ds})
+    for device in devices or ():
+        if device not in known:
+            raise UsageError(f"unknown device {device!r}; known: {', '.join(known)}")
 
 
 def unavailable_reason(target: Target) -> str | None:
