@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from export_kit.bench import BenchConfig
-from export_kit.compare import Tolerance
 from export_kit.datasets import Split
 from export_kit.errors import UnavailableError, UsageError
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
@@ -26,6 +25,7 @@ from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_JSON, REPORT_MD, Report, load_report
 from export_kit.results import BenchResult, VerifyResult
 from export_kit.runners import check_devices
+from export_kit.tolerances import Overrides
 
 GOLDEN_COUNT = 250
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -158,14 +158,14 @@ def _report_for(folder: ArtifactsFolder) -> Report:
     from export_kit.environment import fingerprint
 
     report = load_report(folder.path) or Report(folder=str(folder.path))
-    report.folder, report.model = str(folder.path), folder.manifest.model
+    report.folder, report.model, report.classes = str(folder.path), folder.manifest.model, folder.manifest.classes
     report.artifacts = [a.__dict__ for a in folder.manifest.artifacts]
     report.export_failures = folder.manifest.failures
     report.environment = fingerprint()
     return report
 
 
-def verify(out: Path, test: Split | None = None, *, tolerances: dict[str, Tolerance] | None = None,
+def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None = None,
            devices: tuple[str, ...] | None = None, log: Log = print) -> Report:
     """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report."""
     from export_kit.verify import verify_folder

@@ -151,27 +151,70 @@ def _example(meta: dict):
     return torch.zeros(1, *meta["input_shape"])
 
 
+def _test_split(dataset: str | None, data_dir: Path | None):
+    """The test split when one is asked for (--dataset, --data-dir or $EXPORTKIT_DATA), else None."""
+    import os
+
+    from export_kit.datasets import load_dataset
+
+    if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
+        return load_dataset(dataset or "cifar10", data_dir).test
+    _log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
+    return None
+
+
+VerifyDataset = Annotated[str | None, typer.Option(help="dataset for accuracy; default: none unless --data-dir "
+                                                        "or $EXPORTKIT_DATA")]
+
+
 @app.command()
 @handled
 def verify(
     artifacts: Folder = Path("artifacts"),
     data_dir: DataDir = None,
-    dataset: Annotated[str | None, typer.Option(help="dataset for accuracy; default: none unless --data-dir or "
-                                                     "$EXPORTKIT_DATA")] = None,
+    dataset: VerifyDataset = None,
     device: Annotated[str | None, typer.Option(help="only this device (cpu, cuda, tensorrt)")] = None,
+    tolerances: Annotated[Path | None, typer.Option(help="TOML overrides per precision or artifact")] = None,
+    junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
 ) -> None:
     """Re-check a built folder: integrity, load, parity on golden vectors, and accuracy when data is given."""
-    import os
-
     from export_kit import api
-    from export_kit.datasets import load_dataset
+    from export_kit.tolerances import load_tolerances
 
-    test = None
-    if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
-        test = load_dataset(dataset or "cifar10", data_dir).test
-    else:
-        _log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
-    _finish(api.verify(artifacts, test, devices=(device,) if device else None, log=_log))
+    overrides = load_tolerances(tolerances) if tolerances else None
+    test = _test_split(dataset, data_dir)
+    report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None, log=_log)
+    if junit:
+        from export_kit.junit import write_junit
+
+        write_junit(report.verify_rows(), junit)
+    _finish(report)
+
+
+@app.command()
+@handled
+def selftest(
+    artifacts: Folder = Path("artifacts"),
+    data_dir: DataDir = None,
+    dataset: VerifyDataset = None,
+) -> None:
+    """Plant known faults in copies of a built folder and show that verify catches every one."""
+    from rich.table import Table
+
+    from export_kit.faults import FAULTS, run_control, run_fault
+    from export_kit.manifest import load_manifest
+
+    load_manifest(artifacts)
+    test = _test_split(dataset, data_dir)
+    results = [run_control(artifacts, test)] + [run_fault(artifacts, f, test) for f in FAULTS]
+    table = Table("fault", "artifact", "must fail", "failed checks", "result", title="planted faults")
+    for r in results:
+        colour = "green" if r.status in ("caught", "passed") else "yellow" if r.status == "skipped" else "red"
+        table.add_row(r.fault, r.artifact, r.expected_check, ", ".join(r.failed_checks) or "-",
+                      f"[{colour}]{r.status}[/] {r.detail}")
+    _console().print(table)
+    if not all(results):
+        raise typer.Exit(errors.EXIT_CHECK_FAILED)
 
 
 @app.command()

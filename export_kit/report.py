@@ -24,6 +24,7 @@ class Report(Record):
     environment: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)
     artifacts: list[dict] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
     export_failures: list[dict] = field(default_factory=list)
     verify: list[dict] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)

@@ -47,14 +47,40 @@ def status_rows(report: Report) -> list[list[str]]:
     return out
 
 
+def _accuracy_cell(r: VerifyResult) -> str:
+    if r.accuracy is None:
+        return "-"
+    lo, hi = r.accuracy_ci95 or (None, None)
+    return f"{r.accuracy:.4f} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}]"
+
+
+def _change_cell(r: VerifyResult) -> str:
+    """Is the accuracy change vs the reference real? McNemar's exact test on paired per-image correctness."""
+    if not r.mcnemar or r.reference_accuracy is None:
+        return "-"
+    p = r.mcnemar["p_value"]
+    delta = 100 * (r.accuracy - r.reference_accuracy)
+    return f"{delta:+.2f} pts, p={p:.2g} ({'significant' if p < 0.05 else 'noise'})"
+
+
 def _verify_table(rows: list[VerifyResult]) -> str:
+    keys = ("max_abs", "min_top1_agreement", "max_accuracy_drop")
     return _table(
         ["artifact", "runtime", "device", "status", "max abs err", "p99 abs err", "cosine", "top-1 agree",
-         "accuracy", "tolerance (max abs / top-1 / acc drop)"],
+         "accuracy [95% CI]", "vs reference (McNemar)", "tolerance (max abs / top-1 / acc drop)",
+         "would pass at"],
         [[r.artifact, r.runtime, r.device, r.status, _fmt(r.max_abs_err), _fmt(r.p99_abs_err), _fmt(r.cosine, ".6f"),
-          _fmt(r.top1_agreement, ".4f"), _fmt(r.accuracy, ".4f"),
-          " / ".join(_fmt(r.tolerance.get(k)) for k in ("max_abs", "min_top1_agreement", "max_accuracy_drop"))]
+          _fmt(r.top1_agreement, ".4f"), _accuracy_cell(r), _change_cell(r),
+          " / ".join(_fmt(r.tolerance.get(k)) for k in keys),
+          " / ".join(_fmt(r.min_passing.get(k), ".3g") for k in keys)]
          for r in rows])
+
+
+def _per_class_table(rows: list[VerifyResult], classes: list[str]) -> str:
+    shown = [r for r in rows if r.per_class_delta]
+    return _table(["artifact", "runtime", *classes],
+                  [[r.artifact, r.runtime, *(_fmt(None if d is None else 100 * d, "+.1f") for d in r.per_class_delta)]
+                   for r in shown])
 
 
 def _bench_table(rows: list[BenchResult]) -> str:
@@ -78,7 +104,11 @@ def render(report: Report) -> str:
     parts += ["## Status per artifact", "",
               _table(["artifact", "export", "load", "parity", "accuracy", "bench", "why"], status_rows(report)), ""]
     if report.verify:
-        parts += ["## Verification", "", _verify_table(report.verify_rows()), ""]
+        rows = report.verify_rows()
+        parts += ["## Verification", "", _verify_table(rows), ""]
+        if any(r.per_class_delta for r in rows):
+            parts += ["### Per-class accuracy change vs the reference (points)", "",
+                      _per_class_table(rows, report.classes), ""]
     if report.bench:
         parts += ["## Latency", "", _bench_table(report.bench_rows()), ""]
     failures = report.failures()

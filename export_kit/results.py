@@ -64,6 +64,10 @@ class VerifyResult(Record):
     top1_agreement: float | None = None
     accuracy: float | None = None
     reference_accuracy: float | None = None
+    accuracy_ci95: list[float] | None = None
+    mcnemar: dict | None = None
+    per_class_delta: list[float | None] | None = None
+    min_passing: dict = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return self.status != "failed"
@@ -77,6 +81,11 @@ class VerifyResult(Record):
             self.status = "failed"
             self.reason = "; ".join(filter(None, [self.reason, f"{check.name}: {check.detail}"]))
         return check
+
+    def observe(self, key: str, value: float, worst) -> None:
+        """Track the tolerance that would just have passed: ``worst`` picks between old and new."""
+        old = self.min_passing.get(key)
+        self.min_passing[key] = value if old is None else worst(old, value)
 
     def failed_checks(self) -> list[str]:
         return [c["name"] for c in self.checks if not c["passed"]]

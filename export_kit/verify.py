@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from export_kit.compare import Tolerance, default_tolerance, parity
+from export_kit.compare import Tolerance, parity
 from export_kit.datasets import Split
 from export_kit.errors import DataError, UnavailableError
 from export_kit.folder import ArtifactsFolder
@@ -19,9 +19,20 @@ from export_kit.golden import Golden
 from export_kit.manifest import Artifact
 from export_kit.results import Check, VerifyResult
 from export_kit.runners import Runner, Target, targets_for, unavailable_reason
+from export_kit.stats import mcnemar_exact, per_class_accuracy, wilson_interval
+from export_kit.tolerances import Overrides, tolerance_for
 
 BATCH = 32
 SINGLE_SAMPLES = 64
+
+
+def agreement_below(agreement: float, samples: int, budget: float) -> bool:
+    """True when the observed agreement is below ``budget`` beyond sampling noise (95% Wilson upper bound).
+
+    A budget of 1.0 still fails on a single disagreement; a 97% budget is not declared broken by 3 of 64.
+    """
+    agreed = round(agreement * samples)
+    return agreed < samples and wilson_interval(agreed, samples)[1] < budget
 
 
 def _run_batched(runner: Runner, inputs: np.ndarray, batch: int) -> np.ndarray:
@@ -41,12 +52,32 @@ def _parity_check(name: str, reference: np.ndarray, produce: Callable[[], np.nda
         problems.append(f"{p.nonfinite}/{p.samples} outputs are NaN or inf")
     if tol.max_abs is not None and not p.max_abs_err <= tol.max_abs:
         problems.append(f"max abs error {p.max_abs_err:.3g} > {tol.max_abs:g}")
-    if p.top1_agreement < tol.min_top1_agreement:
-        problems.append(f"top-1 agreement {p.top1_agreement:.4f} < {tol.min_top1_agreement:g}")
+    if agreement_below(p.top1_agreement, p.samples, tol.min_top1_agreement):
+        problems.append(f"top-1 agreement {p.top1_agreement:.4f} on {p.samples} images is significantly below "
+                        f"{tol.min_top1_agreement:g}")
     row.add(Check(name, not problems, observed=p.to_dict(), limit=tol.to_dict(), detail="; ".join(problems)))
+    row.observe("max_abs", p.max_abs_err, max)
+    row.observe("min_top1_agreement", p.top1_agreement, min)
     if name.endswith(f"batch{BATCH}") or row.max_abs_err is None:
         row.max_abs_err, row.p99_abs_err, row.cosine, row.top1_agreement = (
             p.max_abs_err, p.p99_abs_err, p.cosine, p.top1_agreement)
+
+
+def _accuracy_stats(row: VerifyResult, predictions: np.ndarray, golden: Golden, test: Split) -> float:
+    """Accuracy with its 95% interval, McNemar against the reference, per-class deltas; returns the drop."""
+    ref_correct, correct = golden.test_predictions == test.labels, predictions == test.labels
+    row.accuracy, row.reference_accuracy = float(correct.mean()), float(ref_correct.mean())
+    row.top1_agreement = float((predictions == golden.test_predictions).mean())
+    row.accuracy_ci95 = list(wilson_interval(int(correct.sum()), len(correct)))
+    row.mcnemar = mcnemar_exact(ref_correct, correct)
+    classes = int(max(test.labels.max(), predictions.max())) + 1
+    ours = per_class_accuracy(test.labels, predictions, classes)
+    ref = per_class_accuracy(test.labels, golden.test_predictions, classes)
+    row.per_class_delta = [None if a is None or r is None else a - r for a, r in zip(ours, ref, strict=True)]
+    drop = 100.0 * (row.reference_accuracy - row.accuracy)
+    row.observe("max_accuracy_drop", drop, max)
+    row.observe("min_top1_agreement", row.top1_agreement, min)
+    return drop
 
 
 def _accuracy_check(runner: Runner, folder: ArtifactsFolder, golden: Golden, test: Split, tol: Tolerance,
@@ -57,16 +88,15 @@ def _accuracy_check(runner: Runner, folder: ArtifactsFolder, golden: Golden, tes
     except Exception as exc:
         row.add(Check("accuracy", False, detail=f"runtime error: {type(exc).__name__}: {exc}"))
         return
-    row.accuracy = float((predictions == test.labels).mean())
-    row.reference_accuracy = float((golden.test_predictions == test.labels).mean())
-    row.top1_agreement = float((predictions == golden.test_predictions).mean())
-    drop = 100.0 * (row.reference_accuracy - row.accuracy)
+    drop = _accuracy_stats(row, predictions, golden, test)
     problems = []
     if tol.max_accuracy_drop is not None and drop > tol.max_accuracy_drop:
         problems.append(f"accuracy {row.accuracy:.4f} is {drop:.2f} points below the reference "
-                        f"{row.reference_accuracy:.4f} (budget {tol.max_accuracy_drop:g})")
-    if row.top1_agreement < tol.min_top1_agreement:
-        problems.append(f"test-set top-1 agreement {row.top1_agreement:.4f} < {tol.min_top1_agreement:g}")
+                        f"{row.reference_accuracy:.4f} (budget {tol.max_accuracy_drop:g}, McNemar p="
+                        f"{row.mcnemar['p_value']:.2g})")
+    if agreement_below(row.top1_agreement, len(predictions), tol.min_top1_agreement):
+        problems.append(f"test-set top-1 agreement {row.top1_agreement:.4f} is significantly below "
+                        f"{tol.min_top1_agreement:g}")
     row.add(Check("accuracy", not problems, observed={"accuracy": row.accuracy, "drop_points": drop,
                                                         "top1_agreement": row.top1_agreement},
                   limit=tol.to_dict(), detail="; ".join(problems)))
@@ -112,7 +142,7 @@ def verify_target(folder: ArtifactsFolder, artifact: Artifact, target: Target, g
 
 
 def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
-                  tolerances: dict[str, Tolerance] | None = None, devices: tuple[str, ...] | None = None,
+                  tolerances: Overrides | None = None, devices: tuple[str, ...] | None = None,
                   on_row: Callable[[VerifyResult], None] | None = None) -> list[VerifyResult]:
     """Verify every artifact on every target of its runtime; unavailable targets become skipped rows."""
     golden_issue = folder.golden_problem()
@@ -125,7 +155,7 @@ def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
     folder_checks = [preprocessing_check(folder, golden)]
     rows = []
     for artifact in folder.manifest.artifacts:
-        tol = (tolerances or {}).get(artifact.name) or default_tolerance(artifact.precision)
+        tol = tolerance_for(artifact, tolerances)
         for target in targets_for(artifact.runtime, devices):
             reason = unavailable_reason(target)
             if reason:

@@ -37,3 +37,12 @@ def test_default_tolerances_per_precision_and_overrides():
     assert default_tolerance("int8").max_accuracy_drop == 1.0
     assert set(DEFAULT_TOLERANCES) >= {"fp32", "int8"}
     assert Tolerance(max_abs=1e-4).with_overrides(max_abs=1e-3, min_top1_agreement=None).max_abs == 1e-3
+
+
+def test_agreement_budget_is_judged_beyond_sampling_noise():
+    from export_kit.verify import agreement_below
+
+    assert agreement_below(63 / 64, 64, 1.0)  # fp32: one disagreement fails
+    assert not agreement_below(1.0, 64, 1.0)
+    assert not agreement_below(61 / 64, 64, 0.97)  # 3 of 64 cannot establish < 97%
+    assert agreement_below(0.95, 10_000, 0.97)  # 500 of 10,000 can

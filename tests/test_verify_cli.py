@@ -1,0 +1,84 @@
+"""verify as CI uses it: a copied folder with nothing else, JUnit output, tolerance files, and selftest."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from test_cli import invoke
+
+from export_kit.errors import UsageError
+from export_kit.tolerances import load_tolerances
+
+BLOCK_TRAIN = ("import sys; sys.modules['train'] = None; from export_kit.cli import main; "
+               "sys.argv[0] = 'exportkit'; main()")
+
+
+def test_a_copied_folder_verifies_offline_without_dataset_checkpoint_code_or_training_code(built, tmp_path):
+    dst = tmp_path / "elsewhere"
+    shutil.copytree(built[0], dst)
+    env = {k: v for k, v in os.environ.items() if k != "EXPORTKIT_DATA"}
+    done = subprocess.run([sys.executable, "-c", BLOCK_TRAIN, "verify", "--artifacts", str(dst)], env=env,
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((dst / "report.json").read_text())["verify"]
+    eager = next(r for r in rows if r["artifact"] == "pytorch" and r["device"] == "cpu")
+    assert eager["status"] == "skipped" and "not loadable" in eager["reason"]
+    others = [r for r in rows if r["device"] == "cpu" and r["artifact"] != "pytorch"]
+    assert len(others) == 4 and all(r["status"] == "passed" for r in others)
+
+
+def test_junit_has_one_case_per_artifact_target_and_check(built_copy, tmp_path):
+    path = tmp_path / "out.xml"
+    manifest = json.loads((built_copy / "manifest.json").read_text())
+    manifest["preprocessing"]["scale"] = 1.0
+    (built_copy / "manifest.json").write_text(json.dumps(manifest))
+    assert invoke("verify", "--artifacts", built_copy, "--junit", path).exit_code == 1
+    suite = ET.parse(path).getroot()
+    cases = suite.findall("testcase")
+    names = {(c.get("classname"), c.get("name")) for c in cases}
+    assert ("onnx.onnxruntime.cpu", "parity_batch32") in names
+    failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
+    assert ("onnx.onnxruntime.cpu", "preprocessing") in failed
+    assert int(suite.get("tests")) == len(cases) and int(suite.get("failures")) == len(failed)
+    assert int(suite.get("skipped")) >= 1  # CUDA targets on this machine
+
+
+def test_tolerance_file_overrides_per_precision_and_per_artifact(built_copy, tmp_path):
+    toml = tmp_path / "tol.toml"
+    toml.write_text("[fp32]\nmax_abs = 1e-12\n[torchscript]\nmax_abs = 1.0\n")
+    result = invoke("verify", "--artifacts", built_copy, "--tolerances", toml)
+    assert result.exit_code == 1
+    rows = {(r["artifact"], r["device"]): r for r in json.loads((built_copy / "report.json").read_text())["verify"]}
+    assert rows[("onnx", "cpu")]["status"] == "failed" and rows[("onnx", "cpu")]["tolerance"]["max_abs"] == 1e-12
+    assert rows[("torchscript", "cpu")]["status"] == "passed"
+    assert rows[("torchscript", "cpu")]["tolerance"]["max_abs"] == 1.0
+    assert rows[("onnx", "cpu")]["min_passing"]["max_abs"] > 1e-12  # the bound that would have passed
+
+
+@pytest.mark.parametrize("text, fragment", [("[int8]\nmax_ab = 1\n", "unknown key"), ("[int8\n", "not valid TOML"),
+                                            ("max_abs = 1\n", "must be a table"), ("[fp32]\nmax_abs = -1\n",
+                                                                                    "non-negative")])
+def test_bad_tolerance_files_are_usage_errors(tmp_path, text, fragment):
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=fragment):
+        load_tolerances(path)
+
+
+def test_accuracy_statistics_are_reported(built):
+    rows = json.loads((built[0] / "report.json").read_text())["verify"]
+    row = next(r for r in rows if r["artifact"] == "int8-onnx" and r["device"] == "cpu")
+    lo, hi = row["accuracy_ci95"]
+    assert lo <= row["accuracy"] <= hi
+    assert 0.0 <= row["mcnemar"]["p_value"] <= 1.0 and len(row["per_class_delta"]) == 10
+    assert "McNemar" in (built[0] / "report.md").read_text()
+
+
+def test_selftest_catches_every_fault_and_passes_the_control(built_copy):
+    result = invoke("selftest", "--artifacts", built_copy, "--dataset", "synthetic")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("caught") == 8 and "passed" in result.output
