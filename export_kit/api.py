@@ -28,6 +28,7 @@ from export_kit.runners import check_devices
 from export_kit.tolerances import Overrides
 
 GOLDEN_COUNT = 250
+DEFAULT_FORMATS = "onnx,torchscript,int8"
 CHECKPOINT_NAME = "checkpoint.pt"
 Log = Callable[[str], None]
 
@@ -50,18 +51,27 @@ def prepare_out_dir(out: Path) -> Path:
     return out
 
 
-def make_golden(model, prep: Preprocessing, test: Split, count: int = GOLDEN_COUNT) -> Golden:
-    """Reference logits on ``count`` balanced real test images, and reference top-1 on the whole split."""
+def make_golden(model, prep: Preprocessing, test: Split | None, example, count: int = GOLDEN_COUNT) -> Golden:
+    """Reference logits on ``count`` balanced real test images (random pixels when no test split is given),
+    and the reference's top-1 on the whole test split."""
     import torch
 
-    pick = pick_balanced(test.labels, count)
-    inputs = prep.apply(test.images[pick])
+    if test is None:
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, (count, *example.shape[2:], example.shape[1]), dtype=np.uint8)
+        picked = Split(images, np.full(count, -1, np.int64))
+        whole = Split(images[:0], np.empty(0, np.int64))
+    else:
+        pick = pick_balanced(test.labels, count)
+        picked, whole = Split(test.images[pick], test.labels[pick]), test
+    inputs = prep.apply(picked.images)
     with torch.inference_mode():
-        logits = model(torch.from_numpy(inputs)).numpy().astype(np.float32)
-        preds = np.concatenate([model(torch.from_numpy(prep.apply(test.images[i:i + 500]))).argmax(1).numpy()
-                                for i in range(0, len(test), 500)])
-    return Golden(test.images[pick], inputs, logits, test.labels[pick], preds.astype(np.int64),
-                  test.labels.astype(np.int64))
+        logits = np.concatenate([model(torch.from_numpy(inputs[i:i + 50])).numpy() for i in range(0, count, 50)])
+        preds = [model(torch.from_numpy(prep.apply(whole.images[i:i + 500]))).argmax(1).numpy()
+                 for i in range(0, len(whole), 500)]
+    return Golden(picked.images, inputs, logits.astype(np.float32), picked.labels,
+                  np.concatenate(preds).astype(np.int64) if preds else np.empty(0, np.int64),
+                  whole.labels.astype(np.int64))
 
 
 def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tuple[list[Artifact], list[dict]]:
@@ -96,11 +106,11 @@ def _reference_artifact(out: Path, checkpoint: Path | None) -> list[Artifact]:
 
 
 def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessing: Preprocessing,
-                  classes: Sequence[str], test: Split, checkpoint: Path | None, model_info: dict,
-                  log: Log) -> Manifest:
+                  classes: Sequence[str], test: Split | None, checkpoint: Path | None, model_info: dict,
+                  golden_count: int, log: Log) -> Manifest:
     """Write golden vectors and every artifact into ``request.out_dir``, then the manifest, last."""
     out = request.out_dir
-    golden = make_golden(request.model, preprocessing, test)
+    golden = make_golden(request.model, preprocessing, test, request.example, golden_count)
     golden.save(out / GOLDEN_NAME)
     artifacts, failures = _export_all(request, formats, log)
     manifest = Manifest(
@@ -114,15 +124,24 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
     return manifest
 
 
-def build(model, example_input, *, formats: Sequence[str] | str, out: Path, preprocessing: Preprocessing,
-          classes: Sequence[str], test: Split, checkpoint: Path | None = None, model_info: dict | None = None,
-          verify_after: bool = True, bench_batches: Sequence[int] = (1, 32), bench_config: BenchConfig | None = None,
-          timings: dict[str, float] | None = None, log: Log = print) -> Report:
+def build(model, example_input, *, formats: Sequence[str] | str = DEFAULT_FORMATS, out: Path = Path("artifacts"),
+          preprocessing: Preprocessing | None = None, classes: Sequence[str] | None = None,
+          test: Split | None = None, checkpoint: Path | None = None, model_info: dict | None = None,
+          golden_count: int = GOLDEN_COUNT, verify_after: bool = True, bench_batches: Sequence[int] = (1, 32),
+          bench_config: BenchConfig | None = None, timings: dict[str, float] | None = None,
+          log: Log = print) -> Report:
     """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
 
-    ``timings`` (seconds per stage done before this call, e.g. data loading and training) is extended with the
-    stages run here and stored in the report.
+    ``example_input`` is a float tensor ``(N, 3, H, W)``; the batch dimension stays dynamic. Without
+    ``preprocessing`` the model is taken to want pixels scaled to [0, 1]; without ``classes`` outputs are named
+    ``class0``...; without ``test`` (a labelled uint8 split) the golden vectors use seeded random pixels and no
+    accuracy is measured. ``checkpoint`` (an exportkit checkpoint) adds the eager reference to the folder, which
+    gives verify and bench their ``pytorch`` rows. ``timings`` (seconds per stage already done, e.g. training)
+    is extended with the stages run here and stored in the report.
     """
+    preprocessing = preprocessing or Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    if classes is None:
+        classes = [f"class{i}" for i in range(_output_width(model, example_input))]
     formats = parse_formats(formats) if isinstance(formats, str) else list(formats)
     out = prepare_out_dir(out)
     model.eval()
@@ -132,7 +151,8 @@ def build(model, example_input, *, formats: Sequence[str] | str, out: Path, prep
     timings = dict(timings or {})
     with stopwatch(timings, "export"):
         manifest = export_folder(request, formats, preprocessing=preprocessing, classes=classes, test=test,
-                                 checkpoint=checkpoint, model_info=model_info or {}, log=log)
+                                 checkpoint=checkpoint, model_info=model_info or {}, golden_count=golden_count,
+                                 log=log)
     report = Report(folder=str(out), model=manifest.model, artifacts=[a.__dict__ for a in manifest.artifacts],
                     export_failures=manifest.failures)
     report.save(out)
@@ -154,10 +174,19 @@ def _require_requested_devices(rows, devices: tuple[str, ...] | None) -> None:
         raise UnavailableError(f"nothing could run on {', '.join(devices)}: {'; '.join(reasons)}")
 
 
+def _output_width(model, example) -> int:
+    import torch
+
+    with torch.inference_mode():
+        return int(model.eval()(example[:1]).shape[1])
+
+
 def _report_for(folder: ArtifactsFolder) -> Report:
     from export_kit.environment import fingerprint
 
-    report = load_report(folder.path) or Report(folder=str(folder.path))
+    report = load_report(folder.path)
+    if report is None:  # not `or`: a report that holds failures is falsy, and must be kept all the same
+        report = Report(folder=str(folder.path))
     report.folder, report.model, report.classes = str(folder.path), folder.manifest.model, folder.manifest.classes
     report.artifacts = [a.__dict__ for a in folder.manifest.artifacts]
     report.export_failures = folder.manifest.failures

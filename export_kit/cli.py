@@ -23,7 +23,6 @@ _state = {"debug": False}
 #: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
 TRAINER = "train.loop:train"
 TRAIN_CONFIG = "train.loop:TrainConfig"
-DEFAULT_FORMATS = "onnx,torchscript,int8"
 
 DataDir = Annotated[Path | None, typer.Option(help="CIFAR-10 folder (else $EXPORTKIT_DATA, else ./data)")]
 Dataset = Annotated[str, typer.Option(help="cifar10, or synthetic (generated, for offline demos)")]
@@ -110,56 +109,65 @@ def _train(data, out: Path, **config) -> dict:
 @app.command()
 @handled
 def build(
-    formats: Annotated[str, typer.Option(help="comma-separated formats")] = DEFAULT_FORMATS,
+    formats: Annotated[str, typer.Option(help="comma-separated formats")] = "onnx,torchscript,int8",
     out: Annotated[Path, typer.Option(help="artifacts folder")] = Path("artifacts"),
-    checkpoint: Annotated[Path | None, typer.Option(help="use this checkpoint instead of training")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="exportkit checkpoint (skips training); with --model, "
+                                                         "weights for it")] = None,
+    model: Annotated[str | None, typer.Option(help="your own model: package.module:factory")] = None,
+    input_shape: Annotated[str, typer.Option(help="with --model: CxHxW")] = "3x224x224",
+    classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
+    mean: Annotated[str, typer.Option(help="with --model: R,G,B mean of pixels scaled to [0,1]")] = "0,0,0",
+    std: Annotated[str, typer.Option(help="with --model: R,G,B std")] = "1,1,1",
     data_dir: DataDir = None,
-    dataset: Dataset = "cifar10",
+    dataset: Annotated[str | None, typer.Option(help="cifar10 or synthetic; default cifar10, none with "
+                                                     "--model")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="epochs when training")] = 10,
     batch: Annotated[str, typer.Option(help="bench batch sizes")] = "1,32",
     bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
 ) -> None:
-    """Train (unless --checkpoint), export each format, verify and benchmark: the whole pipeline."""
-    from export_kit import api
-    from export_kit.datasets import load_dataset
+    """Train (unless --checkpoint or --model), export each format, verify and benchmark: the whole pipeline."""
+    from export_kit import api, sources
     from export_kit.exporters import parse_formats
     from export_kit.fileio import stopwatch
-    from export_kit.modelspec import load_checkpoint
     from export_kit.preprocessing import Preprocessing
 
     names, batches = parse_formats(formats), _batches(batch)
     timings: dict[str, float] = {}
-    with stopwatch(timings, "data"):
-        data = load_dataset(dataset, data_dir)
-    if checkpoint is None:
-        checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
-        with stopwatch(timings, "train"):
-            _train(data, checkpoint, epochs=epochs)
-    model, meta = load_checkpoint(checkpoint)
-    info = {"factory": meta["factory"], "arch": meta.get("arch"), "test_accuracy": meta["metrics"]["test_accuracy"],
-            "data": meta.get("data", {}), "input_shape": meta["input_shape"]}
-    report = api.build(model, _example(meta), formats=names, out=out, classes=meta["classes"],
-                       preprocessing=Preprocessing.from_dict(meta["preprocessing"]), test=data.test,
-                       checkpoint=checkpoint, model_info=info, bench_batches=batches if bench else (),
-                       timings=timings, log=_log)
+    if model:
+        prep = Preprocessing(mean=sources.parse_triple(mean, "--mean"), std=sources.parse_triple(std, "--std"))
+        shape = sources.parse_shape(input_shape)
+        with stopwatch(timings, "data"):
+            test = load_dataset_for_build(dataset, data_dir).test if (dataset or data_dir) else None
+        src = sources.from_factory(model, api.prepare_out_dir(out) / api.CHECKPOINT_NAME, input_shape=shape,
+                                   weights=checkpoint, classes_file=classes, preprocessing=prep)
+    else:
+        with stopwatch(timings, "data"):
+            data = load_dataset_for_build(dataset, data_dir)
+        if checkpoint is None:
+            checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
+            with stopwatch(timings, "train"):
+                _train(data, checkpoint, epochs=epochs)
+        src, test = sources.from_checkpoint(checkpoint), data.test
+    report = api.build(src.model, src.example, formats=names, out=out, classes=src.classes,
+                       preprocessing=src.preprocessing, test=test, checkpoint=src.checkpoint, model_info=src.info,
+                       bench_batches=batches if bench else (), timings=timings, log=_log)
     _finish(report)
 
 
-def _example(meta: dict):
-    import torch
+def load_dataset_for_build(dataset: str | None, data_dir: Path | None):
+    from export_kit.datasets import load_dataset
 
-    return torch.zeros(1, *meta["input_shape"])
+    return load_dataset(dataset or "cifar10", data_dir)
 
 
-def _test_split(dataset: str | None, data_dir: Path | None):
+def _test_split(dataset: str | None, data_dir: Path | None, announce: bool = True):
     """The test split when one is asked for (--dataset, --data-dir or $EXPORTKIT_DATA), else None."""
     import os
 
-    from export_kit.datasets import load_dataset
-
     if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
-        return load_dataset(dataset or "cifar10", data_dir).test
-    _log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
+        return load_dataset_for_build(dataset, data_dir).test
+    if announce:
+        _log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
     return None
 
 

@@ -149,7 +149,10 @@ def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
     if golden_issue:
         raise DataError(f"cannot verify {folder.path}: golden vectors unusable ({golden_issue}); rebuild it")
     golden = folder.golden()
-    if test is not None and len(golden.test_labels) and not np.array_equal(golden.test_labels, test.labels):
+    if test is not None and not len(golden.test_labels):
+        raise DataError(f"{folder.path} was built without a test set, so there is no reference accuracy to "
+                        "compare with; rebuild it with --data-dir or --dataset")
+    if test is not None and not np.array_equal(golden.test_labels, test.labels):
         raise DataError(f"the test split given ({len(test)} images) is not the one this folder was built with "
                         f"({len(golden.test_labels)} images); pass the same --data-dir/--dataset as the build")
     folder_checks = [preprocessing_check(folder, golden)]

@@ -79,3 +79,15 @@ def test_a_format_that_fails_to_export_is_a_failed_row_and_the_others_still_buil
                                        "reason": "RuntimeError: unsupported operator aten::frobnicate"}]
     assert {a.name for a in load_manifest(tmp_path / "a").artifacts} == {"pytorch", "onnx"}
     assert "FAIL" in (tmp_path / "a" / "report.md").read_text()
+
+
+def test_bench_keeps_the_verify_section_of_a_failing_report(built_copy):
+    import json as _json
+
+    manifest = _json.loads((built_copy / "manifest.json").read_text())
+    manifest["preprocessing"]["std"][0] *= 2
+    (built_copy / "manifest.json").write_text(_json.dumps(manifest))
+    failing = api.verify(built_copy, None, log=lambda _: None)
+    assert not failing
+    after = api.bench(built_copy, [1], devices=("cpu",), log=lambda _: None)
+    assert len(after.verify) == len(failing.verify) and not after

@@ -1,0 +1,117 @@
+"""Where the model of a build comes from: an exportkit checkpoint, or any ``package.module:factory``.
+
+Either way the result is the same bundle (model, example input, preprocessing, class names) plus a
+self-describing checkpoint in the artifacts folder, so verify and bench can rebuild the eager reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from export_kit.errors import CheckpointError, UsageError
+from export_kit.modelspec import load_checkpoint, load_factory, save_checkpoint
+from export_kit.preprocessing import Preprocessing
+
+
+@dataclass
+class ModelSource:
+    model: Any
+    example: Any
+    preprocessing: Preprocessing
+    classes: list[str]
+    checkpoint: Path
+    info: dict = field(default_factory=dict)
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``"3x224x224"`` -> ``(3, 224, 224)``; exactly three positive integers, three channels (RGB)."""
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) <= 0:
+        raise UsageError(f"--input-shape takes CxHxW, e.g. 3x224x224; got {text!r}")
+    if dims[0] != 3:
+        raise UsageError(f"--input-shape must have 3 channels (RGB preprocessing), got {dims[0]}")
+    return dims  # type: ignore[return-value]
+
+
+def parse_triple(text: str, option: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise UsageError(f"{option} takes three comma-separated numbers (R,G,B), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def read_classes(path: Path | None, count: int) -> list[str]:
+    """One class name per line; without a file, ``class0`` ... so every output still has a name."""
+    if path is None:
+        return [f"class{i}" for i in range(count)]
+    try:
+        names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--classes {path} cannot be read: {exc}") from None
+    if len(names) != count:
+        raise UsageError(f"--classes {path} has {len(names)} names but the model has {count} outputs")
+    return names
+
+
+def from_checkpoint(path: Path) -> ModelSource:
+    import torch
+
+    model, meta = load_checkpoint(path)
+    info = {"factory": meta["factory"], "arch": meta.get("arch"), "test_accuracy": meta.get("metrics", {}).get(
+        "test_accuracy"), "data": meta.get("data", {}), "input_shape": meta["input_shape"]}
+    return ModelSource(model, torch.zeros(1, *meta["input_shape"]), Preprocessing.from_dict(meta["preprocessing"]),
+                       list(meta["classes"]), Path(path), info)
+
+
+def _load_weights(model, weights: Path) -> None:
+    """Accept a plain state_dict or an exportkit checkpoint; always with ``weights_only=True``."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"weights file {weights} does not exist") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{weights} is not a loadable state_dict: {str(exc).splitlines()[0]}") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc).splitlines()[0])
+        raise CheckpointError(f"{weights} does not fit the model: {detail}") from None
+
+
+def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int], weights: Path | None = None,
+                 classes_file: Path | None = None, preprocessing: Preprocessing) -> ModelSource:
+    """Instantiate ``spec``, load ``weights`` if given, and write a checkpoint naming the factory to ``target``."""
+    import torch
+
+    model = load_factory(spec)()
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"model factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        _load_weights(model, weights)
+    model.eval()
+    example = torch.zeros(1, *input_shape)
+    with torch.inference_mode():
+        out = model(example)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        raise UsageError(f"{spec} must return (batch, classes) logits; got "
+                         f"{getattr(out, 'shape', type(out).__name__)}")
+    classes = read_classes(classes_file, out.shape[1])
+    info = {"factory": spec, "input_shape": list(input_shape), "weights": str(weights) if weights else "random"}
+    save_checkpoint(target, model, factory=spec, kwargs={}, meta={
+        "classes": classes, "preprocessing": preprocessing.to_dict(), "input_shape": list(input_shape),
+        "metrics": {}, "data": {}})
+    return ModelSource(model, example, preprocessing, classes, target, info)
