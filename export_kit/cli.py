@@ -124,6 +124,7 @@ def build(
     epochs: Annotated[int, typer.Option(min=1, help="epochs when training")] = 10,
     batch: Annotated[str, typer.Option(help="bench batch sizes")] = "1,32",
     bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
+    golden: Annotated[int, typer.Option(min=8, help="golden test images stored for parity")] = 250,
 ) -> None:
     """Train (unless --checkpoint or --model), export each format, verify and benchmark: the whole pipeline."""
     from export_kit import api, sources
@@ -150,7 +151,7 @@ def build(
         src, test = sources.from_checkpoint(checkpoint), data.test
     report = api.build(src.model, src.example, formats=names, out=out, classes=src.classes,
                        preprocessing=src.preprocessing, test=test, checkpoint=src.checkpoint, model_info=src.info,
-                       bench_batches=batches if bench else (), timings=timings, log=_log)
+                       golden_count=golden, bench_batches=batches if bench else (), timings=timings, log=_log)
     _finish(report)
 
 

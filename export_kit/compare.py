@@ -18,6 +18,7 @@ class Tolerance:
     max_abs: float | None = None
     min_top1_agreement: float = 1.0
     max_accuracy_drop: float | None = None
+    min_cosine: float | None = None
 
     def with_overrides(self, **values: float | None) -> Tolerance:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
@@ -29,9 +30,11 @@ class Tolerance:
 #: Why these numbers: fp32 runtimes reorder float sums, which moves logits of this size by ~1e-6, so 1e-4 leaves
 #: two orders of margin while a 1% weight change (~1e-2) still fails. int8 changes logits by design, so it is
 #: judged on decisions (top-1 agreement) and on what the user cares about (accuracy), not on logit distance.
+#: The cosine floor (worst sample) is scale-free: an absolute bound alone passes any output of a model whose
+#: logits are tiny (randomly initialised networks give ~1e-9), the cosine does not.
 DEFAULT_TOLERANCES = {
-    "fp32": Tolerance(max_abs=1e-4, min_top1_agreement=1.0, max_accuracy_drop=None),
-    "int8": Tolerance(max_abs=None, min_top1_agreement=0.97, max_accuracy_drop=1.0),
+    "fp32": Tolerance(max_abs=1e-4, min_top1_agreement=1.0, max_accuracy_drop=None, min_cosine=0.9999),
+    "int8": Tolerance(max_abs=None, min_top1_agreement=0.97, max_accuracy_drop=1.0, min_cosine=0.99),
 }
 
 

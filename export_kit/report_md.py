@@ -64,10 +64,10 @@ def _change_cell(r: VerifyResult) -> str:
 
 
 def _verify_table(rows: list[VerifyResult]) -> str:
-    keys = ("max_abs", "min_top1_agreement", "max_accuracy_drop")
+    keys = ("max_abs", "min_top1_agreement", "max_accuracy_drop", "min_cosine")
     return _table(
         ["artifact", "runtime", "device", "status", "max abs err", "p99 abs err", "cosine", "top-1 agree",
-         "accuracy [95% CI]", "vs reference (McNemar)", "tolerance (max abs / top-1 / acc drop)",
+         "accuracy [95% CI]", "vs reference (McNemar)", "tolerance (max abs / top-1 / acc drop / cosine)",
          "would pass at"],
         [[r.artifact, r.runtime, r.device, r.status, _fmt(r.max_abs_err), _fmt(r.p99_abs_err), _fmt(r.cosine, ".6f"),
           _fmt(r.top1_agreement, ".4f"), _accuracy_cell(r), _change_cell(r),

@@ -52,12 +52,15 @@ def _parity_check(name: str, reference: np.ndarray, produce: Callable[[], np.nda
         problems.append(f"{p.nonfinite}/{p.samples} outputs are NaN or inf")
     if tol.max_abs is not None and not p.max_abs_err <= tol.max_abs:
         problems.append(f"max abs error {p.max_abs_err:.3g} > {tol.max_abs:g}")
+    if tol.min_cosine is not None and not p.cosine >= tol.min_cosine:
+        problems.append(f"worst-sample cosine similarity {p.cosine:.6f} < {tol.min_cosine:g}")
     if agreement_below(p.top1_agreement, p.samples, tol.min_top1_agreement):
         problems.append(f"top-1 agreement {p.top1_agreement:.4f} on {p.samples} images is significantly below "
                         f"{tol.min_top1_agreement:g}")
     row.add(Check(name, not problems, observed=p.to_dict(), limit=tol.to_dict(), detail="; ".join(problems)))
     row.observe("max_abs", p.max_abs_err, max)
     row.observe("min_top1_agreement", p.top1_agreement, min)
+    row.observe("min_cosine", p.cosine, min)
     if name.endswith(f"batch{BATCH}") or row.max_abs_err is None:
         row.max_abs_err, row.p99_abs_err, row.cosine, row.top1_agreement = (
             p.max_abs_err, p.p99_abs_err, p.cosine, p.top1_agreement)
