@@ -81,3 +81,14 @@ def test_python_api_builds_a_module_in_memory(tmp_path):
     assert report, report.failures()
     assert {r.artifact for r in report.verify_rows()} == {"onnx", "torchscript"}
     assert json.loads((tmp_path / "api" / "manifest.json").read_text())["classes"] == ["class0", "class1", "class2"]
+
+
+def test_the_python_api_example_runs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "python_api.py"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "ex")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS" in done.stdout and (tmp_path / "ex" / "manifest.json").is_file()

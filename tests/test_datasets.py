@@ -117,3 +117,15 @@ def test_real_cifar10_jpegs_decode(tmp_path):
     data = load_cifar10(tmp_path, progress=False)
     assert data.train.images.shape == (200, 32, 32, 3) and data.provenance["dataset"] == "cifar10"
     assert 80 < data.test.images.mean() < 160  # real photographs, not blank decodes
+
+
+def test_fewer_than_ten_classes_train_a_model_with_that_many_outputs(tmp_path):
+    from export_kit.modelspec import load_checkpoint
+    from train.loop import TrainConfig, train
+
+    write_image_folder(tmp_path / "d", ["left", "middle", "right"], per_class=4)
+    data = load_cifar10(tmp_path / "d", progress=False)
+    assert data.classes == ["left", "middle", "right"] and data.provenance["dataset"] == "imagefolder"
+    train(data, TrainConfig(epochs=1, batch_size=4), tmp_path / "c.pt", progress=False)
+    model, meta = load_checkpoint(tmp_path / "c.pt")
+    assert meta["classes"] == ["left", "middle", "right"] and model.classifier[-1].out_features == 3
