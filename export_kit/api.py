@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from export_kit.baseline import GateResult, compare, save_baseline
 from export_kit.bench import BenchConfig
 from export_kit.datasets import Split
 from export_kit.errors import UnavailableError, UsageError
@@ -126,8 +128,9 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
 
 def build(model, example_input, *, formats: Sequence[str] | str = DEFAULT_FORMATS, out: Path = Path("artifacts"),
           preprocessing: Preprocessing | None = None, classes: Sequence[str] | None = None,
-          test: Split | None = None, checkpoint: Path | None = None, model_info: dict | None = None,
-          golden_count: int = GOLDEN_COUNT, verify_after: bool = True, bench_batches: Sequence[int] = (1, 32),
+          test: Split | None = None, calibration: Split | None = None, checkpoint: Path | None = None,
+          model_info: dict | None = None, golden_count: int = GOLDEN_COUNT, verify_after: bool = True,
+          bench_batches: Sequence[int] = (1, 32),
           bench_config: BenchConfig | None = None, timings: dict[str, float] | None = None,
           log: Log = print) -> Report:
     """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
@@ -135,7 +138,8 @@ def build(model, example_input, *, formats: Sequence[str] | str = DEFAULT_FORMAT
     ``example_input`` is a float tensor ``(N, 3, H, W)``; the batch dimension stays dynamic. Without
     ``preprocessing`` the model is taken to want pixels scaled to [0, 1]; without ``classes`` outputs are named
     ``class0``...; without ``test`` (a labelled uint8 split) the golden vectors use seeded random pixels and no
-    accuracy is measured. ``checkpoint`` (an exportkit checkpoint) adds the eager reference to the folder, which
+    accuracy is measured. ``calibration`` (training images, never test images) feeds formats that calibrate,
+such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager reference to the folder, which
     gives verify and bench their ``pytorch`` rows. ``timings`` (seconds per stage already done, e.g. training)
     is extended with the stages run here and stored in the report.
     """
@@ -147,7 +151,8 @@ def build(model, example_input, *, formats: Sequence[str] | str = DEFAULT_FORMAT
     model.eval()
     metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict()),
                 "exportkit.classes": json.dumps(list(classes))}
-    request = ExportRequest(model=model, example=example_input[:1], out_dir=out, metadata=metadata)
+    request = ExportRequest(model=model, example=example_input[:1], out_dir=out, metadata=metadata,
+                            calibration=None if calibration is None else preprocessing.apply(calibration.images))
     timings = dict(timings or {})
     with stopwatch(timings, "export"):
         manifest = export_folder(request, formats, preprocessing=preprocessing, classes=classes, test=test,
@@ -165,6 +170,24 @@ def build(model, example_input, *, formats: Sequence[str] | str = DEFAULT_FORMAT
     report.timings = {k: round(v, 2) for k, v in timings.items()}
     report.save(out)
     return report
+
+
+@dataclass
+class Gate:
+    """What ``bench`` does with a baseline: compare against ``baseline`` and/or write ``save_to``."""
+
+    baseline: Path | None = None
+    max_regression: float = 0.10
+    allow_env_mismatch: bool = False
+    save_to: Path | None = None
+
+    def apply(self, rows: list[BenchResult], environment: dict) -> list[GateResult]:
+        results = []
+        if self.baseline is not None:
+            results = compare(rows, environment, self.baseline, self.max_regression, self.allow_env_mismatch)
+        if self.save_to is not None:
+            save_baseline(self.save_to, rows, environment)
+        return results
 
 
 def _require_requested_devices(rows, devices: tuple[str, ...] | None) -> None:
@@ -215,8 +238,9 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
 
 
 def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ...] | None = None,
-          config: BenchConfig | None = None, log: Log = print) -> Report:
-    """Time every artifact on every available target at each batch size. Rewrites the report's bench section."""
+          config: BenchConfig | None = None, gate: Gate | None = None, log: Log = print) -> Report:
+    """Time every artifact on every available target at each batch size. Rewrites the report's bench section,
+    and with ``gate`` compares against (or saves) a baseline."""
     from export_kit.bench import bench_folder
 
     if not batches or any(b <= 0 for b in batches):
@@ -232,5 +256,6 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
     _require_requested_devices(rows, devices)
     report = _report_for(folder)
     report.bench = [r.to_dict() for r in rows]
+    report.gate = [g.to_dict() for g in gate.apply(rows, report.environment)] if gate else []
     report.save(folder.path)
     return report

@@ -22,10 +22,17 @@ from export_kit.runners import Runner, targets_for, unavailable_reason
 
 @dataclass(frozen=True)
 class BenchConfig:
+    """Per round: at least ``min_iters`` calls and ``min_time_s`` seconds. Rounds measure run-to-run noise."""
+
     warmup_s: float = 0.2
-    min_iters: int = 30
-    min_time_s: float = 0.5
+    min_iters: int = 20
+    min_time_s: float = 0.2
     max_iters: int = 100_000
+    rounds: int = 3
+
+
+#: A row whose round medians spread by more than this (relative to the median) is flagged noisy.
+NOISY_SPREAD = 0.10
 
 
 def threads_for(batch: int) -> int:
@@ -33,26 +40,34 @@ def threads_for(batch: int) -> int:
     return 1 if batch == 1 else (os.cpu_count() or 1)
 
 
-def time_runner(runner: Runner, batch: np.ndarray, cfg: BenchConfig) -> np.ndarray:
-    """Per-call latencies in milliseconds."""
+def time_runner(runner: Runner, batch: np.ndarray, cfg: BenchConfig) -> list[np.ndarray]:
+    """Per-call latencies in milliseconds, one array per round."""
     deadline = time.perf_counter() + cfg.warmup_s
     while time.perf_counter() < deadline:
         runner.run(batch)
     runner.synchronize()
-    times = []
-    start = time.perf_counter()
-    while len(times) < cfg.max_iters and (len(times) < cfg.min_iters or time.perf_counter() - start < cfg.min_time_s):
-        t0 = time.perf_counter_ns()
-        runner.run(batch)
-        runner.synchronize()
-        times.append(time.perf_counter_ns() - t0)
-    return np.asarray(times, dtype=np.float64) / 1e6
+    rounds = []
+    for _ in range(cfg.rounds):
+        times = []
+        start = time.perf_counter()
+        while len(times) < cfg.max_iters and (len(times) < cfg.min_iters
+                                               or time.perf_counter() - start < cfg.min_time_s):
+            t0 = time.perf_counter_ns()
+            runner.run(batch)
+            runner.synchronize()
+            times.append(time.perf_counter_ns() - t0)
+        rounds.append(np.asarray(times, dtype=np.float64) / 1e6)
+    return rounds
 
 
-def summarize(row: BenchResult, ms: np.ndarray) -> BenchResult:
+def summarize(row: BenchResult, rounds: list[np.ndarray]) -> BenchResult:
+    ms = np.concatenate(rounds)
     row.p50_ms, row.p90_ms, row.p99_ms = (float(np.percentile(ms, q)) for q in (50, 90, 99))
     row.mean_ms, row.min_ms, row.iterations = float(ms.mean()), float(ms.min()), len(ms)
     row.throughput_per_s = row.batch * 1000.0 / row.p50_ms
+    row.round_p50_ms = [float(np.median(r)) for r in rounds]
+    row.noise = (max(row.round_p50_ms) - min(row.round_p50_ms)) / row.p50_ms
+    row.noisy = row.noise > NOISY_SPREAD
     return row
 
 
@@ -86,9 +101,9 @@ def bench_folder(folder: ArtifactsFolder, batches: list[int], cfg: BenchConfig =
 def _bench_one(folder, artifact, target, batch: int, cfg: BenchConfig, row: BenchResult) -> None:
     try:
         with folder.runner(artifact, target, threads=threads_for(batch)) as runner:
-            ms = time_runner(runner, _input(folder, batch), cfg)
+            rounds = time_runner(runner, _input(folder, batch), cfg)
             row.settings = dict(runner.settings)
-        summarize(row, ms)
+        summarize(row, rounds)
     except UnavailableError as exc:
         row.status, row.reason = "skipped", str(exc)
     except Exception as exc:

@@ -23,6 +23,8 @@ _state = {"debug": False}
 #: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
 TRAINER = "train.loop:train"
 TRAIN_CONFIG = "train.loop:TrainConfig"
+#: Training images per class used to calibrate static int8 (300 in all for CIFAR-10).
+CALIBRATION_PER_CLASS = 30
 
 DataDir = Annotated[Path | None, typer.Option(help="CIFAR-10 folder (else $EXPORTKIT_DATA, else ./data)")]
 Dataset = Annotated[str, typer.Option(help="cifar10, or synthetic (generated, for offline demos)")]
@@ -109,7 +111,7 @@ def _train(data, out: Path, **config) -> dict:
 @app.command()
 @handled
 def build(
-    formats: Annotated[str, typer.Option(help="comma-separated formats")] = "onnx,torchscript,int8",
+    formats: Annotated[str, typer.Option(help="comma-separated formats")] = "onnx,torchscript,int8,int8-static",
     out: Annotated[Path, typer.Option(help="artifacts folder")] = Path("artifacts"),
     checkpoint: Annotated[Path | None, typer.Option(help="exportkit checkpoint (skips training); with --model, "
                                                          "weights for it")] = None,
@@ -138,7 +140,9 @@ def build(
         prep = Preprocessing(mean=sources.parse_triple(mean, "--mean"), std=sources.parse_triple(std, "--std"))
         shape = sources.parse_shape(input_shape)
         with stopwatch(timings, "data"):
-            test = load_dataset_for_build(dataset, data_dir).test if (dataset or data_dir) else None
+            data = load_dataset_for_build(dataset, data_dir) if (dataset or data_dir) else None
+        test = data.test if data else None
+        calibration = data.train.subset(CALIBRATION_PER_CLASS) if data else None
         src = sources.from_factory(model, api.prepare_out_dir(out) / api.CHECKPOINT_NAME, input_shape=shape,
                                    weights=checkpoint, classes_file=classes, preprocessing=prep)
     else:
@@ -149,8 +153,10 @@ def build(
             with stopwatch(timings, "train"):
                 _train(data, checkpoint, epochs=epochs)
         src, test = sources.from_checkpoint(checkpoint), data.test
+        calibration = data.train.subset(CALIBRATION_PER_CLASS)
     report = api.build(src.model, src.example, formats=names, out=out, classes=src.classes,
-                       preprocessing=src.preprocessing, test=test, checkpoint=src.checkpoint, model_info=src.info,
+                       preprocessing=src.preprocessing, test=test, calibration=calibration,
+                       checkpoint=src.checkpoint, model_info=src.info,
                        golden_count=golden, bench_batches=batches if bench else (), timings=timings, log=_log)
     _finish(report)
 
@@ -232,11 +238,17 @@ def bench(
     artifacts: Folder = Path("artifacts"),
     batch: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,32",
     device: Annotated[str | None, typer.Option(help="only this device (cpu, cuda, tensorrt)")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="fail on latency regressions against this file")] = None,
+    max_regression: Annotated[str, typer.Option(help="allowed slowdown beyond the measured noise")] = "10%",
+    save_baseline: Annotated[Path | None, typer.Option(help="write this run as a baseline")] = None,
+    allow_env_mismatch: Annotated[bool, typer.Option(help="compare even if the environment differs")] = False,
 ) -> None:
-    """Time every artifact on every available runtime and device; write the latency table to the report."""
+    """Time every artifact on every available runtime and device; optionally gate on a saved baseline."""
     from export_kit import api
+    from export_kit.baseline import parse_fraction
 
-    _finish(api.bench(artifacts, _batches(batch), devices=(device,) if device else None, log=_log))
+    gate = api.Gate(baseline, parse_fraction(max_regression), allow_env_mismatch, save_baseline)
+    _finish(api.bench(artifacts, _batches(batch), devices=(device,) if device else None, gate=gate, log=_log))
 
 
 def main() -> None:

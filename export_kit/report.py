@@ -29,6 +29,9 @@ class Report(Record):
     verify: list[dict] = field(default_factory=list)
     bench: list[dict] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    gate: list[dict] = field(default_factory=list)
+    recommendation: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def verify_rows(self) -> list[VerifyResult]:
         return [VerifyResult.from_dict(r) for r in self.verify]
@@ -43,7 +46,46 @@ class Report(Record):
                   for r in self.verify_rows() if not r]
         lines += [f"{r.artifact} on {r.runtime}/{r.device} batch {r.batch}: bench failed: {r.reason}"
                   for r in self.bench_rows() if not r]
+        lines += [f"{g['key']}: latency regressed: {g['detail']}" for g in self.gate if g["status"] == "regressed"]
         return lines
+
+    def int8_slowdowns(self) -> list[str]:
+        """Say plainly where an int8 artifact runs slower than the fp32 artifact of the same runtime."""
+        precision = {a["name"]: a["precision"] for a in self.artifacts}
+        int8_ops = {a["name"]: sorted({op.split(":")[0] for op in a.get("details", {}).get("int8_layers", [])})
+                    for a in self.artifacts}
+        timed = {(b.artifact, b.runtime, b.device, b.batch): b for b in self.bench_rows() if b.status == "ok"}
+        lines = []
+        for (name, runtime, device, batch), row in timed.items():
+            if precision.get(name) != "int8":
+                continue
+            for fp32 in (n for n, p in precision.items() if p == "fp32" and n != "pytorch"):
+                base = timed.get((fp32, runtime, device, batch))
+                if base and row.p50_ms > base.p50_ms:
+                    lines.append(f"{name} is {row.p50_ms / base.p50_ms:.1f}x slower than {fp32} on {runtime}/{device}"
+                                 f" at batch {batch} ({row.p50_ms:.4f} vs {base.p50_ms:.4f} ms p50; int8 ops: "
+                                 f"{', '.join(int8_ops.get(name, [])) or 'none'})")
+        return lines
+
+    def recommend(self) -> list[dict]:
+        """Best verified artifact per target, with its speed-up over eager PyTorch measured in the same run."""
+        verified = {(r.artifact, r.device) for r in self.verify_rows() if r.status == "passed"}
+        timed = [b for b in self.bench_rows() if b.status == "ok" and (b.artifact, b.device) in verified]
+        picks = []
+        targets = [("CPU, batch 1 (latency)", lambda b: b.device == "cpu" and b.batch == 1, "p50_ms", min),
+                   ("CPU, largest batch (throughput)", lambda b: b.device == "cpu", "throughput_per_s", max),
+                   ("CUDA, batch 1 (latency)", lambda b: b.device != "cpu" and b.batch == 1, "p50_ms", min)]
+        for label, keep, metric, best in targets:
+            rows = [b for b in timed if keep(b)]
+            if metric == "throughput_per_s" and rows:
+                largest = max(b.batch for b in rows)
+                rows = [b for b in rows if b.batch == largest]
+            if rows:
+                pick = best(rows, key=lambda b: getattr(b, metric))
+                picks.append({"target": label, "artifact": pick.artifact, "runtime": pick.runtime,
+                              "device": pick.device, "batch": pick.batch, "p50_ms": pick.p50_ms,
+                              "throughput_per_s": pick.throughput_per_s, "speedup_vs_eager": pick.speedup_vs_eager})
+        return picks
 
     def __bool__(self) -> bool:
         return not self.failures()
@@ -51,6 +93,8 @@ class Report(Record):
     def save(self, folder: Path) -> None:
         from export_kit.report_md import render
 
+        self.recommendation = self.recommend()
+        self.notes = self.int8_slowdowns()
         write_json(Path(folder) / REPORT_JSON, self.to_dict())
         write_text(Path(folder) / REPORT_MD, render(self))
 

@@ -86,10 +86,11 @@ def _per_class_table(rows: list[VerifyResult], classes: list[str]) -> str:
 def _bench_table(rows: list[BenchResult]) -> str:
     return _table(
         ["artifact", "runtime", "device", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "images/s",
-         "vs eager", "threads", "status"],
+         "vs eager", "round spread", "threads", "status"],
         [[r.artifact, r.runtime, r.device, str(r.batch), _fmt(r.p50_ms, ".4f"), _fmt(r.p90_ms, ".4f"),
           _fmt(r.p99_ms, ".4f"), _fmt(r.mean_ms, ".4f"), _fmt(r.throughput_per_s, ",.0f"),
           f"{r.speedup_vs_eager:.2f}x" if r.speedup_vs_eager else "-",
+          "-" if r.noise is None else f"{r.noise:.1%}{' NOISY' if r.noisy else ''}",
           str(r.settings.get("intra_op_threads", r.settings.get("torch_threads", "-"))),
           r.status if r.status == "ok" else f"{r.status}: {r.reason}"] for r in rows])
 
@@ -111,6 +112,20 @@ def render(report: Report) -> str:
                       _per_class_table(rows, report.classes), ""]
     if report.bench:
         parts += ["## Latency", "", _bench_table(report.bench_rows()), ""]
+    if report.notes:
+        parts += ["## int8 slower than fp32 here", "", *[f"- {line}" for line in report.notes], ""]
+    if report.gate:
+        parts += ["## Latency gate against the baseline", "",
+                  _table(["row", "status", "baseline p50 ms", "p50 ms", "change", "detail"],
+                         [[g["key"], g["status"], _fmt(g.get("baseline_p50_ms"), ".4f"), _fmt(g.get("p50_ms"), ".4f"),
+                           _fmt(g.get("change"), "+.1%"), g.get("detail", "")] for g in report.gate]), ""]
+    if report.recommendation:
+        parts += ["## Recommendation", "", "Fastest artifact per target among those that passed verification:", "",
+                  _table(["target", "artifact", "runtime", "batch", "p50 ms", "images/s", "vs eager"],
+                         [[r["target"], r["artifact"], r["runtime"], str(r["batch"]), _fmt(r["p50_ms"], ".4f"),
+                           _fmt(r["throughput_per_s"], ",.0f"),
+                           f"{r['speedup_vs_eager']:.2f}x" if r["speedup_vs_eager"] else "-"]
+                          for r in report.recommendation]), ""]
     failures = report.failures()
     if failures:
         parts += ["## Failures", "", *[f"- {line}" for line in failures], ""]

@@ -108,6 +108,9 @@ class BenchResult(Record):
     iterations: int = 0
     throughput_per_s: float | None = None
     speedup_vs_eager: float | None = None
+    round_p50_ms: list[float] = field(default_factory=list)
+    noise: float | None = None
+    noisy: bool = False
     file_bytes: int | None = None
     settings: dict = field(default_factory=dict)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"
-FAST_BENCH = {"warmup_s": 0.02, "min_iters": 5, "min_time_s": 0.02}
+FAST_BENCH = {"warmup_s": 0.02, "min_iters": 5, "min_time_s": 0.02, "rounds": 2}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -36,7 +36,8 @@ def checkpoint(tmp_path_factory, synthetic) -> Path:
     return path
 
 
-def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscript", "int8"), **kwargs):
+def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscript", "int8", "int8-static"),
+                 calibration=None, **kwargs):
     from export_kit import api
     from export_kit.bench import BenchConfig
     from export_kit.modelspec import load_checkpoint
@@ -47,7 +48,8 @@ def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscrip
     kwargs.setdefault("bench_batches", (1, 4))
     return api.build(model, example, formats=list(formats), out=out,
                      preprocessing=Preprocessing.from_dict(meta["preprocessing"]), classes=meta["classes"],
-                     test=test, checkpoint=checkpoint, model_info={"factory": meta["factory"]},
+                     test=test, calibration=calibration, checkpoint=checkpoint,
+                     model_info={"factory": meta["factory"]},
                      bench_config=BenchConfig(**FAST_BENCH), log=lambda _: None, **kwargs)
 
 
@@ -55,7 +57,7 @@ def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscrip
 def built(tmp_path_factory, checkpoint, synthetic):
     """One full build (all formats, verify, a short bench) shared by every test that only reads it."""
     out = tmp_path_factory.mktemp("built") / "artifacts"
-    report = build_folder(checkpoint, synthetic.test, out)
+    report = build_folder(checkpoint, synthetic.test, out, calibration=synthetic.train.subset(30))
     return out, report
 
 

@@ -29,7 +29,7 @@ def test_help_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("formats, fragment", [("onnx,tflite", "valid formats: int8, onnx, torchscript"),
+@pytest.mark.parametrize("formats, fragment", [("onnx,tflite", "valid formats: int8, int8-static, onnx, torchscript"),
                                                ("", "comma-separated"), ("onnx,onnx", "more than once")])
 def test_bad_format_lists_exit_2_before_any_work(tmp_path, formats, fragment):
     result = invoke("build", "--formats", formats, "--out", tmp_path / "out", "--dataset", "synthetic")

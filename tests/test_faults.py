@@ -39,6 +39,7 @@ def test_no_false_alarm_on_rebuilt_folders_with_different_seeds(tmp_path, synthe
     small = Dataset(synthetic.train.subset(100), synthetic.test, synthetic.classes, synthetic.provenance)
     ckpt = tmp_path / "c.pt"
     train(small, TrainConfig(epochs=1, seed=seed), ckpt, progress=False)
-    report = build_folder(ckpt, synthetic.test, tmp_path / "a", bench_batches=())
+    report = build_folder(ckpt, synthetic.test, tmp_path / "a", formats=("onnx", "torchscript", "int8"),
+                          bench_batches=())
     assert report, report.failures()
     assert api.verify(tmp_path / "a", synthetic.test, log=lambda _: None)

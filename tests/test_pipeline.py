@@ -15,7 +15,7 @@ def test_manifest_describes_inputs_preprocessing_classes_and_every_file(built):
     assert set(m["preprocessing"]) >= {"color", "scale", "mean", "std"} and len(m["preprocessing"]["mean"]) == 3
     assert len(m["classes"]) == 10
     names = {a["name"] for a in m["artifacts"]}
-    assert names == {"pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript"}
+    assert names == {"pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript", "int8-static"}
     for art in m["artifacts"]:
         assert (folder / art["path"]).stat().st_size == art["bytes"] and len(art["sha256"]) == 64
     assert [a["opset"] for a in m["artifacts"] if a["name"] == "onnx"] == [18]

@@ -17,7 +17,8 @@ from export_kit.manifest import Artifact
 class ExportRequest:
     """A model in eval mode, one example input of batch 1, and where to write.
 
-    ``metadata`` holds strings (preprocessing, class names) that formats able to carry them embed in the file.
+    ``calibration`` (never test images) is None when the build had no training data. ``metadata`` holds
+    strings (preprocessing, class names) that formats able to carry them embed in the file.
     """
 
     model: Any
@@ -26,6 +27,7 @@ class ExportRequest:
     input_name: str = "input"
     output_name: str = "logits"
     metadata: dict[str, str] = field(default_factory=dict)
+    calibration: Any = None  # float32 model inputs from training images, for formats that calibrate
 
 
 class Exporter:

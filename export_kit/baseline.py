@@ -1,0 +1,104 @@
+"""A latency gate for CI: compare a bench run with a saved baseline, failing only on real slowdowns.
+
+A row regresses when even its fastest round median is slower than the baseline's slowest round median by more
+than the allowed fraction: the threshold applies beyond the run-to-run noise both runs measured. Runs from
+different environments (CPU, core count, library versions, thread settings) are not compared unless the caller
+says so, because their difference says nothing about the artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from export_kit.errors import UsageError
+from export_kit.fileio import write_json
+from export_kit.results import BenchResult, Record
+
+BASELINE_FORMAT = "exportkit-bench-baseline"
+#: Environment fields that must match for latencies to be comparable.
+FINGERPRINT_KEYS = ("cpu", "cpu_cores", "machine", "torch", "onnxruntime", "onnx", "torch_threads", "cuda")
+
+
+def row_key(row: BenchResult) -> str:
+    return f"{row.artifact}/{row.runtime}/{row.device}/batch{row.batch}"
+
+
+@dataclass
+class GateResult(Record):
+    key: str
+    status: str  # ok | regressed | improved | new | missing
+    baseline_p50_ms: float | None = None
+    p50_ms: float | None = None
+    change: float | None = None  # relative change of the median, + is slower
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return self.status != "regressed"
+
+
+def save_baseline(path: Path, rows: list[BenchResult], environment: dict) -> None:
+    write_json(Path(path), {"format": BASELINE_FORMAT, "version": 1, "environment": environment,
+                            "rows": [r.to_dict() for r in rows if r.status == "ok"]})
+
+
+def load_baseline(path: Path) -> tuple[dict, list[BenchResult]]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--baseline {path} does not exist; write one with --save-baseline") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--baseline {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
+        raise UsageError(f"--baseline {path} is not an exportkit bench baseline")
+    return data.get("environment", {}), [BenchResult.from_dict(r) for r in data.get("rows", [])]
+
+
+def environment_mismatch(baseline: dict, current: dict) -> list[str]:
+    return [f"{k}: {baseline.get(k)!r} -> {current.get(k)!r}" for k in FINGERPRINT_KEYS
+            if baseline.get(k) != current.get(k)]
+
+
+def _compare_row(key: str, base: BenchResult, cur: BenchResult, max_regression: float) -> GateResult:
+    change = cur.p50_ms / base.p50_ms - 1.0
+    result = GateResult(key, "ok", base.p50_ms, cur.p50_ms, change)
+    if base.settings.get("intra_op_threads") != cur.settings.get("intra_op_threads") or \
+            base.settings.get("torch_threads") != cur.settings.get("torch_threads"):
+        raise UsageError(f"refusing to compare {key}: thread settings differ ({base.settings} vs {cur.settings})")
+    fastest_now = min(cur.round_p50_ms or [cur.p50_ms])
+    slowest_then = max(base.round_p50_ms or [base.p50_ms])
+    if fastest_now > slowest_then * (1.0 + max_regression):
+        result.status = "regressed"
+        result.detail = (f"p50 {cur.p50_ms:.4f} ms vs {base.p50_ms:.4f} ms ({change:+.1%}); fastest round "
+                         f"{fastest_now:.4f} ms > slowest baseline round {slowest_then:.4f} ms + {max_regression:.0%}")
+    elif max(cur.round_p50_ms or [cur.p50_ms]) * (1.0 + max_regression) < min(base.round_p50_ms or [base.p50_ms]):
+        result.status = "improved"
+    return result
+
+
+def compare(rows: list[BenchResult], environment: dict, baseline_path: Path, max_regression: float,
+            allow_env_mismatch: bool = False) -> list[GateResult]:
+    base_env, base_rows = load_baseline(baseline_path)
+    mismatch = environment_mismatch(base_env, environment)
+    if mismatch and not allow_env_mismatch:
+        raise UsageError(f"refusing to compare with {baseline_path}: environment differs ({'; '.join(mismatch)}); "
+                         "rebuild the baseline here, or pass --allow-env-mismatch")
+    base = {row_key(r): r for r in base_rows}
+    current = {row_key(r): r for r in rows if r.status == "ok"}
+    results = [_compare_row(k, base[k], r, max_regression) if k in base else GateResult(k, "new", p50_ms=r.p50_ms)
+               for k, r in current.items()]
+    results += [GateResult(k, "missing", b.p50_ms, detail="in the baseline, not measured now")
+                for k, b in base.items() if k not in current]
+    return results
+
+
+def parse_fraction(text: str) -> float:
+    """``"10%"`` or ``"0.1"`` -> 0.1."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10:
+        raise UsageError(f"--max-regression takes a percentage like 10% (or a fraction like 0.1), got {text!r}")
+    return value
