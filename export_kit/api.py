@@ -24,7 +24,7 @@ from export_kit.folder import ArtifactsFolder
 from export_kit.golden import GOLDEN_NAME, Golden, pick_balanced
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
 from export_kit.preprocessing import Preprocessing
-from export_kit.report import REPORT_JSON, REPORT_MD, Report, load_report
+from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD, Report, load_report
 from export_kit.results import BenchResult, VerifyResult
 from export_kit.runners import check_devices
 from export_kit.tolerances import Overrides
@@ -43,7 +43,7 @@ def prepare_out_dir(out: Path) -> Path:
         raise UsageError(f"--out {out} is a file; give a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for name in (MANIFEST_NAME, REPORT_JSON, REPORT_MD):
+        for name in (MANIFEST_NAME, REPORT_JSON, REPORT_MD, REPORT_HTML):
             (out / name).unlink(missing_ok=True)
         probe = out / ".exportkit-write-test"
         probe.write_bytes(b"")

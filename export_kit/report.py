@@ -15,6 +15,7 @@ from export_kit.results import BenchResult, Record, VerifyResult
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Report(Record):
     gate: list[dict] = field(default_factory=list)
     recommendation: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
 
     def verify_rows(self) -> list[VerifyResult]:
         return [VerifyResult.from_dict(r) for r in self.verify]
@@ -91,12 +93,21 @@ class Report(Record):
         return not self.failures()
 
     def save(self, folder: Path) -> None:
+        """Write report.json, report.md and report.html (with latency plots once there are bench rows)."""
+        from export_kit.report_html import render_html
         from export_kit.report_md import render
 
+        folder = Path(folder)
         self.recommendation = self.recommend()
         self.notes = self.int8_slowdowns()
-        write_json(Path(folder) / REPORT_JSON, self.to_dict())
-        write_text(Path(folder) / REPORT_MD, render(self))
+        if self.bench:
+            from export_kit.plots import draw
+
+            self.plots = draw(self.bench_rows(), folder)
+        write_json(folder / REPORT_JSON, self.to_dict())
+        markdown = render(self)
+        write_text(folder / REPORT_MD, markdown)
+        write_text(folder / REPORT_HTML, render_html(markdown, folder))
 
 
 def load_report(folder: Path) -> Report | None:

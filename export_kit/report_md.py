@@ -112,6 +112,8 @@ def render(report: Report) -> str:
                       _per_class_table(rows, report.classes), ""]
     if report.bench:
         parts += ["## Latency", "", _bench_table(report.bench_rows()), ""]
+        parts += [f"![{name.removesuffix('.png')}]({name})" for name in report.plots]
+        parts += [""] if report.plots else []
     if report.notes:
         parts += ["## int8 slower than fp32 here", "", *[f"- {line}" for line in report.notes], ""]
     if report.gate:

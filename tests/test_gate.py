@@ -109,3 +109,17 @@ def test_int8_slower_than_fp32_is_said_plainly():
                            BenchResult("int8-onnx", "int8", "onnxruntime", "cpu", 1, p50_ms=0.5).to_dict()])
     assert report.int8_slowdowns() == ["int8-onnx is 3.0x slower than onnx on onnxruntime/cpu at batch 32 "
                                        "(3.0000 vs 1.0000 ms p50; int8 ops: ConvInteger, MatMulInteger)"]
+
+
+def test_the_ci_recipe_uses_only_options_the_cli_has():
+    """The workflow cannot run here; at least every exportkit option it passes must exist."""
+    import re
+    from pathlib import Path
+
+    recipe = (Path(__file__).resolve().parents[1] / "examples" / "ci" / "exportkit.yml").read_text()
+    calls = re.findall(r"exportkit (build|verify|bench)((?:\\\n|[^\n])*)", recipe)
+    assert {c for c, _ in calls} == {"build", "verify", "bench"}
+    for command, args in calls:
+        help_text = invoke(command, "--help").output
+        for option in re.findall(r"(--[a-z-]+)", args):
+            assert option in help_text, (command, option)

@@ -1,0 +1,79 @@
+"""Pictures of the latency table: p50 bars with p90/p99 whiskers, and latency against batch size (matplotlib)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from export_kit.results import BenchResult
+
+LATENCY_PNG = "latency.png"
+BATCH_PNG = "latency_vs_batch.png"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def latency_plot(rows: list[BenchResult], path: Path) -> bool:
+    """One panel per batch size; returns False when there is nothing to draw."""
+    ok = [r for r in rows if r.status == "ok"]
+    batches = sorted({r.batch for r in ok})
+    if not batches:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(batches), figsize=(5 * len(batches), 0.45 * max(4, len(ok) / len(batches)) + 1.5),
+                             squeeze=False)
+    for ax, batch in zip(axes[0], batches, strict=True):
+        mine = sorted((r for r in ok if r.batch == batch), key=lambda r: r.p50_ms)
+        labels = [f"{r.artifact} ({r.runtime}/{r.device})" for r in mine]
+        p50 = [r.p50_ms for r in mine]
+        ax.barh(labels, p50, color="#4c78a8")
+        ax.errorbar(p50, labels, xerr=[[0] * len(mine), [r.p99_ms - r.p50_ms for r in mine]], fmt="none",
+                    ecolor="black", capsize=3, label="p99")
+        ax.scatter([r.p90_ms for r in mine], labels, marker="|", color="#e45756", s=120, zorder=3, label="p90")
+        ax.set_title(f"batch {batch}")
+        ax.set_xlabel("latency per call, ms (bar p50, tick p90, whisker p99)")
+        ax.invert_yaxis()
+    axes[0][0].legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def batch_plot(rows: list[BenchResult], path: Path) -> bool:
+    """p50 per image against batch size, one line per artifact x target; needs two or more batch sizes."""
+    ok = [r for r in rows if r.status == "ok"]
+    if len({r.batch for r in ok}) < 2:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key in sorted({(r.artifact, r.runtime, r.device) for r in ok}):
+        line = sorted((r for r in ok if (r.artifact, r.runtime, r.device) == key), key=lambda r: r.batch)
+        ax.plot([r.batch for r in line], [r.p50_ms / r.batch for r in line], marker="o",
+                label=f"{key[0]} ({key[1]}/{key[2]})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("p50 latency per image, ms")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def draw(rows: list[BenchResult], folder: Path) -> list[str]:
+    """Write the plots that apply and return their file names (relative to the folder)."""
+    made = []
+    if latency_plot(rows, Path(folder) / LATENCY_PNG):
+        made.append(LATENCY_PNG)
+    if batch_plot(rows, Path(folder) / BATCH_PNG):
+        made.append(BATCH_PNG)
+    return made
