@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 build: install
-	$(VENV)/bin/exportkit build --formats onnx,torchscript,int8,int8-static --out artifacts
+	$(VENV)/bin/exportkit build --out artifacts
 
 test: install
 	$(VENV)/bin/ruff check .

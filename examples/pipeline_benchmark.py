@@ -29,6 +29,25 @@ def run_build(data_dir: Path, out: Path, cache: Path) -> tuple[float, dict]:
     return wall, json.loads((out / "report.json").read_text())["timings"]
 
 
+def bench_twice(out: Path) -> list[str]:
+    """Two back-to-back `exportkit bench` runs: does every p50 agree within 10%, or is the row flagged noisy?"""
+    runs = []
+    for _ in range(2):
+        subprocess.run([sys.executable, "-m", "export_kit", "bench", "--artifacts", str(out), "--batch", "1,32",
+                        "--device", "cpu"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        report = json.loads((out / "report.json").read_text())
+        runs.append({(b["artifact"], b["batch"]): b for b in report["bench"] if b["status"] == "ok"})
+    lines = []
+    for key, first in runs[0].items():
+        second = runs[1][key]
+        diff = abs(second["p50_ms"] / first["p50_ms"] - 1)
+        flagged = first["noisy"] or second["noisy"]
+        verdict = "within 10%" if diff <= 0.10 else ("flagged noisy" if flagged else "DISAGREE, not flagged")
+        lines.append(f"bench twice {key[0]:17s} batch {key[1]:3d}: p50 {first['p50_ms']:.4f} / {second['p50_ms']:.4f}"
+                     f" ms, {diff:.1%} apart: {verdict}")
+    return lines
+
+
 def summarize(out: Path) -> list[str]:
     report = json.loads((out / "report.json").read_text())
     lines = [f"reference test accuracy: {report['model']['test_accuracy']:.4f} (CIFAR-10 JPEG, 10,000 images)"]
@@ -36,7 +55,8 @@ def summarize(out: Path) -> list[str]:
     for (name, device), row in verify.items():
         if device == "cpu":
             lines.append(f"verify {name:17s} {row['status']:7s} accuracy {row['accuracy']:.4f} "
-                         f"top-1 agreement {row['top1_agreement']:.4f} max abs err {row['max_abs_err']:.2e}")
+                         f"top-1 agreement {row['top1_agreement']:.4f} max abs err {row['max_abs_err']:.2e} "
+                         f"McNemar p {row['mcnemar']['p_value']:.2g}")
     ok = [b for b in report["bench"] if b["status"] == "ok"]
     for b in ok:
         lines.append(f"bench {b['artifact']:17s} {b['runtime']:11s} batch {b['batch']:3d} p50 {b['p50_ms']:.4f} ms "
@@ -45,6 +65,9 @@ def summarize(out: Path) -> list[str]:
     best = max(fp32, key=lambda b: b["speedup_vs_eager"])
     lines.append(f"fastest fp32 artifact at batch 1: {best['artifact']} ({best['runtime']}), "
                  f"{best['speedup_vs_eager']:.2f}x faster than eager PyTorch")
+    lines += [f"recommended for {r['target']}: {r['artifact']} ({r['speedup_vs_eager']:.2f}x vs eager)"
+              for r in report["recommendation"]]
+    lines += [f"note: {n}" for n in report["notes"]]
     env = report["environment"]
     lines.append(f"machine: {env['cpu']}, {env['cpu_cores']} cores; torch {env['torch']}, "
                  f"onnxruntime {env['onnxruntime']}")
@@ -64,6 +87,7 @@ def main() -> None:
             detail = ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
             print(f"exportkit build, {label} decode cache: {wall:.1f} s wall ({detail})")
         print("\n".join(summarize(out)))
+        print("\n".join(bench_twice(out)))
 
 
 if __name__ == "__main__":

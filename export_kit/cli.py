@@ -111,7 +111,8 @@ def _train(data, out: Path, **config) -> dict:
 @app.command()
 @handled
 def build(
-    formats: Annotated[str, typer.Option(help="comma-separated formats")] = "onnx,torchscript,int8,int8-static",
+    formats: Annotated[str | None, typer.Option(help="comma-separated formats; default onnx,torchscript,int8, "
+                                                     "plus int8-static when training images are at hand")] = None,
     out: Annotated[Path, typer.Option(help="artifacts folder")] = Path("artifacts"),
     checkpoint: Annotated[Path | None, typer.Option(help="exportkit checkpoint (skips training); with --model, "
                                                          "weights for it")] = None,
@@ -134,7 +135,7 @@ def build(
     from export_kit.fileio import stopwatch
     from export_kit.preprocessing import Preprocessing
 
-    names, batches = parse_formats(formats), _batches(batch)
+    names, batches = parse_formats(api.DEFAULT_FORMATS if formats is None else formats), _batches(batch)
     timings: dict[str, float] = {}
     if model:
         prep = Preprocessing(mean=sources.parse_triple(mean, "--mean"), std=sources.parse_triple(std, "--std"))
@@ -154,6 +155,8 @@ def build(
                 _train(data, checkpoint, epochs=epochs)
         src, test = sources.from_checkpoint(checkpoint), data.test
         calibration = data.train.subset(CALIBRATION_PER_CLASS)
+    if formats is None and calibration is not None:
+        names.append("int8-static")
     report = api.build(src.model, src.example, formats=names, out=out, classes=src.classes,
                        preprocessing=src.preprocessing, test=test, calibration=calibration,
                        checkpoint=src.checkpoint, model_info=src.info,

@@ -29,8 +29,9 @@ def test_help_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("formats, fragment", [("onnx,tflite", "valid formats: int8, int8-static, onnx, torchscript"),
-                                               ("", "comma-separated"), ("onnx,onnx", "more than once")])
+@pytest.mark.parametrize("formats, fragment", [
+    ("onnx,tflite", "valid formats: fp16, int8, int8-static, onnx, torchscript"),
+    ("", "comma-separated"), ("onnx,onnx", "more than once")])
 def test_bad_format_lists_exit_2_before_any_work(tmp_path, formats, fragment):
     result = invoke("build", "--formats", formats, "--out", tmp_path / "out", "--dataset", "synthetic")
     assert result.exit_code == 2
@@ -116,3 +117,11 @@ def test_an_interrupted_build_leaves_no_manifest(tmp_path, checkpoint, monkeypat
     assert result.exit_code == 130
     assert not (out / "manifest.json").exists()
     assert invoke("verify", "--artifacts", out).exit_code == 3
+
+
+def test_default_formats_add_static_int8_when_training_images_are_at_hand(tmp_path, checkpoint):
+    out = tmp_path / "d"
+    result = invoke("build", "--checkpoint", checkpoint, "--out", out, "--dataset", "synthetic", "--no-bench")
+    assert result.exit_code == 0, result.output
+    names = {a["name"] for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert names == {"pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript", "int8-static"}

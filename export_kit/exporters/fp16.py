@@ -1,0 +1,41 @@
+"""fp16 ONNX for GPU execution providers: weights and compute in half precision, float32 inputs and outputs.
+
+The conversion is onnxconverter-common's, which also retypes constants and keeps float32 at the graph's edges
+(``keep_io_types``), so apps feed the same tensors as to the fp32 model. onnxruntime's CPU provider runs it by
+casting back to float32 where it has no fp16 kernel: verify then measures what fp16 weights cost in accuracy,
+while the speed it is made for appears on CUDA and TensorRT rows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
+from export_kit.exporters.onnx import OPSET, export_onnx
+from export_kit.fileio import atomic_path
+from export_kit.manifest import Artifact
+
+
+@register("fp16")
+class Fp16Exporter(Exporter):
+    precision = "fp16"
+    summary = "fp16 ONNX (float32 inputs/outputs) for CUDA and TensorRT execution providers"
+
+    def export(self, request: ExportRequest) -> list[Artifact]:
+        import onnx
+        from onnxconverter_common import float16
+
+        notes: list[str] = []
+        rel = "model.fp16.onnx"
+        with tempfile.TemporaryDirectory(prefix="exportkit-fp16-") as work:
+            fp32 = Path(work) / "fp32.onnx"
+            export_onnx(request, fp32, notes)
+            with recorded_warnings(notes):
+                half = float16.convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)
+            with atomic_path(request.out_dir / rel) as tmp:
+                onnx.save(half, str(tmp))
+                onnx.checker.check_model(str(tmp), full_check=True)
+        return [Artifact(name="fp16", format=self.name, path=rel, runtime="onnxruntime", precision=self.precision,
+                         opset=OPSET, details={"conversion": "onnxconverter_common.float16, keep_io_types=True",
+                                               "warnings": notes})]
