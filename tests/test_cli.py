@@ -125,3 +125,16 @@ def test_default_formats_add_static_int8_when_training_images_are_at_hand(tmp_pa
     assert result.exit_code == 0, result.output
     names = {a["name"] for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
     assert names == {"pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript", "int8-static"}
+
+
+def test_out_that_cannot_be_created_exits_2(tmp_path, checkpoint):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = invoke("build", "--checkpoint", checkpoint, "--out", blocker / "sub", "--dataset", "synthetic")
+    assert result.exit_code == 2 and "not writable" in result.output
+
+
+def test_debug_keeps_the_traceback_for_user_errors(tmp_path):
+    result = runner.invoke(app, ["--debug", "verify", "--artifacts", str(tmp_path)])
+    assert result.exit_code != 0
+    assert type(result.exception).__name__ == "ManifestError"

@@ -34,6 +34,13 @@ def test_a_slowdown_beyond_threshold_and_noise_regresses(tmp_path):
     assert _gate(tmp_path, base, [_row(1.3, [1.28, 1.3, 1.33])])[0].status == "regressed"
 
 
+def test_a_baseline_30_percent_faster_fails(tmp_path):
+    current = [_row(1.0, [0.97, 1.0, 1.03])]
+    faster = [_row(0.7, [0.68, 0.7, 0.72])]
+    result = _gate(tmp_path, faster, current)
+    assert result[0].status == "regressed" and "+42.9%" in result[0].detail
+
+
 def test_a_slowdown_inside_the_measured_noise_does_not(tmp_path):
     base = [_row(1.0, [0.9, 1.0, 1.15])]
     assert _gate(tmp_path, base, [_row(1.2, [1.2, 1.2, 1.3])])[0].status == "ok"
