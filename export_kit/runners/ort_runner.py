@@ -1,4 +1,9 @@
-"""onnxruntime with an explicit provider list, tuned session options, and no silent fallback to the CPU."""
+"""onnxruntime with an explicit provider list, tuned session options, and no silent fallback to the CPU.
+
+At batch 1 the runner reuses one IO binding with preallocated input and output buffers: that saved about 8% of
+a 56 us call on this project's 2-core CPU, while at batch 32 the extra input copy made it 1.4% slower, so larger
+batches use a plain ``run`` (``examples/io_binding_ab.py`` measures both).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ def provider_unavailable_reason(device: str) -> str | None:
 class OrtRunner(Runner):
     path: str = ""
     session: Any = None
+    io_binding: bool = True
 
     def __post_init__(self) -> None:
         import onnxruntime as ort
@@ -48,11 +54,29 @@ class OrtRunner(Runner):
         if self.session.get_providers()[0] != provider:
             raise UnavailableError(f"onnxruntime fell back to {self.session.get_providers()} instead of {provider}")
         self._input = self.session.get_inputs()[0].name
+        output = self.session.get_outputs()[0]
+        self._output, self._row_shape = output.name, tuple(output.shape[1:])
+        self._buffers: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
+        self.io_binding = (self.io_binding and output.type == "tensor(float)"
+                           and all(isinstance(d, int) for d in self._row_shape))
         self.settings = {"providers": self.session.get_providers(), "intra_op_threads": opts.intra_op_num_threads,
-                         "graph_optimization": "ORT_ENABLE_ALL"}
+                         "graph_optimization": "ORT_ENABLE_ALL", "io_binding_at_batch_1": self.io_binding}
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: batch})[0]
+        if not self.io_binding or len(batch) > 1:
+            return self.session.run(None, {self._input: batch})[0]
+        bound = self._buffers.get(len(batch))
+        if bound is None:  # one binding with preallocated input and output per batch size, reused every call
+            inp = np.empty_like(batch)
+            out = np.empty((len(batch), *self._row_shape), np.float32)
+            binding = self.session.io_binding()
+            binding.bind_cpu_input(self._input, inp)
+            binding.bind_output(self._output, "cpu", 0, np.float32, out.shape, out.ctypes.data)
+            bound = self._buffers[len(batch)] = (binding, inp, out)
+        binding, inp, out = bound
+        np.copyto(inp, batch)
+        self.session.run_with_iobinding(binding)
+        return out.copy()  # the buffer is overwritten by the next call
 
     def close(self) -> None:
         self.session = None
