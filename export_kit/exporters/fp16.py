@@ -8,11 +8,8 @@ while the speed it is made for appears on CUDA and TensorRT rows.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
-from export_kit.exporters.onnx import OPSET, export_onnx
+from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
 
@@ -28,9 +25,7 @@ class Fp16Exporter(Exporter):
 
         notes: list[str] = []
         rel = "model.fp16.onnx"
-        with tempfile.TemporaryDirectory(prefix="exportkit-fp16-") as work:
-            fp32 = Path(work) / "fp32.onnx"
-            export_onnx(request, fp32, notes)
+        with temporary_fp32_onnx(request, notes) as fp32:
             with recorded_warnings(notes):
                 half = float16.convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)
             with atomic_path(request.out_dir / rel) as tmp:

@@ -7,11 +7,10 @@ cleanup), which is the path onnxruntime documents for quantization.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
-from export_kit.exporters.onnx import OPSET, export_onnx
+from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
 from export_kit.exporters.torchscript import save_traced
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
@@ -25,9 +24,8 @@ def quantize_onnx(request: ExportRequest, path: Path, notes: list[str]) -> list[
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    with tempfile.TemporaryDirectory(prefix="exportkit-int8-") as work:
-        fp32, pre = Path(work) / "fp32.onnx", Path(work) / "pre.onnx"
-        export_onnx(request, fp32, notes)
+    with temporary_fp32_onnx(request, notes) as fp32:
+        pre = fp32.with_name("pre.onnx")
         with recorded_warnings(notes):
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
             with atomic_path(path) as tmp:

@@ -11,14 +11,13 @@ on CIFAR-10 (JPEG) test images; with 7-bit weights it was 98% (2,000 images, mea
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from export_kit.errors import ExportError
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
-from export_kit.exporters.onnx import OPSET, export_onnx
+from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
 
@@ -60,9 +59,8 @@ class StaticInt8Exporter(Exporter):
             raise ExportError("int8-static needs calibration images: build with --data-dir or --dataset")
         notes: list[str] = []
         rel = "model.int8-static.onnx"
-        with tempfile.TemporaryDirectory(prefix="exportkit-int8s-") as work:
-            fp32, pre = Path(work) / "fp32.onnx", Path(work) / "pre.onnx"
-            export_onnx(request, fp32, notes)
+        with temporary_fp32_onnx(request, notes) as fp32:
+            pre = fp32.with_name("pre.onnx")
             with recorded_warnings(notes):
                 quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
                 with atomic_path(request.out_dir / rel) as tmp:

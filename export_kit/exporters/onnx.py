@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from export_kit.errors import ExportError
@@ -35,6 +38,15 @@ def export_onnx(request: ExportRequest, path: Path, notes: list[str]) -> None:
     stray = [p for p in os.listdir(path.parent) if p.startswith(path.name) and p != path.name]
     if stray:
         raise ExportError(f"ONNX export left external-data files {stray}; expected one self-contained file")
+
+
+@contextlib.contextmanager
+def temporary_fp32_onnx(request: ExportRequest, notes: list[str]) -> Iterator[Path]:
+    """An fp32 export in a scratch folder, for formats derived from it (int8, int8-static, fp16)."""
+    with tempfile.TemporaryDirectory(prefix="exportkit-onnx-") as work:
+        path = Path(work) / "fp32.onnx"
+        export_onnx(request, path, notes)
+        yield path
 
 
 @register("onnx")
