@@ -71,8 +71,8 @@ def summarize(row: BenchResult, rounds: list[np.ndarray]) -> BenchResult:
     return row
 
 
-def _input(folder: ArtifactsFolder, batch: int) -> np.ndarray:
-    inputs = folder.golden().inputs
+def _batch_of(inputs: np.ndarray, batch: int) -> np.ndarray:
+    """``batch`` real golden inputs, repeated when the folder holds fewer."""
     reps = -(-batch // len(inputs))
     return np.ascontiguousarray(np.concatenate([inputs] * reps)[:batch])
 
@@ -81,6 +81,7 @@ def bench_folder(folder: ArtifactsFolder, batches: list[int], cfg: BenchConfig =
                  devices: tuple[str, ...] | None = None,
                  on_row: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
     rows = []
+    inputs = {batch: _batch_of(folder.golden().inputs, batch) for batch in batches}
     for artifact in folder.manifest.artifacts:
         for target in targets_for(artifact.runtime, devices):
             for batch in batches:
@@ -90,7 +91,7 @@ def bench_folder(folder: ArtifactsFolder, batches: list[int], cfg: BenchConfig =
                 if row.reason:
                     row.status = "skipped"
                 else:
-                    _bench_one(folder, artifact, target, batch, cfg, row)
+                    _bench_one(folder, artifact, target, inputs[batch], cfg, row)
                 rows.append(row)
                 if on_row:
                     on_row(row)
@@ -98,10 +99,10 @@ def bench_folder(folder: ArtifactsFolder, batches: list[int], cfg: BenchConfig =
     return rows
 
 
-def _bench_one(folder, artifact, target, batch: int, cfg: BenchConfig, row: BenchResult) -> None:
+def _bench_one(folder, artifact, target, batch: np.ndarray, cfg: BenchConfig, row: BenchResult) -> None:
     try:
-        with folder.runner(artifact, target, threads=threads_for(batch)) as runner:
-            rounds = time_runner(runner, _input(folder, batch), cfg)
+        with folder.runner(artifact, target, threads=threads_for(len(batch))) as runner:
+            rounds = time_runner(runner, batch, cfg)
             row.settings = dict(runner.settings)
         summarize(row, rounds)
     except UnavailableError as exc:

@@ -115,15 +115,19 @@ def preprocessing_check(folder: ArtifactsFolder, golden: Golden) -> Check:
                                       f"(max diff {err:.3g}): mean/std/scale changed after the build")
 
 
+def integrity_check(folder: ArtifactsFolder, artifact: Artifact) -> Check:
+    problem = folder.integrity_problem(artifact)
+    return Check("integrity", problem is None, observed=artifact.sha256[:12], detail=problem or "")
+
+
 def verify_target(folder: ArtifactsFolder, artifact: Artifact, target: Target, golden: Golden,
-                  test: Split | None, tol: Tolerance, folder_checks: list[Check]) -> VerifyResult:
+                  test: Split | None, tol: Tolerance, checks: list[Check]) -> VerifyResult:
+    """Run one artifact on one target; ``checks`` (done once per folder or artifact) head the row."""
     row = VerifyResult(artifact.name, artifact.format, target.runtime, target.device, artifact.precision,
                        tolerance=tol.to_dict())
-    for check in folder_checks:
+    for check in checks:
         row.add(check)
-    problem = folder.integrity_problem(artifact)
-    row.add(Check("integrity", problem is None, observed=artifact.sha256[:12], detail=problem or ""))
-    if problem:
+    if any(c.name == "integrity" and not c.passed for c in checks):
         return row
     try:
         runner = folder.runner(artifact, target, threads=None)
@@ -162,13 +166,14 @@ def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
     rows = []
     for artifact in folder.manifest.artifacts:
         tol = tolerance_for(artifact, tolerances)
+        checks = [*folder_checks, integrity_check(folder, artifact)]  # hashed once, whatever the target count
         for target in targets_for(artifact.runtime, devices):
             reason = unavailable_reason(target)
             if reason:
                 row = VerifyResult(artifact.name, artifact.format, target.runtime, target.device,
                                    artifact.precision, status="skipped", reason=reason, tolerance=tol.to_dict())
             else:
-                row = verify_target(folder, artifact, target, golden, test, tol, folder_checks)
+                row = verify_target(folder, artifact, target, golden, test, tol, checks)
             rows.append(row)
             if on_row:
                 on_row(row)
