@@ -22,7 +22,7 @@ _state = {"debug": False}
 
 #: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
 TRAINER = "train.loop:train"
-TRAIN_CONFIG = "train.loop:TrainConfig"
+TRAIN_CONFIG = "train.config:TrainConfig"
 #: Training images per class used to calibrate static int8 (300 in all for CIFAR-10).
 CALIBRATION_PER_CLASS = 30
 
@@ -84,28 +84,61 @@ def _root(debug: Annotated[bool, typer.Option(help="show tracebacks for user err
     _state["debug"] = debug
 
 
+Opt = typer.Option
+
+
 @app.command()
 @handled
 def train(
-    out: Annotated[Path, typer.Option(help="checkpoint to write")] = Path("artifacts/checkpoint.pt"),
-    epochs: Annotated[int, typer.Option(min=1)] = 10,
-    batch_size: Annotated[int, typer.Option(min=1)] = 128,
-    lr: Annotated[float, typer.Option(min=0.0)] = 0.05,
-    seed: int = 0,
+    out: Annotated[Path | None, Opt(help="checkpoint to write, after every epoch [default: artifacts/checkpoint.pt, "
+                                         "or the --resume file]")] = None,
+    arch: Annotated[str | None, Opt(help="seed (the seed documents' CNN) or resnet (residual, batch norm) "
+                                         "[default: seed]")] = None,
+    epochs: Annotated[int | None, Opt(min=1, help="[default: per arch, README 'Training']")] = None,
+    batch_size: Annotated[int | None, Opt(min=1, help="global batch, split across torchrun processes")] = None,
+    lr: Annotated[float | None, Opt(min=0.0, help="peak learning rate")] = None,
+    momentum: Annotated[float | None, Opt(min=0.0, max=0.999)] = None,
+    weight_decay: Annotated[float | None, Opt(min=0.0)] = None,
+    label_smoothing: Annotated[float | None, Opt(min=0.0, max=0.99)] = None,
+    schedule: Annotated[str | None, Opt(help="onecycle or cosine")] = None,
+    crop: Annotated[int | None, Opt(min=0, help="random-crop padding in pixels, 0 = off")] = None,
+    flip: Annotated[bool | None, Opt("--flip/--no-flip", help="random horizontal flips")] = None,
+    channels_last: Annotated[bool | None, Opt("--channels-last/--no-channels-last")] = None,
+    eval_each_epoch: Annotated[bool | None, Opt("--eval-each-epoch/--no-eval-each-epoch",
+                                                help="log test accuracy after every epoch")] = None,
+    seed: Annotated[int | None, Opt()] = None,
+    resume: Annotated[Path | None, Opt(help="continue this checkpoint with its own settings")] = None,
+    stop_after: Annotated[int | None, Opt(min=1, help="stop after this epoch, leaving a resumable checkpoint")] = None,
     data_dir: DataDir = None,
     dataset: Dataset = "cifar10",
 ) -> None:
-    """Train the seed CNN and write a self-describing checkpoint."""
+    """Train a CNN on CIFAR-10 and write a self-describing, resumable checkpoint; under torchrun, with DDP."""
     from export_kit.datasets import load_dataset
 
-    metrics = _train(load_dataset(dataset, data_dir), out, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    _log(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['train_seconds']:.0f}s; wrote {out}")
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
+                "weight_decay": weight_decay, "label_smoothing": label_smoothing, "schedule": schedule, "crop": crop,
+                "flip": flip, "channels_last": channels_last, "eval_each_epoch": eval_each_epoch, "seed": seed}
+    given = sorted(k for k, v in {**settings, "arch": arch}.items() if v is not None)
+    if resume is not None and given:
+        raise errors.UsageError(f"--resume continues the run with its own settings; drop --"
+                                f"{', --'.join(g.replace('_', '-') for g in given)}")
+    out = out or resume or Path("artifacts/checkpoint.pt")
+    metrics = _train(load_dataset(dataset, data_dir), out, arch=arch or "seed", settings=settings, resume=resume,
+                     stop_after=stop_after)
+    if "test_accuracy" in metrics:
+        _log(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['train_seconds']:.0f}s of training; "
+             f"wrote {out}")
+    elif metrics:
+        _log(f"stopped after epoch {metrics['epochs_done']}; continue with: exportkit train --resume {out}")
 
 
-def _train(data, out: Path, **config) -> dict:
+def _train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, resume: Path | None = None,
+           stop_after: int | None = None) -> dict:
+    """Run the trainer found by name; returns {} in the helper processes of a distributed run."""
     from export_kit.modelspec import load_factory
 
-    return load_factory(TRAINER)(data, load_factory(TRAIN_CONFIG)(**config), out)
+    config = load_factory(TRAIN_CONFIG).for_arch(arch, **(settings or {}))
+    return load_factory(TRAINER)(data, config, out, resume=resume, stop_after=stop_after) or {}
 
 
 @app.command()
@@ -124,7 +157,8 @@ def build(
     data_dir: DataDir = None,
     dataset: Annotated[str | None, typer.Option(help="cifar10 or synthetic; default cifar10, none with "
                                                      "--model")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="epochs when training")] = 10,
+    arch: Annotated[str, typer.Option(help="architecture when training: seed or resnet")] = "seed",
+    epochs: Annotated[int | None, typer.Option(min=1, help="epochs when training [default: per arch]")] = None,
     batch: Annotated[str, typer.Option(help="bench batch sizes")] = "1,32",
     bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
     golden: Annotated[int, typer.Option(min=8, help="golden test images stored for parity")] = 250,
@@ -152,7 +186,7 @@ def build(
         if checkpoint is None:
             checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
             with stopwatch(timings, "train"):
-                _train(data, checkpoint, epochs=epochs)
+                _train(data, checkpoint, arch=arch, settings={"epochs": epochs})
         src, test = sources.from_checkpoint(checkpoint), data.test
         calibration = data.train.subset(CALIBRATION_PER_CLASS)
     if formats is None and calibration is not None:

@@ -40,5 +40,51 @@ def seed_cnn(num_classes: int = 10) -> SeedCNN:
     return SeedCNN(num_classes=num_classes)
 
 
+def _conv_bn(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Residual(nn.Module):
+    """``x + f(x)`` with two 3x3 conv-BN-ReLU layers: the shortcut keeps a deeper stage as easy to train."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(channels, channels), _conv_bn(channels, channels))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResidualCNN(nn.Module):
+    """A narrow ResNet-9-style network: conv stages with max-pooling, residual blocks after the first and last.
+
+    Batch norm is folded into the convolutions by the ONNX and TorchScript exporters (eval mode), so exported
+    graphs carry no BatchNormalization nodes. The logits are scaled down by ``logit_scale``: with label
+    smoothing, small initial logits make the first epochs stable at high learning rates.
+    """
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int, int] = (16, 32, 64, 128),
+                 logit_scale: float = 0.125) -> None:
+        super().__init__()
+        a, b, c, d = widths
+        self.features = nn.Sequential(
+            _conv_bn(3, a),
+            _conv_bn(a, b), nn.MaxPool2d(2), Residual(b),
+            _conv_bn(b, c), nn.MaxPool2d(2),
+            _conv_bn(c, d), nn.MaxPool2d(2), Residual(d),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        )
+        self.classifier = nn.Linear(d, num_classes)
+        self.logit_scale = logit_scale
+
+    def forward(self, x):
+        return self.classifier(self.features(x)) * self.logit_scale
+
+
+def residual_cnn(num_classes: int = 10) -> ResidualCNN:
+    """Factory named in checkpoints (``train.models:residual_cnn``)."""
+    return ResidualCNN(num_classes=num_classes)
+
+
 #: ``--arch`` name -> factory path stored in the checkpoint.
-ARCHITECTURES = {"seed": "train.models:seed_cnn"}
+ARCHITECTURES = {"seed": "train.models:seed_cnn", "resnet": "train.models:residual_cnn"}
