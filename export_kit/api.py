@@ -16,6 +16,7 @@ import numpy as np
 
 from export_kit.baseline import GateResult, compare, save_baseline
 from export_kit.bench import BenchConfig
+from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
 from export_kit.errors import UnavailableError, UsageError
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
@@ -30,6 +31,8 @@ from export_kit.runners import check_devices
 from export_kit.tolerances import Overrides
 
 GOLDEN_COUNT = 250
+#: Written into the manifest so apps in other languages check the golden vectors against the same bound.
+FP32 = DEFAULT_TOLERANCES["fp32"]
 DEFAULT_FORMATS = "onnx,torchscript,int8"
 CHECKPOINT_NAME = "checkpoint.pt"
 Log = Callable[[str], None]
@@ -114,6 +117,7 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
     out = request.out_dir
     golden = make_golden(request.model, preprocessing, test, request.example, golden_count)
     golden.save(out / GOLDEN_NAME)
+    plain = golden.save_plain(out)
     artifacts, failures = _export_all(request, formats, log)
     manifest = Manifest(
         input={"name": request.input_name, "shape": ["batch", *request.example.shape[1:]], "dtype": "float32",
@@ -121,7 +125,8 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
         output={"name": request.output_name, "shape": ["batch", len(classes)], "dtype": "float32"},
         preprocessing=preprocessing, classes=list(classes), model=dict(model_info),
         artifacts=_reference_artifact(out, checkpoint) + artifacts, failures=failures,
-        golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels)})
+        golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels),
+                "plain": plain, "fp32_tolerance": {"max_abs": FP32.max_abs, "min_cosine": FP32.min_cosine}})
     manifest.write(out)
     return manifest
 

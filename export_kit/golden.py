@@ -16,6 +16,9 @@ from export_kit.errors import ManifestError
 from export_kit.fileio import atomic_path
 
 GOLDEN_NAME = "golden.npz"
+#: The same pixels and logits as plain ``.npy`` files, for apps in other languages: a 10-line header parser reads
+#: them, where the ``.npz`` (a zip archive) would need a zip library.
+PLAIN_FILES = {"pixels": "golden_pixels.npy", "logits": "golden_logits.npy"}
 
 
 @dataclass
@@ -31,6 +34,13 @@ class Golden:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, images=self.images, inputs=self.inputs, logits=self.logits, labels=self.labels,
                      test_predictions=self.test_predictions, test_labels=self.test_labels)
+
+    def save_plain(self, folder: Path) -> dict[str, str]:
+        """Write uint8 NHWC pixels and float32 logits as ``.npy``; return their paths relative to ``folder``."""
+        for key, array in (("pixels", self.images), ("logits", self.logits)):
+            with atomic_path(Path(folder) / PLAIN_FILES[key]) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(array))
+        return dict(PLAIN_FILES)
 
     @classmethod
     def load(cls, path: Path) -> Golden:

@@ -10,7 +10,11 @@ from export_kit.runners.base import Runner, Target
 __all__ = ["DEVICES", "Runner", "Target", "check_devices", "open_runner", "targets_for", "unavailable_reason"]
 
 #: Devices each runtime can use, in report order. CUDA-side ones are tried and reported skipped when absent.
-DEVICES = {"eager": ("cpu", "cuda"), "torchscript": ("cpu", "cuda"), "onnxruntime": ("cpu", "cuda", "tensorrt")}
+#: ``onnxruntime-mobile`` is onnxruntime running an ORT-format file: its optimizations were fixed for CPUs at
+#: conversion, as on a phone, so it is checked on the CPU provider only.
+DEVICES = {"eager": ("cpu", "cuda"), "torchscript": ("cpu", "cuda"), "onnxruntime": ("cpu", "cuda", "tensorrt"),
+           "onnxruntime-mobile": ("cpu",)}
+ORT_RUNTIMES = ("onnxruntime", "onnxruntime-mobile")
 
 
 def targets_for(runtime: str, devices: tuple[str, ...] | None = None) -> list[Target]:
@@ -29,7 +33,7 @@ def check_devices(devices: tuple[str, ...] | None) -> None:
 
 def unavailable_reason(target: Target) -> str | None:
     """Why ``target`` cannot run on this machine, or None when it can."""
-    if target.runtime == "onnxruntime":
+    if target.runtime in ORT_RUNTIMES:
         from export_kit.runners.ort_runner import provider_unavailable_reason
 
         return provider_unavailable_reason(target.device)
@@ -43,7 +47,7 @@ def unavailable_reason(target: Target) -> str | None:
 def open_runner(target: Target, *, path: Path | None = None, module=None, input_shape: tuple[int, ...],
                 threads: int | None = None) -> Runner:
     """A runner for a file (TorchScript, ONNX) or, for the ``eager`` runtime, an in-memory module."""
-    if target.runtime == "onnxruntime":
+    if target.runtime in ORT_RUNTIMES:
         from export_kit.runners.ort_runner import OrtRunner
 
         return OrtRunner(target, input_shape, threads, path=str(path))

@@ -1,0 +1,224 @@
+// classify: run an exportkit TorchScript artifact from C++ with libtorch.
+//
+//   classify ARTIFACTS [--artifact NAME] [--top K] IMAGE.ppm...   print the top-K classes of each image
+//   classify ARTIFACTS [--artifact NAME] --check                  compare with the golden vectors
+//
+// Everything comes from ARTIFACTS/manifest.json: which file to load, the input size, the preprocessing
+// (input = (pixel * scale - mean) / std, RGB, NCHW), the class names, and the golden vectors with their fp32
+// tolerance. --check preprocesses the golden uint8 pixels here, in C++, so it tests this program's
+// preprocessing as well as the artifact. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
+
+#include <torch/script.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "json.hpp"
+#include "npy.hpp"
+
+namespace {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Model {
+  torch::jit::script::Module module;
+  int64_t height = 0, width = 0;
+  float scale = 1.0f / 255.0f;
+  float mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
+  std::vector<std::string> classes;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Manifest paths are relative and may not climb out of the folder: the manifest is input like any other.
+std::string inside(const std::string& folder, const std::string& rel) {
+  if (rel.empty() || rel[0] == '/' || rel.find("..") != std::string::npos)
+    throw std::runtime_error("manifest path '" + rel + "' must stay inside the artifacts folder");
+  return folder + "/" + rel;
+}
+
+const mini_json::Value& pick_artifact(const mini_json::Value& manifest, const std::string& name) {
+  for (const auto& a : manifest["artifacts"].array()) {
+    if (name.empty() ? a["format"].str() == "torchscript" : a["name"].str() == name) return a;
+  }
+  throw std::runtime_error(name.empty() ? "the manifest lists no torchscript artifact; build with --formats torchscript"
+                                        : "the manifest lists no artifact named '" + name + "'");
+}
+
+// (uint8 HWC pixels) -> (float32 CHW input), the same float32 operations, in the same order, as the manifest's
+// formula in Python, so the inputs match the golden ones bit for bit.
+void preprocess(const Model& m, const uint8_t* pixels, float* out) {
+  const int64_t plane = m.height * m.width;
+  for (int64_t i = 0; i < plane; ++i) {
+    for (int c = 0; c < 3; ++c) {
+      float x = static_cast<float>(pixels[i * 3 + c]) * m.scale;
+      out[c * plane + i] = (x - m.mean[c]) / m.std[c];
+    }
+  }
+}
+
+torch::Tensor run(Model& m, const uint8_t* pixels, int64_t count) {
+  torch::Tensor input = torch::empty({count, 3, m.height, m.width}, torch::kFloat32);
+  for (int64_t n = 0; n < count; ++n)
+    preprocess(m, pixels + n * m.height * m.width * 3, input.data_ptr<float>() + n * 3 * m.height * m.width);
+  torch::InferenceMode guard;
+  return m.module.forward({input}).toTensor().contiguous();
+}
+
+Model load_model(const std::string& folder, const std::string& artifact_name) {
+  mini_json::Value manifest = mini_json::parse(read_file(folder + "/manifest.json"));
+  Model m;
+  const auto& shape = manifest["input"]["shape"].array();
+  if (shape.size() != 4) throw std::runtime_error("manifest input shape must be [batch, 3, H, W]");
+  m.height = static_cast<int64_t>(shape[2].num());
+  m.width = static_cast<int64_t>(shape[3].num());
+  const auto& prep = manifest["preprocessing"];
+  if (prep["color"].str() != "RGB") throw std::runtime_error("only RGB preprocessing is supported");
+  m.scale = static_cast<float>(prep["scale"].num());
+  for (int c = 0; c < 3; ++c) {
+    m.mean[c] = static_cast<float>(prep["mean"].array().at(c).num());
+    m.std[c] = static_cast<float>(prep["std"].array().at(c).num());
+  }
+  for (const auto& name : manifest["classes"].array()) m.classes.push_back(name.str());
+  std::string path = inside(folder, pick_artifact(manifest, artifact_name)["path"].str());
+  m.module = torch::jit::load(path);
+  m.module.eval();
+  return m;
+}
+
+// Binary PPM (P6, maxval 255) of exactly the model's input size; comments after '#' are allowed in the header.
+std::vector<uint8_t> read_ppm(const std::string& path, int64_t height, int64_t width) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read image " + path);
+  auto token = [&in]() {
+    std::string t;
+    while (in >> t && t[0] == '#') std::getline(in, t);
+    return t;
+  };
+  std::string magic = token();
+  if (magic != "P6") throw std::runtime_error(path + " is not a binary PPM (P6) image");
+  int64_t w = std::stoll(token()), h = std::stoll(token()), maxval = std::stoll(token());
+  in.get();
+  if (w != width || h != height || maxval != 255)
+    throw std::runtime_error(path + " is " + std::to_string(w) + "x" + std::to_string(h) + " (max " +
+                             std::to_string(maxval) + "); the model takes " + std::to_string(width) + "x" +
+                             std::to_string(height) + " with max 255");
+  std::vector<uint8_t> pixels(static_cast<size_t>(h * w * 3));
+  in.read(reinterpret_cast<char*>(pixels.data()), static_cast<std::streamsize>(pixels.size()));
+  if (!in) throw std::runtime_error(path + " is truncated");
+  return pixels;
+}
+
+int classify_images(Model& m, const std::vector<std::string>& images, int top) {
+  for (const auto& path : images) {
+    std::vector<uint8_t> pixels = read_ppm(path, m.height, m.width);
+    torch::Tensor probs = torch::softmax(run(m, pixels.data(), 1)[0], 0);
+    auto best = probs.topk(std::min<int64_t>(top, probs.size(0)));
+    std::cout << path << "\n";
+    for (int64_t k = 0; k < std::get<0>(best).size(0); ++k) {
+      int64_t idx = std::get<1>(best)[k].item<int64_t>();
+      std::printf("  %-12s %.4f\n", m.classes.at(idx).c_str(), std::get<0>(best)[k].item<float>());
+    }
+  }
+  return 0;
+}
+
+int check_golden(Model& m, const std::string& folder) {
+  mini_json::Value manifest = mini_json::parse(read_file(folder + "/manifest.json"));
+  const auto& golden = manifest["golden"];
+  if (!golden.has("plain")) throw std::runtime_error("this folder has no plain golden vectors; rebuild it");
+  npy::Array pixels = npy::load(inside(folder, golden["plain"]["pixels"].str()), 1);
+  npy::Array logits = npy::load(inside(folder, golden["plain"]["logits"].str()), 4);
+  if (pixels.descr != "|u1" || logits.descr != "<f4" || pixels.shape.size() != 4 || logits.shape.size() != 2 ||
+      pixels.shape[0] != logits.shape[0] || pixels.shape[1] != m.height || pixels.shape[2] != m.width)
+    throw std::runtime_error("golden vectors do not match the manifest's input and output");
+  const double max_abs_limit = golden["fp32_tolerance"]["max_abs"].num();
+  const double min_cosine = golden["fp32_tolerance"]["min_cosine"].num();
+  const int64_t n = pixels.shape[0], k = logits.shape[1], batch = 32;
+  const float* want = reinterpret_cast<const float*>(logits.bytes.data());
+  double max_abs = 0.0, worst_cos = 1.0;
+  int64_t agree = 0;
+  for (int64_t start = 0; start < n; start += batch) {
+    int64_t count = std::min(batch, n - start);
+    torch::Tensor got = run(m, reinterpret_cast<const uint8_t*>(pixels.bytes.data()) + start * m.height * m.width * 3,
+                            count);
+    if (got.size(1) != k) throw std::runtime_error("the artifact gives " + std::to_string(got.size(1)) + " outputs, "
+                                                   "the golden logits have " + std::to_string(k));
+    const float* g = got.data_ptr<float>();
+    for (int64_t i = 0; i < count; ++i) {
+      const float* ref = want + (start + i) * k;
+      const float* out = g + i * k;
+      double dot = 0, nr = 0, no = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        max_abs = std::max(max_abs, static_cast<double>(std::fabs(out[j] - ref[j])));
+        if (!std::isfinite(out[j])) max_abs = INFINITY;
+        dot += static_cast<double>(out[j]) * ref[j];
+        nr += static_cast<double>(ref[j]) * ref[j];
+        no += static_cast<double>(out[j]) * out[j];
+      }
+      worst_cos = std::min(worst_cos, dot / std::sqrt(std::max(nr * no, 1e-300)));
+      agree += std::max_element(out, out + k) - out == std::max_element(ref, ref + k) - ref;
+    }
+  }
+  bool ok = max_abs <= max_abs_limit && worst_cos >= min_cosine && agree == n;
+  std::printf("%s: %lld golden images, max abs error %.3g (limit %.3g), worst cosine %.7f (limit %.4f), "
+              "top-1 agreement %lld/%lld\n", ok ? "PASS" : "FAIL", static_cast<long long>(n), max_abs, max_abs_limit,
+              worst_cos, min_cosine, static_cast<long long>(agree), static_cast<long long>(n));
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string folder, artifact;
+  bool check = false;
+  int top = 5;
+  std::vector<std::string> images;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) throw UsageError(a + " needs a value");
+        return argv[++i];
+      };
+      if (a == "--check") check = true;
+      else if (a == "--artifact") artifact = value();
+      else if (a == "--top") top = std::stoi(value());
+      else if (a == "-h" || a == "--help") {
+        std::cout << "usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE.ppm...)\n";
+        return 0;
+      } else if (a.rfind("--", 0) == 0) throw UsageError("unknown option " + a);
+      else if (folder.empty()) folder = a;
+      else images.push_back(a);
+    }
+    if (folder.empty() || (!check && images.empty()) || top < 1)
+      throw UsageError("usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE.ppm...)");
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    Model model = load_model(folder, artifact);
+    int status = check ? check_golden(model, folder) : 0;
+    if (!images.empty()) classify_images(model, images, top);
+    return status;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    std::cerr << "error: " << what.substr(0, what.find('\n')) << "\n";
+    return 3;
+  }
+}
