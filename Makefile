@@ -9,7 +9,7 @@ export EXPORTKIT_DATA := $(SHARED_CIFAR)
 endif
 endif
 
-.PHONY: build test install clean
+.PHONY: build test install clean cpp js
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,17 @@ $(VENV)/.installed: pyproject.toml
 build: install
 	$(VENV)/bin/exportkit build --out artifacts
 
-test: install
+# The C++ consumer (examples/cpp) against the libtorch inside the installed torch wheel.
+cpp: install
+	PYTHON=$(VENV)/bin/python examples/cpp/build.sh
+
+# The JavaScript consumer's onnxruntime-node, when npm is present (its CPU binaries ship in the npm package; the
+# optional CUDA download is skipped). Without npm, the JS test is skipped and says why.
+js:
+	@if command -v npm >/dev/null; then cd examples/js && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the JavaScript consumer test will be skipped"; fi
+
+test: install js
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 

@@ -86,6 +86,10 @@ def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tup
         log(f"exporting {name}")
         try:
             made = EXPORTERS[name]().export(request)
+        except UnavailableError as exc:
+            failures.append({"format": name, "stage": "export", "status": "unavailable", "reason": str(exc)})
+            log(f"[yellow]{name}: unavailable: {exc}")
+            continue
         except Exception as exc:
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             failures.append({"format": name, "stage": "export", "reason": reason})

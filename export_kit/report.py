@@ -43,7 +43,8 @@ class Report(Record):
 
     def failures(self) -> list[str]:
         """One line per failure: export failures, failed verify rows, failed bench rows."""
-        lines = [f"{f['format']}: export failed: {f['reason']}" for f in self.export_failures]
+        lines = [f"{f['format']}: export failed: {f['reason']}" for f in self.export_failures
+                 if f.get("status") != "unavailable"]
         lines += [f"{r.artifact} on {r.runtime}/{r.device}: {', '.join(r.failed_checks()) or 'failed'}: {r.reason}"
                   for r in self.verify_rows() if not r]
         lines += [f"{r.artifact} on {r.runtime}/{r.device} batch {r.batch}: bench failed: {r.reason}"

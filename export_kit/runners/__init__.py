@@ -13,7 +13,7 @@ __all__ = ["DEVICES", "Runner", "Target", "check_devices", "open_runner", "targe
 #: ``onnxruntime-mobile`` is onnxruntime running an ORT-format file: its optimizations were fixed for CPUs at
 #: conversion, as on a phone, so it is checked on the CPU provider only.
 DEVICES = {"eager": ("cpu", "cuda"), "torchscript": ("cpu", "cuda"), "onnxruntime": ("cpu", "cuda", "tensorrt"),
-           "onnxruntime-mobile": ("cpu",)}
+           "onnxruntime-mobile": ("cpu",), "executorch": ("cpu",)}
 ORT_RUNTIMES = ("onnxruntime", "onnxruntime-mobile")
 
 
@@ -37,6 +37,10 @@ def unavailable_reason(target: Target) -> str | None:
         from export_kit.runners.ort_runner import provider_unavailable_reason
 
         return provider_unavailable_reason(target.device)
+    if target.runtime == "executorch":
+        from export_kit.exporters.executorch import executorch_unavailable_reason
+
+        return executorch_unavailable_reason()
     if target.device == "cuda":
         from export_kit.runners.torch_runner import cuda_unavailable_reason
 
@@ -51,6 +55,10 @@ def open_runner(target: Target, *, path: Path | None = None, module=None, input_
         from export_kit.runners.ort_runner import OrtRunner
 
         return OrtRunner(target, input_shape, threads, path=str(path))
+    if target.runtime == "executorch":
+        from export_kit.runners.executorch_runner import ExecuTorchRunner
+
+        return ExecuTorchRunner(target, input_shape, threads, path=str(path))
     from export_kit.runners.torch_runner import TorchRunner, load_torchscript
 
     if target.runtime == "torchscript":

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// Classify with an exportkit ONNX artifact through onnxruntime-node.
+//
+//   node classify.mjs ARTIFACTS [--artifact NAME] [--top K] IMAGE.ppm...   top-K classes of each image
+//   node classify.mjs ARTIFACTS [--artifact NAME] --check                  compare with the golden vectors
+//
+// Preprocessing, input size, class names, golden vectors and the fp32 tolerance all come from manifest.json;
+// --check preprocesses the golden uint8 pixels here, in JavaScript, with Math.fround so each step rounds to
+// float32 exactly as the Python side does. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import ort from "onnxruntime-node";
+import { loadNpy } from "./npy.mjs";
+
+class UsageError extends Error {}
+
+function parseArgs(argv) {
+  const opts = { folder: null, artifact: null, top: 5, check: false, images: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === "--check") opts.check = true;
+    else if (a === "--artifact") opts.artifact = value();
+    else if (a === "--top") opts.top = Number.parseInt(value(), 10);
+    else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
+    else if (opts.folder === null) opts.folder = a;
+    else opts.images.push(a);
+  }
+  if (opts.folder === null || (!opts.check && opts.images.length === 0) || !(opts.top >= 1)) {
+    throw new UsageError("usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE.ppm...)");
+  }
+  return opts;
+}
+
+// Manifest paths are relative and must stay inside the folder: the manifest is input like any other.
+function inside(folder, rel) {
+  if (typeof rel !== "string" || !rel || path.isAbsolute(rel) || rel.split(/[\\/]/).includes("..")) {
+    throw new Error(`manifest path '${rel}' must stay inside the artifacts folder`);
+  }
+  return path.join(folder, rel);
+}
+
+function preprocess(manifest, pixels, count, height, width) {
+  const { scale, mean, std } = manifest.preprocessing;
+  const f = Math.fround;
+  const plane = height * width;
+  const out = new Float32Array(count * 3 * plane);
+  for (let n = 0; n < count; n++) {
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) {
+        const x = f(pixels[(n * plane + i) * 3 + c] * f(scale));
+        out[(n * 3 + c) * plane + i] = f(f(x - f(mean[c])) / f(std[c]));
+      }
+    }
+  }
+  return out;
+}
+
+function readPpm(file, height, width) {
+  const buf = readFileSync(file);
+  const text = buf.toString("latin1");
+  const tokens = [];
+  let pos = 0;
+  while (tokens.length < 4) {
+    const m = /^(\s+|#[^\n]*\n)*(\S+)/.exec(text.slice(pos));
+    if (!m) throw new Error(`${file} is not a PPM image`);
+    tokens.push(m[2]);
+    pos += m[0].length;
+  }
+  const [magic, w, h, maxval] = tokens;
+  if (magic !== "P6") throw new Error(`${file} is not a binary PPM (P6) image`);
+  if (Number(w) !== width || Number(h) !== height || Number(maxval) !== 255) {
+    throw new Error(`${file} is ${w}x${h} (max ${maxval}); the model takes ${width}x${height} with max 255`);
+  }
+  const pixels = buf.subarray(pos + 1, pos + 1 + height * width * 3);
+  if (pixels.length !== height * width * 3) throw new Error(`${file} is truncated`);
+  return pixels;
+}
+
+async function run(session, manifest, pixels, count, height, width) {
+  const input = new ort.Tensor("float32", preprocess(manifest, pixels, count, height, width), [count, 3, height, width]);
+  const out = await session.run({ [session.inputNames[0]]: input });
+  return out[session.outputNames[0]];
+}
+
+const argmax = (a) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
+
+async function check(session, manifest, folder, height, width) {
+  const golden = manifest.golden;
+  if (!golden.plain) throw new Error("this folder has no plain golden vectors; rebuild it");
+  const pixels = loadNpy(inside(folder, golden.plain.pixels));
+  const logits = loadNpy(inside(folder, golden.plain.logits));
+  const [n, k] = logits.shape;
+  if (pixels.shape[0] !== n || pixels.shape[1] !== height || pixels.shape[2] !== width) {
+    throw new Error("golden vectors do not match the manifest's input");
+  }
+  let maxAbs = 0, worstCos = 1, agree = 0;
+  for (let start = 0; start < n; start += 32) {
+    const count = Math.min(32, n - start);
+    const got = await run(session, manifest, pixels.data.subarray(start * height * width * 3), count, height, width);
+    if (got.dims[1] !== k) throw new Error(`the artifact gives ${got.dims[1]} outputs, the golden logits have ${k}`);
+    for (let i = 0; i < count; i++) {
+      const out = got.data.subarray(i * k, (i + 1) * k);
+      const ref = logits.data.subarray((start + i) * k, (start + i + 1) * k);
+      let dot = 0, nr = 0, no = 0;
+      for (let j = 0; j < k; j++) {
+        maxAbs = Number.isFinite(out[j]) ? Math.max(maxAbs, Math.abs(out[j] - ref[j])) : Infinity;
+        dot += out[j] * ref[j]; nr += ref[j] * ref[j]; no += out[j] * out[j];
+      }
+      worstCos = Math.min(worstCos, dot / Math.sqrt(Math.max(nr * no, 1e-300)));
+      agree += argmax(out) === argmax(ref) ? 1 : 0;
+    }
+  }
+  const tol = golden.fp32_tolerance;
+  const ok = maxAbs <= tol.max_abs && worstCos >= tol.min_cosine && agree === n;
+  console.log(`${ok ? "PASS" : "FAIL"}: ${n} golden images, max abs error ${maxAbs.toPrecision(3)} (limit ${tol.max_abs}), ` +
+              `worst cosine ${worstCos.toFixed(7)} (limit ${tol.min_cosine}), top-1 agreement ${agree}/${n}`);
+  return ok ? 0 : 1;
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`error: ${e.message}`);
+    return 2;
+  }
+  try {
+    const manifest = JSON.parse(readFileSync(path.join(opts.folder, "manifest.json"), "utf8"));
+    const art = manifest.artifacts.find((a) => (opts.artifact ? a.name === opts.artifact : a.format === "onnx"));
+    if (!art) throw new Error(opts.artifact ? `the manifest lists no artifact named '${opts.artifact}'`
+                                            : "the manifest lists no onnx artifact; build with --formats onnx");
+    const [, , height, width] = manifest.input.shape;
+    const session = await ort.InferenceSession.create(inside(opts.folder, art.path), { executionProviders: ["cpu"] });
+    const status = opts.check ? await check(session, manifest, opts.folder, height, width) : 0;
+    for (const file of opts.images) {
+      const logits = (await run(session, manifest, readPpm(file, height, width), 1, height, width)).data;
+      const peak = Math.max(...logits);
+      const exp = Array.from(logits, (v) => Math.exp(v - peak));
+      const total = exp.reduce((a, b) => a + b, 0);
+      const ranked = exp.map((v, i) => [v / total, i]).sort((a, b) => b[0] - a[0]).slice(0, opts.top);
+      console.log(file);
+      for (const [p, i] of ranked) console.log(`  ${manifest.classes[i].padEnd(12)} ${p.toFixed(4)}`);
+    }
+    return status;
+  } catch (e) {
+    console.error(`error: ${String(e.message ?? e).split("\n")[0]}`);
+    return 3;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,52 @@
+"""ExecuTorch ``.pte`` program lowered to the XNNPACK delegate, for on-device inference on Android, iOS and MCUs.
+
+Needs the optional ``executorch`` package (``pip install 'exportkit[executorch]'``; 1.5.1 runs with torch 2.14.1).
+Without it the format reports itself unavailable with that reason instead of failing the build. The program is
+exported for batch 1, the shape phone apps feed; the runner feeds larger batches one image at a time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from export_kit.errors import ExportError, UnavailableError
+from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
+from export_kit.fileio import atomic_path
+from export_kit.manifest import Artifact
+
+INSTALL_HINT = "pip install 'exportkit[executorch]' (executorch 1.5.1 works with torch 2.14.1)"
+
+
+def executorch_unavailable_reason() -> str | None:
+    if importlib.util.find_spec("executorch") is None:
+        return f"the executorch package is not installed: {INSTALL_HINT}"
+    return None
+
+
+@register("executorch")
+class ExecuTorchExporter(Exporter):
+    precision = "fp32"
+    summary = "ExecuTorch .pte program, XNNPACK delegate, batch 1 (needs the executorch extra)"
+
+    def export(self, request: ExportRequest) -> list[Artifact]:
+        if why := executorch_unavailable_reason():
+            raise UnavailableError(why)
+        import torch
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        notes: list[str] = []
+        rel = "model.pte"
+        with recorded_warnings(notes):
+            try:
+                exported = torch.export.export(request.model, (request.example[:1],))
+                program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+            except Exception as exc:
+                raise ExportError(f"ExecuTorch lowering failed: {type(exc).__name__}: "
+                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
+        with atomic_path(request.out_dir / rel) as tmp:
+            tmp.write_bytes(program.buffer)
+        delegated = sum(1 for _ in program.executorch_program.backend_delegate_data)
+        return [Artifact(name="executorch", format=self.name, path=rel, runtime="executorch", precision=self.precision,
+                         details={"lowering": "to_edge_transform_and_lower + XnnpackPartitioner", "batch": 1,
+                                  "delegate_blobs": delegated, "warnings": notes})]

@@ -1,0 +1,145 @@
+"""Apps outside Python: the C++ (libtorch) and JavaScript (onnxruntime-node) consumers, and the mobile formats
+(ORT format, ExecuTorch), each run against a freshly built folder and held to the golden vectors."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export_kit import api
+
+ROOT = Path(__file__).resolve().parents[1]
+JS = ROOT / "examples" / "js"
+
+
+@pytest.fixture(scope="module")
+def mobile(tmp_path_factory, checkpoint, synthetic):
+    """A folder with every consumer's format, verified on the synthetic test split during the build."""
+    from conftest import build_folder
+
+    out = tmp_path_factory.mktemp("consumers") / "artifacts"
+    report = build_folder(checkpoint, synthetic.test, out, formats=("torchscript", "onnx", "ort", "executorch"),
+                          bench_batches=())
+    return out, report
+
+
+@pytest.fixture(scope="module")
+def classify(tmp_path_factory) -> Path:
+    """examples/cpp built with the libtorch of the torch this test runs on, as `make cpp` builds it."""
+    out = tmp_path_factory.mktemp("cpp")
+    done = subprocess.run([str(ROOT / "examples" / "cpp" / "build.sh"), str(out)], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / "classify"
+
+
+def _ppm(path: Path, pixels: np.ndarray) -> Path:
+    h, w, _ = pixels.shape
+    path.write_bytes(f"P6\n# golden image\n{w} {h}\n255\n".encode() + pixels.tobytes())
+    return path
+
+
+def _spoiled(folder: Path, tmp_path: Path) -> Path:
+    """A copy whose golden logits are off by 1e-3 in one place: a consumer check must fail on it."""
+    copy = tmp_path / "spoiled"
+    shutil.copytree(folder, copy)
+    logits = np.load(copy / "golden_logits.npy")
+    logits[7, 3] += 1e-3
+    np.save(copy / "golden_logits.npy", logits)
+    return copy
+
+
+def _top1_lines(stdout: str) -> list[str]:
+    lines = stdout.splitlines()
+    return [lines[i + 1].split()[0] for i, line in enumerate(lines) if line.endswith(".ppm")]
+
+
+def test_ort_and_executorch_formats_pass_verify_like_the_others(mobile):
+    folder, report = mobile
+    manifest = json.loads((folder / "manifest.json").read_text())
+    rows = {(r["artifact"], r["device"]): r for r in report.verify}
+    assert rows[("ort", "cpu")]["status"] == "passed" and rows[("ort", "cpu")]["runtime"] == "onnxruntime-mobile"
+    ort = next(a for a in manifest["artifacts"] if a["format"] == "ort")
+    assert (folder / ort["details"]["required_operators"]).read_text().count("ai.onnx;") >= 2
+    if any(f["format"] == "executorch" for f in manifest["failures"]):
+        reason = next(f for f in manifest["failures"] if f["format"] == "executorch")
+        assert reason["status"] == "unavailable" and "pip install" in reason["reason"]
+    else:
+        assert rows[("executorch", "cpu")]["status"] == "passed"
+        assert (folder / "model.pte").read_bytes()[4:8] == b"ET12"  # the ExecuTorch flatbuffer identifier
+
+
+def test_executorch_reports_itself_unavailable_without_the_package(tmp_path, checkpoint, synthetic, monkeypatch):
+    import importlib.util
+
+    from conftest import build_folder
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "executorch" else real(name, *a))
+    report = build_folder(checkpoint, None, tmp_path / "a", formats=("onnx", "executorch"), bench_batches=())
+    assert report, report.failures()
+    assert report.export_failures == [{"format": "executorch", "stage": "export", "status": "unavailable",
+                                       "reason": report.export_failures[0]["reason"]}]
+    assert "executorch package is not installed" in report.export_failures[0]["reason"]
+
+
+def test_cpp_program_matches_the_golden_vectors_and_classifies_images(mobile, classify, tmp_path):
+    folder, _ = mobile
+    done = subprocess.run([str(classify), str(folder), "--check"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("PASS: 250 golden images"), done.stdout + done.stderr
+    pixels, logits = np.load(folder / "golden_pixels.npy"), np.load(folder / "golden_logits.npy")
+    images = [str(_ppm(tmp_path / f"{i}.ppm", pixels[i])) for i in range(5)]
+    done = subprocess.run([str(classify), str(folder), *images, "--top", "3"], capture_output=True, text=True)
+    classes = json.loads((folder / "manifest.json").read_text())["classes"]
+    assert done.returncode == 0 and _top1_lines(done.stdout) == [classes[i] for i in logits[:5].argmax(1)]
+
+
+def test_cpp_check_fails_on_wrong_logits_and_bad_input_exits_3(mobile, classify, tmp_path):
+    folder, _ = mobile
+    done = subprocess.run([str(classify), str(_spoiled(folder, tmp_path)), "--check"], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout.startswith("FAIL"), done.stdout
+    (tmp_path / "bad.ppm").write_bytes(b"P6\n16 16\n255\n" + bytes(16 * 16 * 3))
+    done = subprocess.run([str(classify), str(folder), str(tmp_path / "bad.ppm")], capture_output=True, text=True)
+    assert done.returncode == 3 and "16x16" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert subprocess.run([str(classify), str(folder)], capture_output=True).returncode == 2
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: the JavaScript consumer needs node and npm")
+    if not (JS / "node_modules" / "onnxruntime-node").is_dir():
+        pytest.skip("examples/js has no node_modules: run `make js` (npm ci) first")
+    return node
+
+
+def test_js_consumer_matches_the_golden_vectors_and_classifies_images(mobile, tmp_path):
+    node, (folder, _) = _node(), mobile
+    done = subprocess.run([node, str(JS / "classify.mjs"), str(folder), "--check"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("PASS: 250 golden images"), done.stdout + done.stderr
+    pixels, logits = np.load(folder / "golden_pixels.npy"), np.load(folder / "golden_logits.npy")
+    images = [str(_ppm(tmp_path / f"{i}.ppm", pixels[i])) for i in range(5)]
+    done = subprocess.run([node, str(JS / "classify.mjs"), str(folder), *images], capture_output=True, text=True)
+    classes = json.loads((folder / "manifest.json").read_text())["classes"]
+    assert done.returncode == 0 and _top1_lines(done.stdout) == [classes[i] for i in logits[:5].argmax(1)]
+
+
+def test_js_check_fails_on_wrong_logits(mobile, tmp_path):
+    node, (folder, _) = _node(), mobile
+    done = subprocess.run([node, str(JS / "classify.mjs"), str(_spoiled(folder, tmp_path)), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout.startswith("FAIL"), done.stdout + done.stderr
+
+
+def test_manifest_carries_the_plain_golden_files_and_their_tolerance(mobile):
+    folder, _ = mobile
+    golden = json.loads((folder / "manifest.json").read_text())["golden"]
+    assert golden["fp32_tolerance"] == {"max_abs": api.FP32.max_abs, "min_cosine": api.FP32.min_cosine}
+    npz = np.load(folder / golden["path"])
+    assert np.array_equal(np.load(folder / golden["plain"]["pixels"]), npz["images"])
+    assert np.array_equal(np.load(folder / golden["plain"]["logits"]), npz["logits"])
