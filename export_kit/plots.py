@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export_kit.results import BenchResult
+from export_kit.results import BenchResult, VerifyResult
 
 LATENCY_PNG = "latency.png"
 BATCH_PNG = "latency_vs_batch.png"
+CLASSES_PNG = "classes.png"
 
 
 def _pyplot():
@@ -69,9 +70,42 @@ def batch_plot(rows: list[BenchResult], path: Path) -> bool:
     return True
 
 
-def draw(rows: list[BenchResult], folder: Path) -> list[str]:
+def class_plot(rows: list[VerifyResult], classes: list[str], path: Path) -> bool:
+    """The reference's confusion matrix beside per-class F1 of every verified row: where an export hurts."""
+    scored = [r for r in rows if r.class_metrics]
+    reference = next((r for r in scored if r.runtime == "eager"), scored[0] if scored else None)
+    if reference is None:
+        return False
+    import numpy as np
+
+    plt = _pyplot()
+    names = classes or [str(i) for i in range(len(reference.class_metrics["f1"]))]
+    matrix = np.array(reference.class_metrics["confusion_matrix"])
+    f1 = np.array([[np.nan if v is None else v for v in r.class_metrics["f1"]] for r in scored])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6 + 0.6 * len(names), 0.5 * len(names) + 2.5))
+    left.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        left.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                  color="white" if v > matrix.max() / 2 else "black")
+    left.set(title=f"confusion matrix: {reference.artifact} ({reference.runtime})", xlabel="predicted",
+             ylabel="true", xticks=range(len(names)), yticks=range(len(names)))
+    left.set_xticklabels(names, rotation=60, fontsize=7)
+    left.set_yticklabels(names, fontsize=7)
+    right.imshow(f1, cmap="RdYlGn", vmin=max(0.0, float(np.nanmin(f1)) - 0.05), vmax=1.0, aspect="auto")
+    for (i, j), v in np.ndenumerate(f1):
+        right.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+    right.set(title="per-class F1", xticks=range(len(names)), yticks=range(len(scored)))
+    right.set_xticklabels(names, rotation=60, fontsize=7)
+    right.set_yticklabels([f"{r.artifact} ({r.runtime}/{r.device})" for r in scored], fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def draw(rows: list[BenchResult], verified: list[VerifyResult], classes: list[str], folder: Path) -> list[str]:
     """Write the plots that apply and return their file names (relative to the folder)."""
-    made = []
+    made = [CLASSES_PNG] if class_plot(verified, classes, Path(folder) / CLASSES_PNG) else []
     if latency_plot(rows, Path(folder) / LATENCY_PNG):
         made.append(LATENCY_PNG)
     if batch_plot(rows, Path(folder) / BATCH_PNG):

@@ -101,10 +101,9 @@ class Report(Record):
         folder = Path(folder)
         self.recommendation = self.recommend()
         self.notes = self.int8_slowdowns()
-        if self.bench:
-            from export_kit.plots import draw
+        from export_kit.plots import draw
 
-            self.plots = draw(self.bench_rows(), folder)
+        self.plots = draw(self.bench_rows(), self.verify_rows(), self.classes, folder)
         write_json(folder / REPORT_JSON, self.to_dict())
         markdown = render(self)
         write_text(folder / REPORT_MD, markdown)

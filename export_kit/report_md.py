@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, VerifyResult
 
 if TYPE_CHECKING:
@@ -95,6 +96,13 @@ def _bench_table(rows: list[BenchResult]) -> str:
           r.status if r.status == "ok" else f"{r.status}: {r.reason}"] for r in rows])
 
 
+def _f1_table(rows: list[VerifyResult], classes: list[str]) -> str:
+    shown = [r for r in rows if r.class_metrics]
+    return _table(["artifact", "runtime", "macro F1", *classes],
+                  [[r.artifact, r.runtime, _fmt(r.class_metrics["macro_f1"], ".3f"),
+                    *(_fmt(v, ".3f") for v in r.class_metrics["f1"])] for r in shown])
+
+
 def render(report: Report) -> str:
     parts = [f"# exportkit report: {report.folder}", "",
              f"Overall: **{'PASS' if report else 'FAIL'}** ({report.created})", ""]
@@ -110,10 +118,14 @@ def render(report: Report) -> str:
         if any(r.per_class_delta for r in rows):
             parts += ["### Per-class accuracy change vs the reference (points)", "",
                       _per_class_table(rows, report.classes), ""]
+        if any(r.class_metrics for r in rows):
+            parts += ["### Per-class F1 (confusion matrices in report.json)", "", _f1_table(rows, report.classes), "",
+                      *[f"![{name.removesuffix('.png')}]({name})" for name in report.plots if name == CLASSES_PNG], ""]
     if report.bench:
         parts += ["## Latency", "", _bench_table(report.bench_rows()), ""]
-        parts += [f"![{name.removesuffix('.png')}]({name})" for name in report.plots]
-        parts += [""] if report.plots else []
+        latency = [name for name in report.plots if name != CLASSES_PNG]
+        parts += [f"![{name.removesuffix('.png')}]({name})" for name in latency]
+        parts += [""] if latency else []
     if report.notes:
         parts += ["## int8 slower than fp32 here", "", *[f"- {line}" for line in report.notes], ""]
     if report.gate:

@@ -67,6 +67,7 @@ class VerifyResult(Record):
     accuracy_ci95: list[float] | None = None
     mcnemar: dict | None = None
     per_class_delta: list[float | None] | None = None
+    class_metrics: dict | None = None  # confusion matrix, per-class precision/recall/F1 (export_kit.metrics)
     min_passing: dict = field(default_factory=dict)
 
     def __bool__(self) -> bool:

@@ -17,6 +17,7 @@ from export_kit.errors import DataError, UnavailableError
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import Golden
 from export_kit.manifest import Artifact
+from export_kit.metrics import classification_summary
 from export_kit.results import Check, VerifyResult
 from export_kit.runners import Runner, Target, targets_for, unavailable_reason
 from export_kit.stats import mcnemar_exact, per_class_accuracy, wilson_interval
@@ -77,6 +78,7 @@ def _accuracy_stats(row: VerifyResult, predictions: np.ndarray, golden: Golden, 
     ours = per_class_accuracy(test.labels, predictions, classes)
     ref = per_class_accuracy(test.labels, golden.test_predictions, classes)
     row.per_class_delta = [None if a is None or r is None else a - r for a, r in zip(ours, ref, strict=True)]
+    row.class_metrics = classification_summary(test.labels, predictions, classes)
     drop = 100.0 * (row.reference_accuracy - row.accuracy)
     row.observe("max_accuracy_drop", drop, max)
     row.observe("min_top1_agreement", row.top1_agreement, min)

@@ -179,3 +179,16 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_checkpoint(tmp_path / "two.pt")["config"]["batch_size"] == 128
     _assert_same_weights(tmp_path / "one.pt", tmp_path / "two.pt", atol=1e-5)
+
+
+def test_report_has_per_class_scores_for_the_reference_and_every_artifact(built, synthetic):
+    folder, report = built
+    scored = {r["artifact"]: r["class_metrics"] for r in report.verify
+              if r["status"] == "passed" and r["device"] == "cpu"}
+    assert {"pytorch", "onnx", "torchscript", "int8-onnx", "int8-static"} <= scored.keys()
+    for name, metrics in scored.items():
+        matrix = np.array(metrics["confusion_matrix"])
+        assert matrix.shape == (10, 10) and matrix.sum() == len(synthetic.test), name
+        assert matrix.sum(axis=1).tolist() == np.bincount(synthetic.test.labels, minlength=10).tolist()
+    assert "classes.png" in report.plots and (folder / "classes.png").stat().st_size > 10_000
+    assert "Per-class F1" in (folder / "report.md").read_text()
