@@ -48,6 +48,18 @@ def bench_twice(out: Path) -> list[str]:
     return lines
 
 
+def training_lines(out: Path) -> list[str]:
+    """Training and evaluation speed from the run log and the checkpoint the build wrote."""
+    import torch
+
+    history = [json.loads(line) for line in (out / "checkpoint.log.jsonl").read_text().splitlines()]
+    metrics = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)["metrics"]
+    rates = sorted(row["images_per_s"] for row in history)
+    return [f"training: {len(history)} epochs in {metrics['train_seconds']:.1f} s, median {rates[len(rates) // 2]:,.0f}"
+            f" images/s (range {rates[0]:,.0f}-{rates[-1]:,.0f}); evaluation {metrics['eval_images_per_s']:,.0f}"
+            f" images/s; test accuracy {metrics['test_accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f}"]
+
+
 def summarize(out: Path) -> list[str]:
     report = json.loads((out / "report.json").read_text())
     lines = [f"reference test accuracy: {report['model']['test_accuracy']:.4f} (CIFAR-10 JPEG, 10,000 images)"]
@@ -86,6 +98,7 @@ def main() -> None:
         for label, (wall, stages) in (("cold", cold), ("warm", warm)):
             detail = ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
             print(f"exportkit build, {label} decode cache: {wall:.1f} s wall ({detail})")
+        print("\n".join(training_lines(out)))
         print("\n".join(summarize(out)))
         print("\n".join(bench_twice(out)))
 

@@ -159,8 +159,10 @@ def _loop(run: Run, dataset: Dataset, out: Path, workers: Workers, *, progress: 
         return {}
     if len(run.history) < cfg.epochs:
         return {"epochs_done": len(run.history), "history": run.history}
+    started = time.perf_counter()
     logits = evaluate(run.model, dataset.test, run.prep, channels_last=cfg.channels_last)
     metrics = final_metrics(logits, dataset, run.history)
+    metrics["eval_images_per_s"] = round(len(dataset.test) / (time.perf_counter() - started), 1)
     save_progress(out, run.model, cfg, dataset, run.prep,
                   training_state(run.model, run.opt, run.sched, run.generator, run.history), metrics)
     return metrics
