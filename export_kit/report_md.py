@@ -44,7 +44,7 @@ def status_rows(report: Report) -> list[list[str]]:
         out.append([art["name"], "ok", _stage(mine, ("load",)), _stage(mine, ("parity", "preprocessing", "integrity")),
                     _stage(mine, ("accuracy",)), bench_state, why or "-"])
     for fail in report.export_failures:
-        out.append([fail["format"], "FAIL", "-", "-", "-", "-", fail["reason"]])
+        out.append([fail["format"], fail.get("status", "FAIL"), "-", "-", "-", "-", fail["reason"]])
     return out
 
 

@@ -192,3 +192,18 @@ def test_report_has_per_class_scores_for_the_reference_and_every_artifact(built,
         assert matrix.sum(axis=1).tolist() == np.bincount(synthetic.test.labels, minlength=10).tolist()
     assert "classes.png" in report.plots and (folder / "classes.png").stat().st_size > 10_000
     assert "Per-class F1" in (folder / "report.md").read_text()
+
+
+def test_residual_cnn_with_batch_norm_passes_verify_in_every_format(tmp_path, small, synthetic):
+    import onnx
+    from conftest import build_folder
+
+    loop.train(small, TrainConfig.for_arch("resnet", epochs=1, batch_size=32), tmp_path / "r.pt", progress=False)
+    formats = ("onnx", "torchscript", "int8", "int8-static", "fp16", "ort", "executorch")
+    report = build_folder(tmp_path / "r.pt", synthetic.test.subset(20), tmp_path / "a", formats=formats,
+                          calibration=small.train, bench_batches=())
+    assert report, report.failures()
+    assert {r["artifact"] for r in report.verify if r["status"] == "passed"} >= {
+        "pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript", "int8-static", "fp16", "ort"}
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "a" / "model.onnx")).graph.node}
+    assert "BatchNormalization" not in ops and "Conv" in ops

@@ -55,6 +55,15 @@ class Residual(nn.Module):
         return x + self.body(x)
 
 
+class GlobalMaxPool(nn.Module):
+    """Max over height and width, ``(N, C, H, W) -> (N, C)``. Written as ``amax`` rather than
+    ``AdaptiveMaxPool2d(1)``, which ExecuTorch's core-ATen lowering refuses and onnxruntime's dynamic int8
+    quantizer failed on."""
+
+    def forward(self, x):
+        return x.amax(dim=(2, 3))
+
+
 class ResidualCNN(nn.Module):
     """A narrow ResNet-9-style network: conv stages with max-pooling, residual blocks after the first and last.
 
@@ -72,7 +81,7 @@ class ResidualCNN(nn.Module):
             _conv_bn(a, b), nn.MaxPool2d(2), Residual(b),
             _conv_bn(b, c), nn.MaxPool2d(2),
             _conv_bn(c, d), nn.MaxPool2d(2), Residual(d),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+            GlobalMaxPool(),
         )
         self.classifier = nn.Linear(d, num_classes)
         self.logit_scale = logit_scale

@@ -18,16 +18,28 @@ from export_kit.manifest import Artifact
 INT8_ONNX_OPS = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear"}
 
 
+def pre_process(src: Path, dst: Path, notes: list[str]) -> None:
+    """onnxruntime's quantization pre-processing (shape inference + graph cleanup). Its symbolic shape inference
+    gives up on some graphs (a Reshape after global max pooling, for one); ONNX's own shape inference then suffices,
+    and the note says it was used."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+    except Exception as exc:
+        notes.append(f"symbolic shape inference failed ({type(exc).__name__}: {exc}); used ONNX shape inference")
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+
+
 def quantize_onnx(request: ExportRequest, path: Path, notes: list[str]) -> list[str]:
     """Write the dynamic-int8 ONNX model and return the names of the nodes that really compute in int8."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with temporary_fp32_onnx(request, notes) as fp32:
         pre = fp32.with_name("pre.onnx")
         with recorded_warnings(notes):
-            quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
+            pre_process(fp32, pre, notes)
             with atomic_path(path) as tmp:
                 quantize_dynamic(str(pre), str(tmp), weight_type=QuantType.QInt8)
                 onnx.checker.check_model(str(tmp), full_check=True)

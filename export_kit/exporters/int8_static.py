@@ -17,6 +17,7 @@ import numpy as np
 
 from export_kit.errors import ExportError
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
+from export_kit.exporters.int8 import pre_process
 from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
@@ -53,7 +54,6 @@ class StaticInt8Exporter(Exporter):
 
     def export(self, request: ExportRequest) -> list[Artifact]:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
 
         if request.calibration is None or not len(request.calibration):
             raise ExportError("int8-static needs calibration images: build with --data-dir or --dataset")
@@ -62,7 +62,7 @@ class StaticInt8Exporter(Exporter):
         with temporary_fp32_onnx(request, notes) as fp32:
             pre = fp32.with_name("pre.onnx")
             with recorded_warnings(notes):
-                quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False)
+                pre_process(fp32, pre, notes)
                 with atomic_path(request.out_dir / rel) as tmp:
                     quantize_static(str(pre), str(tmp), _reader(request.input_name, request.calibration),
                                     quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
