@@ -11,7 +11,7 @@ SCHEDULES = ("onecycle", "cosine")
 
 #: Settings that differ from the :class:`TrainConfig` defaults for an architecture.
 ARCH_DEFAULTS: dict[str, dict] = {
-    "seed": {},
+    "seed": {"crop": 0},
     "resnet": {"epochs": 18, "batch_size": 256, "lr": 0.2, "label_smoothing": 0.2},
 }
 
