@@ -52,7 +52,7 @@ def test_report_json_has_the_documented_fields_and_round_trips(built):
     assert all(b["p50_ms"] <= b["p90_ms"] <= b["p99_ms"] for b in bench)
     assert data["environment"]["cpu_cores"] >= 1 and data["environment"]["torch"]
     assert "## Status per artifact" in (folder / "report.md").read_text()
-    assert data["plots"] == ["latency.png", "latency_vs_batch.png"]
+    assert data["plots"] == ["classes.png", "latency.png", "latency_vs_batch.png"]
     assert all((folder / name).stat().st_size > 1000 for name in data["plots"])
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "<table>" in page and "http" not in page

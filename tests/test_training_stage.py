@@ -198,9 +198,9 @@ def test_residual_cnn_with_batch_norm_passes_verify_in_every_format(tmp_path, sm
     import onnx
     from conftest import build_folder
 
-    loop.train(small, TrainConfig.for_arch("resnet", epochs=1, batch_size=32), tmp_path / "r.pt", progress=False)
+    loop.train(small, TrainConfig.for_arch("resnet", epochs=2, batch_size=32), tmp_path / "r.pt", progress=False)
     formats = ("onnx", "torchscript", "int8", "int8-static", "fp16", "ort", "executorch")
-    report = build_folder(tmp_path / "r.pt", synthetic.test.subset(20), tmp_path / "a", formats=formats,
+    report = build_folder(tmp_path / "r.pt", synthetic.test, tmp_path / "a", formats=formats,
                           calibration=small.train, bench_batches=())
     assert report, report.failures()
     assert {r["artifact"] for r in report.verify if r["status"] == "passed"} >= {

@@ -11,8 +11,8 @@ SCHEDULES = ("onecycle", "cosine")
 
 #: Settings that differ from the :class:`TrainConfig` defaults for an architecture.
 ARCH_DEFAULTS: dict[str, dict] = {
-    "seed": {"crop": 0},
-    "resnet": {"epochs": 18, "batch_size": 256, "lr": 0.2, "label_smoothing": 0.2},
+    "seed": {},
+    "resnet": {"epochs": 18, "batch_size": 256, "lr": 0.2, "label_smoothing": 0.2, "crop": 4},
 }
 
 
@@ -27,7 +27,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     schedule: str = "onecycle"
     warmup: float = 0.25
-    crop: int = 4
+    crop: int = 0
     flip: bool = True
     channels_last: bool = True
     eval_each_epoch: bool = True
