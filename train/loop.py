@@ -106,9 +106,16 @@ def final_metrics(logits: np.ndarray, dataset: Dataset, history: list[dict]) -> 
             **classification_summary(dataset.test.labels, predictions, len(dataset.classes)), "history": history}
 
 
-def _test_accuracy(run: Run, dataset: Dataset) -> float:
+def _evaluate(run: Run, dataset: Dataset) -> tuple[np.ndarray, float]:
+    """Test-set logits and the images/s of computing them."""
+    started = time.perf_counter()
     logits = evaluate(run.model, dataset.test, run.prep, channels_last=run.cfg.channels_last)
-    return float((logits.argmax(1) == dataset.test.labels).mean())
+    return logits, round(len(dataset.test) / (time.perf_counter() - started), 1)
+
+
+def _checkpoint(run: Run, dataset: Dataset, out: Path, metrics: dict | None = None) -> None:
+    training = training_state(run.model, run.opt, run.sched, run.generator, run.history)
+    save_progress(out, run.model, run.cfg, dataset, run.prep, training, metrics)
 
 
 def train(dataset: Dataset, cfg: TrainConfig, out: Path, *, progress: bool = True, resume: Path | None = None,
@@ -141,17 +148,18 @@ def _loop(run: Run, dataset: Dataset, out: Path, workers: Workers, *, progress: 
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     data = TrainBatches(dataset.train, run.prep, channels_last=cfg.channels_last)
     log = RunLog(out, run.history, enabled=workers.is_main)
+    evaluated = None  # the last epoch's test-set evaluation, reused for the final metrics
     try:
         with EpochBar(len(data), enabled=progress and workers.is_main) as bar:
             for epoch in range(len(run.history) + 1, last + 1):
                 bar.start_epoch(epoch, cfg.epochs)
                 row = {"epoch": epoch, **_epoch(run, data, workers, bar)}
                 if cfg.eval_each_epoch and workers.is_main:
-                    row["test_accuracy"] = _test_accuracy(run, dataset)
+                    evaluated = _evaluate(run, dataset)
+                    row["test_accuracy"] = float((evaluated[0].argmax(1) == dataset.test.labels).mean())
                 run.history.append(row)
                 if workers.is_main:
-                    save_progress(out, run.model, cfg, dataset, run.prep,
-                                  training_state(run.model, run.opt, run.sched, run.generator, run.history))
+                    _checkpoint(run, dataset, out)
                     log.write(row)
     finally:
         log.close()
@@ -159,11 +167,8 @@ def _loop(run: Run, dataset: Dataset, out: Path, workers: Workers, *, progress: 
         return {}
     if len(run.history) < cfg.epochs:
         return {"epochs_done": len(run.history), "history": run.history}
-    started = time.perf_counter()
-    logits = evaluate(run.model, dataset.test, run.prep, channels_last=cfg.channels_last)
-    metrics = final_metrics(logits, dataset, run.history)
-    metrics["eval_images_per_s"] = round(len(dataset.test) / (time.perf_counter() - started), 1)
-    save_progress(out, run.model, cfg, dataset, run.prep,
-                  training_state(run.model, run.opt, run.sched, run.generator, run.history), metrics)
+    logits, images_per_s = evaluated or _evaluate(run, dataset)
+    metrics = {**final_metrics(logits, dataset, run.history), "eval_images_per_s": images_per_s}
+    _checkpoint(run, dataset, out, metrics)
     return metrics
 
