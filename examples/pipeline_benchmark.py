@@ -50,10 +50,10 @@ def bench_twice(out: Path) -> list[str]:
 
 def training_lines(out: Path) -> list[str]:
     """Training and evaluation speed from the run log and the checkpoint the build wrote."""
-    import torch
+    from export_kit.modelspec import read_checkpoint
 
     history = [json.loads(line) for line in (out / "checkpoint.log.jsonl").read_text().splitlines()]
-    metrics = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)["metrics"]
+    metrics = read_checkpoint(out / "checkpoint.pt")["metrics"]
     rates = sorted(row["images_per_s"] for row in history)
     return [f"training: {len(history)} epochs in {metrics['train_seconds']:.1f} s, median {rates[len(rates) // 2]:,.0f}"
             f" images/s (range {rates[0]:,.0f}-{rates[-1]:,.0f}); evaluation {metrics['eval_images_per_s']:,.0f}"

@@ -65,7 +65,7 @@ class GlobalMaxPool(nn.Module):
 
 
 class ResidualCNN(nn.Module):
-    """A narrow ResNet-9-style network: conv stages with max-pooling, residual blocks after the first and last.
+    """A narrow ResNet-9-style net: conv stages with max-pooling, residual blocks after the 32- and 128-channel stages.
 
     Batch norm is folded into the convolutions by the ONNX and TorchScript exporters (eval mode), so exported
     graphs carry no BatchNormalization nodes. The logits are scaled down by ``logit_scale``: with label
