@@ -17,13 +17,16 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:
 
 
 def class_metrics(matrix: np.ndarray) -> dict[str, list[float | None]]:
-    """Precision, recall and F1 per class; None where a class was never predicted or never present."""
+    """Precision, recall and F1 per class.
+
+    Precision is None for a class never predicted, recall for a class never present. F1 is counted as
+    2TP / (2TP + FP + FN), so a class the model never predicts scores 0, not None: an export that stops predicting
+    a class must lower the macro F1, not drop out of it. F1 is None only for a class neither present nor predicted.
+    """
     hits = np.diag(matrix).astype(np.float64)
-    precision = _ratio(hits, matrix.sum(axis=0))
-    recall = _ratio(hits, matrix.sum(axis=1))
-    f1 = [None if p is None or r is None else (0.0 if p + r == 0 else 2 * p * r / (p + r))
-          for p, r in zip(precision, recall, strict=True)]
-    return {"precision": precision, "recall": recall, "f1": f1}
+    predicted, present = matrix.sum(axis=0), matrix.sum(axis=1)
+    return {"precision": _ratio(hits, predicted), "recall": _ratio(hits, present),
+            "f1": _ratio(2 * hits, predicted + present)}
 
 
 def classification_summary(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> dict:

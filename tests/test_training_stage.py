@@ -132,8 +132,10 @@ def test_class_metrics_on_a_hand_counted_example():
     assert summary["confusion_matrix"] == [[2, 1, 0], [0, 2, 0], [0, 1, 0]]
     assert summary["precision"] == [1.0, 0.5, None]  # class 2 never predicted
     assert summary["recall"] == pytest.approx([2 / 3, 1.0, 0.0])
-    assert summary["f1"] == pytest.approx([0.8, 2 / 3, None]) and summary["f1"][2] is None
+    assert summary["f1"] == pytest.approx([0.8, 2 / 3, 0.0])  # never predicted: 0, and it counts in the mean
+    assert summary["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 0.0) / 3)
     assert class_metrics(np.zeros((2, 2), dtype=int))["recall"] == [None, None]
+    assert class_metrics(np.array([[3, 0], [0, 0]]))["f1"] == [1.0, None]  # class 1 neither present nor predicted
 
 
 def test_finished_checkpoint_carries_confusion_matrix_and_per_class_scores(checkpoint, synthetic):
@@ -141,7 +143,9 @@ def test_finished_checkpoint_carries_confusion_matrix_and_per_class_scores(check
     matrix = np.array(metrics["confusion_matrix"])
     assert matrix.sum() == len(synthetic.test) and np.trace(matrix) / matrix.sum() == pytest.approx(
         metrics["test_accuracy"])
-    assert len(metrics["f1"]) == len(synthetic.classes) and metrics["macro_f1"] > 0.5
+    f1 = 2 * np.diag(matrix) / (matrix.sum(axis=0) + matrix.sum(axis=1))  # every class is in the test split
+    assert len(synthetic.classes) == len(metrics["f1"]) and metrics["f1"] == pytest.approx(f1.tolist())
+    assert metrics["macro_f1"] == pytest.approx(f1.mean())
 
 
 @pytest.mark.parametrize("args, fragment", [
