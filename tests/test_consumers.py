@@ -87,15 +87,20 @@ def test_executorch_reports_itself_unavailable_without_the_package(tmp_path, che
     assert "executorch package is not installed" in report.export_failures[0]["reason"]
 
 
-def test_cpp_program_matches_the_golden_vectors_and_classifies_images(mobile, classify, tmp_path):
-    folder, _ = mobile
-    done = subprocess.run([str(classify), str(folder), "--check"], capture_output=True, text=True, timeout=120)
+def _checks_and_classifies(program: list[str], folder: Path, tmp_path: Path, options: tuple[str, ...] = ()) -> None:
+    """``program FOLDER --check`` passes, and ``program FOLDER IMAGE...`` ranks first each golden image's reference
+    class."""
+    done = subprocess.run([*program, str(folder), "--check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("PASS: 250 golden images"), done.stdout + done.stderr
     pixels, logits = np.load(folder / "golden_pixels.npy"), np.load(folder / "golden_logits.npy")
     images = [str(_ppm(tmp_path / f"{i}.ppm", pixels[i])) for i in range(5)]
-    done = subprocess.run([str(classify), str(folder), *images, "--top", "3"], capture_output=True, text=True)
+    done = subprocess.run([*program, str(folder), *images, *options], capture_output=True, text=True, timeout=120)
     classes = json.loads((folder / "manifest.json").read_text())["classes"]
     assert done.returncode == 0 and _top1_lines(done.stdout) == [classes[i] for i in logits[:5].argmax(1)]
+
+
+def test_cpp_program_matches_the_golden_vectors_and_classifies_images(mobile, classify, tmp_path):
+    _checks_and_classifies([str(classify)], mobile[0], tmp_path, ("--top", "3"))
 
 
 def test_cpp_check_fails_on_wrong_logits_and_bad_input_exits_3(mobile, classify, tmp_path):
@@ -118,15 +123,7 @@ def _node() -> str:
 
 
 def test_js_consumer_matches_the_golden_vectors_and_classifies_images(mobile, tmp_path):
-    node, (folder, _) = _node(), mobile
-    done = subprocess.run([node, str(JS / "classify.mjs"), str(folder), "--check"], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0 and done.stdout.startswith("PASS: 250 golden images"), done.stdout + done.stderr
-    pixels, logits = np.load(folder / "golden_pixels.npy"), np.load(folder / "golden_logits.npy")
-    images = [str(_ppm(tmp_path / f"{i}.ppm", pixels[i])) for i in range(5)]
-    done = subprocess.run([node, str(JS / "classify.mjs"), str(folder), *images], capture_output=True, text=True)
-    classes = json.loads((folder / "manifest.json").read_text())["classes"]
-    assert done.returncode == 0 and _top1_lines(done.stdout) == [classes[i] for i in logits[:5].argmax(1)]
+    _checks_and_classifies([_node(), str(JS / "classify.mjs")], mobile[0], tmp_path)
 
 
 def test_js_check_fails_on_wrong_logits(mobile, tmp_path):
