@@ -107,6 +107,8 @@ def train(
     eval_each_epoch: Annotated[bool | None, Opt("--eval-each-epoch/--no-eval-each-epoch",
                                                 help="log test accuracy after every epoch")] = None,
     seed: Annotated[int | None, Opt()] = None,
+    dtype: Annotated[str | None, Opt(help="float32, or float64 for reproducibility checks (slower) "
+                                          "[default: float32]")] = None,
     resume: Annotated[Path | None, Opt(help="continue this checkpoint with its own settings")] = None,
     stop_after: Annotated[int | None, Opt(min=1, help="stop after this epoch, leaving a resumable checkpoint")] = None,
     data_dir: DataDir = None,
@@ -117,7 +119,8 @@ def train(
 
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
                 "weight_decay": weight_decay, "label_smoothing": label_smoothing, "schedule": schedule, "crop": crop,
-                "flip": flip, "channels_last": channels_last, "eval_each_epoch": eval_each_epoch, "seed": seed}
+                "flip": flip, "channels_last": channels_last, "eval_each_epoch": eval_each_epoch, "seed": seed,
+                "dtype": dtype}
     given = sorted(k for k, v in {**settings, "arch": arch}.items() if v is not None)
     if resume is not None and given:
         raise errors.UsageError(f"--resume continues the run with its own settings; drop --"

@@ -152,6 +152,7 @@ def test_finished_checkpoint_carries_confusion_matrix_and_per_class_scores(check
     (["--arch", "vgg"], "unknown --arch"),
     (["--schedule", "step"], "schedule must be one of"),
     (["--epochs", "0"], "--epochs"),
+    (["--dtype", "float16"], "dtype must be one of"),
 ])
 def test_bad_training_settings_exit_2_in_one_line(tmp_path, args, fragment):
     result = runner.invoke(app, ["train", "--dataset", "synthetic", "--out", str(tmp_path / "c.pt"), *args])
@@ -174,15 +175,27 @@ def test_settings_reach_the_checkpoint_and_resume_refuses_new_ones(tmp_path):
 
 
 def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp_path, synthetic):
-    """DDP over gloo: 2 CPU processes of 64 images per step (the last step 16 each) vs one process of 128."""
-    loop.train(synthetic, TrainConfig(epochs=1, eval_each_epoch=False), tmp_path / "one.pt", progress=False)
+    """DDP over gloo: 2 CPU processes of 64 images per step (the last step 16 each) vs one process of 128.
+
+    The two runs differ only in the order of additions (per-process partial sums, thread partitioning), which
+    depends on the machine's load and thread settings. In float32 that drifted past 1e-5 on a busy machine; so
+    both run in float64, whose unit roundoff (1.1e-16) is 2**29 times finer: the worst float32 drift seen,
+    scaled, is ~2e-14, and 1e-10 leaves a margin of 5,000. The nearest wrong answer (one process at batch 64,
+    what a DDP that did not average would approach) lies 0.3 away, so the bound still tells right from wrong.
+    """
+    cfg = dict(epochs=1, eval_each_epoch=False, dtype="float64")
+    loop.train(synthetic, TrainConfig(**cfg), tmp_path / "one.pt", progress=False)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                            "-m", "train", "--dataset", "synthetic", "--out", str(tmp_path / "two.pt"),
-                           "--epochs", "1", "--batch-size", "128", "--no-eval-each-epoch"],
+                           "--epochs", "1", "--batch-size", "128", "--no-eval-each-epoch", "--dtype", "float64"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_checkpoint(tmp_path / "two.pt")["config"]["batch_size"] == 128
-    _assert_same_weights(tmp_path / "one.pt", tmp_path / "two.pt", atol=1e-5)
+    assert all(w.dtype == torch.float64 for w in _weights(tmp_path / "two.pt").values() if w.is_floating_point())
+    _assert_same_weights(tmp_path / "one.pt", tmp_path / "two.pt", atol=1e-10)
+    loop.train(synthetic, TrainConfig(**cfg, batch_size=64), tmp_path / "half.pt", progress=False)
+    with pytest.raises(AssertionError):
+        _assert_same_weights(tmp_path / "one.pt", tmp_path / "half.pt", atol=1e-2)
 
 
 def test_report_has_per_class_scores_for_the_reference_and_every_artifact(built, synthetic):

@@ -24,13 +24,15 @@ class TrainBatches:
     Normalizing after augmentation keeps the zero padding at pixel value 0, as a padded photo would be.
     """
 
-    def __init__(self, split: Split, prep: Preprocessing, *, channels_last: bool) -> None:
+    def __init__(self, split: Split, prep: Preprocessing, *, channels_last: bool,
+                 dtype: torch.dtype = torch.float32) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(split.images.transpose(0, 3, 1, 2)))
         self.labels = torch.from_numpy(split.labels.astype(np.int64))
         self.scale = prep.scale
-        self.mean = torch.tensor(prep.mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(prep.std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.mean = torch.tensor(prep.mean, dtype=dtype).view(1, 3, 1, 1)
+        self.std = torch.tensor(prep.std, dtype=dtype).view(1, 3, 1, 1)
         self.channels_last = channels_last
+        self.dtype = dtype
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -39,7 +41,7 @@ class TrainBatches:
         pixels = self.images[index]
         if augment is not None:
             pixels = augment.apply(pixels)
-        x = (pixels.float() * self.scale - self.mean) / self.std
+        x = (pixels.to(self.dtype) * self.scale - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, self.labels[index]
@@ -47,12 +49,14 @@ class TrainBatches:
 
 def evaluate(model, split: Split, prep: Preprocessing, *, batch_size: int = 500,
              channels_last: bool = False) -> np.ndarray:
-    """Logits of ``model`` on every image of ``split``, in order (no augmentation, no autograd)."""
+    """Logits of ``model`` on every image of ``split``, in order (no augmentation, no autograd), computed in the
+    dtype of the model's weights."""
     model.eval()
+    dtype = next(model.parameters()).dtype
     out = []
     with torch.inference_mode():
         for i in range(0, len(split), batch_size):
-            x = torch.from_numpy(prep.apply(split.images[i:i + batch_size]))
+            x = torch.from_numpy(prep.apply(split.images[i:i + batch_size])).to(dtype)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             out.append(model(x).float().numpy())

@@ -45,7 +45,8 @@ class Run:
 
 def _start(dataset: Dataset, cfg: TrainConfig, workers: Workers) -> Run:
     torch.manual_seed(cfg.seed)
-    model = load_factory(ARCHITECTURES[cfg.arch])(num_classes=len(dataset.classes)).to(workers.device)
+    model = load_factory(ARCHITECTURES[cfg.arch])(num_classes=len(dataset.classes))
+    model = model.to(device=workers.device, dtype=cfg.torch_dtype)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
@@ -146,7 +147,7 @@ def _loop(run: Run, dataset: Dataset, out: Path, workers: Workers, *, progress: 
           stop_after: int | None) -> dict:
     cfg = run.cfg
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
-    data = TrainBatches(dataset.train, run.prep, channels_last=cfg.channels_last)
+    data = TrainBatches(dataset.train, run.prep, channels_last=cfg.channels_last, dtype=cfg.torch_dtype)
     log = RunLog(out, run.history, enabled=workers.is_main)
     evaluated = None  # the last epoch's test-set evaluation, reused for the final metrics
     try:
