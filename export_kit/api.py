@@ -14,21 +14,24 @@ from pathlib import Path
 
 import numpy as np
 
+from export_kit.access import Access, open_folder
 from export_kit.baseline import GateResult, compare, save_baseline
 from export_kit.bench import BenchConfig
 from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
-from export_kit.errors import UnavailableError, UsageError
+from export_kit.errors import UnavailableError, UsageError, first_line
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import atomic_path, stopwatch
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import GOLDEN_NAME, Golden, pick_balanced
+from export_kit.limits import check_batch
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD, Report, load_report
 from export_kit.results import BenchResult, VerifyResult
 from export_kit.runners import check_devices
-from export_kit.tolerances import Overrides
+from export_kit.signing import SIGNATURE_NAME, sign_folder
+from export_kit.tolerances import Overrides, check_tolerance_names
 
 GOLDEN_COUNT = 250
 #: Written into the manifest so apps in other languages check the golden vectors against the same bound.
@@ -46,7 +49,7 @@ def prepare_out_dir(out: Path) -> Path:
         raise UsageError(f"--out {out} is a file; give a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for name in (MANIFEST_NAME, REPORT_JSON, REPORT_MD, REPORT_HTML):
+        for name in (MANIFEST_NAME, SIGNATURE_NAME, REPORT_JSON, REPORT_MD, REPORT_HTML):
             (out / name).unlink(missing_ok=True)
         probe = out / ".exportkit-write-test"
         probe.write_bytes(b"")
@@ -91,7 +94,7 @@ def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tup
             log(f"[yellow]{name}: unavailable: {exc}")
             continue
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            reason = first_line(exc)
             failures.append({"format": name, "stage": "export", "reason": reason})
             log(f"[red]{name}: export failed: {reason}")
             continue
@@ -132,6 +135,7 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
         golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels),
                 "plain": plain, "fp32_tolerance": {"max_abs": FP32.max_abs, "min_cosine": FP32.min_cosine}})
     manifest.write(out)
+    sign_folder(out)
     return manifest
 
 
@@ -213,10 +217,10 @@ def _output_width(model, example) -> int:
         return int(model.eval()(example[:1]).shape[1])
 
 
-def _report_for(folder: ArtifactsFolder) -> Report:
+def _report_for(folder: ArtifactsFolder, report_dir: Path) -> Report:
     from export_kit.environment import fingerprint
 
-    report = load_report(folder.path)
+    report = load_report(report_dir)
     if report is None:  # not `or`: a report that holds failures is falsy, and must be kept all the same
         report = Report(folder=str(folder.path))
     report.folder, report.model, report.classes = str(folder.path), folder.manifest.model, folder.manifest.classes
@@ -227,12 +231,14 @@ def _report_for(folder: ArtifactsFolder) -> Report:
 
 
 def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None = None,
-           devices: tuple[str, ...] | None = None, log: Log = print) -> Report:
-    """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report."""
+           devices: tuple[str, ...] | None = None, access: Access | None = None, log: Log = print) -> Report:
+    """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report's
+    verify section (in ``access.report_dir`` when given); ``access`` says what the folder is trusted with."""
     from export_kit.verify import verify_folder
 
     check_devices(devices)
-    folder = ArtifactsFolder.load(Path(out))
+    folder, report_dir = open_folder(Path(out), access)
+    check_tolerance_names(tolerances, folder.manifest)
 
     def show(row: VerifyResult) -> None:
         mark = {"passed": "[green]pass", "failed": "[red]FAIL", "skipped": "[yellow]skip"}[row.status]
@@ -240,22 +246,25 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
 
     rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
     _require_requested_devices(rows, devices)
-    report = _report_for(folder)
+    report = _report_for(folder, report_dir)
     report.verify = [r.to_dict() for r in rows]
-    report.save(folder.path)
+    report.save(report_dir)
     return report
 
 
 def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ...] | None = None,
-          config: BenchConfig | None = None, gate: Gate | None = None, log: Log = print) -> Report:
+          config: BenchConfig | None = None, gate: Gate | None = None, access: Access | None = None,
+          log: Log = print) -> Report:
     """Time every artifact on every available target at each batch size. Rewrites the report's bench section,
     and with ``gate`` compares against (or saves) a baseline."""
     from export_kit.bench import bench_folder
 
-    if not batches or any(b <= 0 for b in batches):
-        raise UsageError(f"batch sizes must be positive integers, got {list(batches)}")
+    if not batches:
+        raise UsageError("give at least one batch size")
+    for b in batches:
+        check_batch(b)
     check_devices(devices)
-    folder = ArtifactsFolder.load(Path(out))
+    folder, report_dir = open_folder(Path(out), access)
 
     def show(row: BenchResult) -> None:
         detail = f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"
@@ -263,8 +272,8 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
 
     rows = bench_folder(folder, list(batches), config or BenchConfig(), devices=devices, on_row=show)
     _require_requested_devices(rows, devices)
-    report = _report_for(folder)
+    report = _report_for(folder, report_dir)
     report.bench = [r.to_dict() for r in rows]
     report.gate = [g.to_dict() for g in gate.apply(rows, report.environment)] if gate else []
-    report.save(folder.path)
+    report.save(report_dir)
     return report

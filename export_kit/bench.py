@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from export_kit.errors import UnavailableError
+from export_kit.errors import UnavailableError, first_line
 from export_kit.folder import ArtifactsFolder
 from export_kit.results import BenchResult
 from export_kit.runners import Runner, targets_for, unavailable_reason
@@ -108,7 +108,7 @@ def _bench_one(folder, artifact, target, batch: np.ndarray, cfg: BenchConfig, ro
     except UnavailableError as exc:
         row.status, row.reason = "skipped", str(exc)
     except Exception as exc:
-        row.status, row.reason = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        row.status, row.reason = "failed", first_line(exc)
 
 
 def _add_speedups(rows: list[BenchResult]) -> None:

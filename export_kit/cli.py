@@ -1,7 +1,8 @@
 """The ``exportkit`` command: thin typer commands, each one call into :mod:`export_kit.api`.
 
 Exit codes (see README, "Errors"): 0 ok, 1 a check failed, 2 bad command-line value, 3 bad input file or
-folder, 4 runtime or device not available, 130 interrupted. User errors print one line; ``--debug`` shows the
+folder, 4 runtime or device not available, 5 rows not run because the folder's code is not trusted,
+130 interrupted. User errors print one line; ``--debug`` shows the
 traceback. Any other exception is a bug and keeps its traceback.
 """
 
@@ -29,6 +30,18 @@ CALIBRATION_PER_CLASS = 30
 DataDir = Annotated[Path | None, typer.Option(help="CIFAR-10 folder (else $EXPORTKIT_DATA, else ./data)")]
 Dataset = Annotated[str, typer.Option(help="cifar10, or synthetic (generated, for offline demos)")]
 Folder = Annotated[Path, typer.Option("--artifacts", help="artifacts folder written by build")]
+TrustKeys = Annotated[list[Path] | None, typer.Option("--trust-key", help="public key (exportkit-ed25519 line) "
+                                                      "whose signed folders may load code-bearing files")]
+TrustCode = Annotated[bool, typer.Option(help="load code-bearing files (TorchScript) even from an unsigned folder")]
+AllowFactory = Annotated[list[str] | None, typer.Option(help="model factory (package.module:fn) a checkpoint may "
+                                                              "name, beyond train.models:*")]
+ReportDir = Annotated[Path | None, typer.Option(help="write the report here instead of the artifacts folder")]
+
+
+def _access(trust_key, trust_code: bool, allow_factory, report_dir: Path | None):
+    from export_kit.access import Access
+
+    return Access(tuple(trust_key or ()), trust_code, tuple(allow_factory or ()), report_dir)
 
 
 def _console():
@@ -47,6 +60,7 @@ def handled(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
+            _refuse_nul(kwargs)
             return func(*args, **kwargs)
         except errors.ExportKitError as exc:
             if _state["debug"]:
@@ -60,23 +74,41 @@ def handled(func):
     return wrapper
 
 
+def _refuse_nul(values: dict) -> None:
+    """A NUL byte cannot be in a path or name; say so before the operating system raises ValueError."""
+    for name, value in values.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any("\0" in str(v) for v in items if isinstance(v, (str, Path))):
+            raise errors.UsageError(f"--{name.replace('_', '-')} contains a NUL byte")
+
+
 def _batches(text: str) -> list[int]:
+    from export_kit.limits import check_batch
+
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
         raise errors.UsageError(f"--batch takes comma-separated positive integers, got {text!r}") from None
     if not values or any(v <= 0 for v in values):
         raise errors.UsageError(f"--batch takes comma-separated positive integers, got {text!r}")
+    for v in values:
+        check_batch(v)
     return values
 
 
-def _finish(report) -> None:
-    failures = report.failures()
+def _finish(report, sections: tuple[str, ...], report_dir: Path | None = None) -> None:
+    """Exit with the outcome of this command's own sections: 1 on a failure, 5 when rows were not run for
+    want of trust, else 0."""
+    failures, untrusted = report.failures(sections), report.untrusted(sections)
     for line in failures:
         typer.echo(f"FAILED {line}", err=True)
-    _log(f"report: {Path(report.folder) / 'report.md'}")
+    for line in untrusted:
+        typer.echo(f"NOT RUN {line}: untrusted code (--trust-key KEY.pub or --trust-code)", err=True)
+    _log(f"report: {Path(report_dir or report.folder) / 'report.md'}")
     if failures:
         raise typer.Exit(errors.EXIT_CHECK_FAILED)
+    if untrusted:
+        raise typer.Exit(errors.EXIT_UNTRUSTED)
 
 
 @app.callback()
@@ -153,6 +185,7 @@ def build(
     checkpoint: Annotated[Path | None, typer.Option(help="exportkit checkpoint (skips training); with --model, "
                                                          "weights for it")] = None,
     model: Annotated[str | None, typer.Option(help="your own model: package.module:factory")] = None,
+    allow_factory: AllowFactory = None,
     input_shape: Annotated[str, typer.Option(help="with --model: CxHxW")] = "3x224x224",
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
     mean: Annotated[str, typer.Option(help="with --model: R,G,B mean of pixels scaled to [0,1]")] = "0,0,0",
@@ -175,7 +208,8 @@ def build(
     names, batches = parse_formats(api.DEFAULT_FORMATS if formats is None else formats), _batches(batch)
     timings: dict[str, float] = {}
     if model:
-        prep = Preprocessing(mean=sources.parse_triple(mean, "--mean"), std=sources.parse_triple(std, "--std"))
+        prep = Preprocessing(mean=sources.parse_triple(mean, "--mean"),
+                             std=sources.parse_triple(std, "--std", positive=True))
         shape = sources.parse_shape(input_shape)
         with stopwatch(timings, "data"):
             data = load_dataset_for_build(dataset, data_dir) if (dataset or data_dir) else None
@@ -190,7 +224,7 @@ def build(
             checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
             with stopwatch(timings, "train"):
                 _train(data, checkpoint, arch=arch, settings={"epochs": epochs})
-        src, test = sources.from_checkpoint(checkpoint), data.test
+        src, test = sources.from_checkpoint(checkpoint, tuple(allow_factory or ())), data.test
         calibration = data.train.subset(CALIBRATION_PER_CLASS)
     if formats is None and calibration is not None:
         names.append("int8-static")
@@ -198,7 +232,7 @@ def build(
                        preprocessing=src.preprocessing, test=test, calibration=calibration,
                        checkpoint=src.checkpoint, model_info=src.info,
                        golden_count=golden, bench_batches=batches if bench else (), timings=timings, log=_log)
-    _finish(report)
+    _finish(report, ("export", "verify", "bench"))
 
 
 def load_dataset_for_build(dataset: str | None, data_dir: Path | None):
@@ -231,6 +265,10 @@ def verify(
     device: Annotated[str | None, typer.Option(help="only this device (cpu, cuda, tensorrt)")] = None,
     tolerances: Annotated[Path | None, typer.Option(help="TOML overrides per precision or artifact")] = None,
     junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
+    trust_key: TrustKeys = None,
+    trust_code: TrustCode = False,
+    allow_factory: AllowFactory = None,
+    report_dir: ReportDir = None,
 ) -> None:
     """Re-check a built folder: integrity, load, parity on golden vectors, and accuracy when data is given."""
     from export_kit import api
@@ -238,12 +276,13 @@ def verify(
 
     overrides = load_tolerances(tolerances) if tolerances else None
     test = _test_split(dataset, data_dir)
-    report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None, log=_log)
+    report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None,
+                        access=_access(trust_key, trust_code, allow_factory, report_dir), log=_log)
     if junit:
         from export_kit.junit import write_junit
 
         write_junit(report.verify_rows(), junit)
-    _finish(report)
+    _finish(report, ("verify",), report_dir)
 
 
 @app.command()
@@ -252,16 +291,19 @@ def selftest(
     artifacts: Folder = Path("artifacts"),
     data_dir: DataDir = None,
     dataset: VerifyDataset = None,
+    trust_key: TrustKeys = None,
+    trust_code: TrustCode = False,
+    allow_factory: AllowFactory = None,
 ) -> None:
     """Plant known faults in copies of a built folder and show that verify catches every one."""
     from rich.table import Table
 
+    from export_kit.access import open_folder
     from export_kit.faults import FAULTS, run_control, run_fault
-    from export_kit.manifest import load_manifest
 
-    load_manifest(artifacts)
+    source, _ = open_folder(artifacts, _access(trust_key, trust_code, allow_factory, None), writes=False)
     test = _test_split(dataset, data_dir)
-    results = [run_control(artifacts, test)] + [run_fault(artifacts, f, test) for f in FAULTS]
+    results = [run_control(source, test)] + [run_fault(source, f, test) for f in FAULTS]
     table = Table("fault", "artifact", "must fail", "failed checks", "result", title="planted faults")
     for r in results:
         colour = "green" if r.status in ("caught", "passed") else "yellow" if r.status == "skipped" else "red"
@@ -269,6 +311,9 @@ def selftest(
                       f"[{colour}]{r.status}[/] {r.detail}")
     _console().print(table)
     if not all(results):
+        raise typer.Exit(errors.EXIT_CHECK_FAILED)
+    if all(r.status == "skipped" for r in results[1:]):
+        typer.echo("FAILED no fault could be planted in this folder, so nothing was shown to be caught", err=True)
         raise typer.Exit(errors.EXIT_CHECK_FAILED)
 
 
@@ -282,13 +327,19 @@ def bench(
     max_regression: Annotated[str, typer.Option(help="allowed slowdown beyond the measured noise")] = "10%",
     save_baseline: Annotated[Path | None, typer.Option(help="write this run as a baseline")] = None,
     allow_env_mismatch: Annotated[bool, typer.Option(help="compare even if the environment differs")] = False,
+    trust_key: TrustKeys = None,
+    trust_code: TrustCode = False,
+    allow_factory: AllowFactory = None,
+    report_dir: ReportDir = None,
 ) -> None:
     """Time every artifact on every available runtime and device; optionally gate on a saved baseline."""
     from export_kit import api
     from export_kit.baseline import parse_fraction
 
     gate = api.Gate(baseline, parse_fraction(max_regression), allow_env_mismatch, save_baseline)
-    _finish(api.bench(artifacts, _batches(batch), devices=(device,) if device else None, gate=gate, log=_log))
+    report = api.bench(artifacts, _batches(batch), devices=(device,) if device else None, gate=gate,
+                       access=_access(trust_key, trust_code, allow_factory, report_dir), log=_log)
+    _finish(report, ("bench",), report_dir)
 
 
 def main() -> None:

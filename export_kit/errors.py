@@ -13,6 +13,7 @@ EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_UNAVAILABLE = 4
+EXIT_UNTRUSTED = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -48,3 +49,23 @@ class UnavailableError(ExportKitError):
     """A runtime, provider or device that was asked for is not installed or not present."""
 
     exit_code = EXIT_UNAVAILABLE
+
+
+class FactoryImportError(UsageError):
+    """A model factory's module is not installed here (on another machine it may be)."""
+
+
+class UntrustedCodeError(UnavailableError):
+    """A file whose loader runs code, in a folder the user has not trusted: its rows are not run."""
+
+    exit_code = EXIT_UNTRUSTED
+
+
+class UnsafeWriteError(ExportKitError):
+    """A write would go through a symbolic link planted in a folder."""
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, safe for exceptions whose message is empty."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +20,10 @@ import numpy as np
 
 from export_kit.datasets import Split
 from export_kit.folder import ArtifactsFolder
-from export_kit.manifest import describe_file, load_manifest
+from export_kit.golden import GOLDEN_NAME
+from export_kit.manifest import MANIFEST_NAME, describe_file, load_manifest, resolve_inside
 from export_kit.results import Record
+from export_kit.trust import Trust
 from export_kit.verify import verify_folder
 
 
@@ -165,14 +168,35 @@ class FaultResult(Record):
         return self.status not in ("missed", "false alarm")
 
 
-def _failed(folder: Path, test: Split | None) -> dict[str, list[str]]:
-    rows = verify_folder(ArtifactsFolder.load(folder), test, devices=("cpu",))
+def _failed(folder: Path, test: Split | None, trust: Trust) -> dict[str, list[str]]:
+    rows = verify_folder(ArtifactsFolder.load(folder, trust), test, devices=("cpu",))
     return {r.artifact: r.failed_checks() for r in rows if r.status != "skipped"}
 
 
-def run_fault(source: Path, fault: Fault, test: Split | None) -> FaultResult:
-    """Damage a private copy of ``source`` with ``fault`` and report whether verify caught it."""
-    names = {a.name for a in load_manifest(source).artifacts}
+def _listed_files(source: ArtifactsFolder) -> list[str]:
+    golden = source.manifest.golden
+    return [MANIFEST_NAME, golden.get("path", GOLDEN_NAME), *dict(golden.get("plain") or {}).values(),
+            *(a.path for a in source.manifest.artifacts)]
+
+
+def copy_listed(source: ArtifactsFolder, dst: Path) -> None:
+    """Copy the manifest and the files it lists, regular files only: a link or device planted in the folder
+    (``notes.bin -> /dev/zero``) is never read, and nothing unlisted is copied."""
+    for rel in dict.fromkeys(_listed_files(source)):
+        if not isinstance(rel, str):
+            continue
+        src = resolve_inside(source.path, rel)
+        if not (source.path / rel).exists() or (source.path / rel).is_symlink() or not stat.S_ISREG(src.stat().st_mode):
+            continue  # missing or not a plain file: verify of the copy reports it as missing
+        target = dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target, follow_symlinks=False)
+
+
+def run_fault(source: ArtifactsFolder, fault: Fault, test: Split | None) -> FaultResult:
+    """Damage a private copy of ``source`` with ``fault`` and report whether verify caught it. The copy is
+    verified with the source's trust, which covers its code-bearing files only while their bytes are unchanged."""
+    names = {a.name for a in source.manifest.artifacts}
     result = FaultResult(fault.name, fault.artifact, fault.expect, "skipped", [])
     if fault.artifact != "*" and fault.artifact not in names:
         result.detail = f"folder has no {fault.artifact} artifact"
@@ -182,9 +206,9 @@ def run_fault(source: Path, fault: Fault, test: Split | None) -> FaultResult:
         return result
     with tempfile.TemporaryDirectory(prefix="exportkit-fault-") as work:
         copy = Path(work) / "artifacts"
-        shutil.copytree(source, copy)
+        copy_listed(source, copy)
         fault.apply(copy)
-        failed = _failed(copy, test)
+        failed = _failed(copy, test, source.trust)
     targets = sorted(names) if fault.artifact == "*" else [fault.artifact]
     result.failed_checks = sorted({c for t in targets for c in failed.get(t, [])})
     caught = all(fault.expect in failed.get(t, []) for t in targets)
@@ -192,9 +216,9 @@ def run_fault(source: Path, fault: Fault, test: Split | None) -> FaultResult:
     return result
 
 
-def run_control(source: Path, test: Split | None) -> FaultResult:
+def run_control(source: ArtifactsFolder, test: Split | None) -> FaultResult:
     """The negative control: the untouched folder must pass every check."""
-    failed = {k: v for k, v in _failed(source, test).items() if v}
+    failed = {k: v for k, v in _failed(source.path, test, source.trust).items() if v}
     return FaultResult("control: untouched folder", "*", "(none)", "false alarm" if failed else "passed",
                        sorted({c for v in failed.values() for c in v}),
                        detail=f"false alarm on {sorted(failed)}" if failed else "no false alarm")

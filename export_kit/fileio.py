@@ -1,4 +1,5 @@
-"""Writing files so that an interrupted run never leaves a complete-looking, half-written file behind."""
+"""Writing files so that an interrupted run never leaves a complete-looking, half-written file behind, and a
+folder from elsewhere cannot redirect a write: every file exportkit writes goes through :func:`atomic_path`."""
 
 from __future__ import annotations
 
@@ -6,17 +7,34 @@ import contextlib
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from export_kit.errors import UnsafeWriteError
+
+#: mkstemp makes files 0600; written files get the usual mode, as ``open(..., "w")`` would give them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``final``; rename it into place only if the block finishes."""
+    """Yield a fresh temporary sibling of ``final``; rename it into place only if the block finishes.
+
+    ``final`` must not be a symlink (a planted link would otherwise aim the write elsewhere), and the temporary
+    file is created exclusively, so a link planted under its name is never followed either.
+    """
     final = Path(final)
+    if final.is_symlink():
+        raise UnsafeWriteError(f"refusing to write {final}: it is a symbolic link (remove it, or write elsewhere with "
+                         "--report-dir)")
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.partial-", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.chmod(0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, final)

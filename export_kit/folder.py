@@ -1,25 +1,28 @@
-"""An artifacts folder as the commands see it: the manifest, its files checked against their hashes, runners."""
+"""An artifacts folder as the commands see it: the manifest, its files checked against their hashes, runners,
+and the trust it earned (:mod:`export_kit.trust`): what code its files may make exportkit run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from export_kit.errors import UnavailableError
+from export_kit.errors import ManifestError, UntrustedCodeError
 from export_kit.fileio import sha256_file
-from export_kit.golden import GOLDEN_NAME, Golden
+from export_kit.golden import GOLDEN_NAME, MAX_GOLDEN, Golden
 from export_kit.manifest import Artifact, Manifest, load_manifest, resolve_inside
 from export_kit.runners import Runner, Target, open_runner
+from export_kit.trust import CODE_RUNTIMES, Trust
 
 
 @dataclass
 class ArtifactsFolder:
     path: Path
     manifest: Manifest
+    trust: Trust = field(default_factory=Trust)
 
     @classmethod
-    def load(cls, path: Path) -> ArtifactsFolder:
-        return cls(Path(path), load_manifest(Path(path)))
+    def load(cls, path: Path, trust: Trust | None = None) -> ArtifactsFolder:
+        return cls(Path(path), load_manifest(Path(path)), trust or Trust())
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -42,7 +45,10 @@ class ArtifactsFolder:
 
     def golden(self) -> Golden:
         rel = self.manifest.golden.get("path", GOLDEN_NAME)
-        return Golden.load(resolve_inside(self.path, rel))
+        count = self.manifest.golden.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_GOLDEN:
+            raise ManifestError(f"manifest golden count must be 1 to {MAX_GOLDEN}, got {count!r}; rebuild the folder")
+        return Golden.load(resolve_inside(self.path, rel), count, self.input_shape, len(self.manifest.classes))
 
     def golden_problem(self) -> str | None:
         rel = self.manifest.golden.get("path", GOLDEN_NAME)
@@ -54,19 +60,42 @@ class ArtifactsFolder:
         return None
 
     def runner(self, artifact: Artifact, target: Target, threads: int | None = None) -> Runner:
-        """A runner for ``artifact`` on ``target``; the eager reference is rebuilt from its checkpoint."""
+        """A runner for ``artifact`` on ``target``; the eager reference is rebuilt from its checkpoint.
+
+        A file whose loader runs code is opened only when the trust covers its bytes as they are now.
+        """
         module = None
         if artifact.runtime == "eager":
             module = self.reference_module(artifact)
+        elif artifact.runtime in CODE_RUNTIMES and not self.trust.code_allowed(sha256_file(self.file(artifact))):
+            raise UntrustedCodeError(self.trust.untrusted_reason())
         return open_runner(target, path=self.file(artifact), module=module, input_shape=self.input_shape,
                            threads=threads)
 
-    def reference_module(self, artifact: Artifact):
-        from export_kit.errors import ExportKitError
+    def reference_artifact(self) -> Artifact | None:
+        return next((a for a in self.manifest.artifacts if a.runtime == "eager"), None)
+
+    def reference_module(self, artifact: Artifact, with_meta: bool = False):
+        """The eager model, from a checkpoint naming an allowed factory (or pinned by a trusted signature)."""
         from export_kit.modelspec import load_checkpoint
 
-        try:
-            model, _ = load_checkpoint(self.file(artifact))
-        except ExportKitError as exc:
-            raise UnavailableError(f"eager reference not loadable here: {exc}") from None
-        return model
+        path = self.file(artifact)
+        signed = self.trust.code_allowed(sha256_file(path)) if path.is_file() else False
+        model, meta = load_checkpoint(path, self.trust.factories, any_factory=signed)
+        return (model, meta) if with_meta else model
+
+    def checkpoint_mismatches(self, meta: dict) -> list[str]:
+        """Where the manifest does not describe the model its checkpoint holds (classes, preprocessing, input)."""
+        from export_kit.preprocessing import Preprocessing
+
+        m = self.manifest
+        found = {"classes": list(m.classes), "preprocessing": m.preprocessing.to_dict(),
+                 "input_shape": [int(d) for d in m.input["shape"][1:]]}
+        problems = []
+        for key, value in found.items():
+            expected = meta.get(key)
+            if key == "preprocessing" and isinstance(expected, dict):
+                expected = Preprocessing.from_dict(expected).to_dict()
+            if expected is not None and expected != value:
+                problems.append(f"manifest {key} differs from the reference checkpoint's")
+        return problems

@@ -7,6 +7,7 @@ std, scale) is caught: re-preprocessing the pixels must reproduce the stored inp
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,12 @@ import numpy as np
 
 from export_kit.errors import ManifestError
 from export_kit.fileio import atomic_path
+from export_kit.limits import check_zip_entries
 
 GOLDEN_NAME = "golden.npz"
+MAX_GOLDEN = 100_000
+MAX_TEST_IMAGES = 2_000_000
+NPY_HEADER_SLACK = 4096
 #: The same pixels and logits as plain ``.npy`` files, for apps in other languages: a 10-line header parser reads
 #: them, where the ``.npz`` (a zip archive) would need a zip library.
 PLAIN_FILES = {"pixels": "golden_pixels.npy", "logits": "golden_logits.npy"}
@@ -43,12 +48,29 @@ class Golden:
         return dict(PLAIN_FILES)
 
     @classmethod
-    def load(cls, path: Path) -> Golden:
+    def load(cls, path: Path, count: int, sample_shape: tuple[int, ...], classes: int) -> Golden:
+        """Read the vectors the manifest declares: entry sizes are checked before anything is inflated, and
+        the arrays' shapes after."""
+        check_zip_entries(path, entry_limits(count, sample_shape, classes))
         try:
             with np.load(path, allow_pickle=False) as npz:
-                return cls(**{k: npz[k] for k in cls.__dataclass_fields__})
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+                golden = cls(**{k: npz[k] for k in cls.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ManifestError(f"{path} is not a readable golden-vector file ({exc}); rebuild the folder") from None
+        expected = {"inputs": (count, *sample_shape), "logits": (count, classes), "labels": (count,)}
+        for key, shape in expected.items():
+            if getattr(golden, key).shape != shape:
+                raise ManifestError(f"{path}: {key} has shape {getattr(golden, key).shape}, the manifest declares "
+                                    f"{shape}; rebuild the folder")
+        return golden
+
+
+def entry_limits(count: int, sample_shape: tuple[int, ...], classes: int) -> dict[str, int]:
+    """Largest honest size of each ``.npz`` entry, from the manifest's declared count and shapes."""
+    sample = int(np.prod(sample_shape))
+    sizes = {"images": count * sample, "inputs": count * sample * 4, "logits": count * classes * 4,
+             "labels": count * 8, "test_predictions": MAX_TEST_IMAGES * 8, "test_labels": MAX_TEST_IMAGES * 8}
+    return {f"{k}.npy": v + NPY_HEADER_SLACK for k, v in sizes.items()}
 
 
 def pick_balanced(labels: np.ndarray, count: int) -> np.ndarray:

@@ -6,13 +6,13 @@ relative to the folder and is checked to stay inside it: a manifest is input, an
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from export_kit.errors import ManifestError
 from export_kit.fileio import sha256_file, write_json
+from export_kit.limits import check_sample_shape, read_json
 from export_kit.preprocessing import Preprocessing
 
 SCHEMA_VERSION = 1
@@ -34,12 +34,27 @@ class Artifact:
     details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Artifact:
-        known = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, data: Any) -> Artifact:
+        if not isinstance(data, dict):
+            raise ManifestError(f"artifact entry must be an object, got {type(data).__name__}")
         missing = {"name", "format", "path", "runtime", "precision"} - set(data)
         if missing:
-            raise ManifestError(f"artifact entry lacks {sorted(missing)}: {data!r}")
+            raise ManifestError(f"artifact entry lacks {sorted(missing)}")
+        for key, kind in ARTIFACT_TYPES.items():
+            value = data.get(key, getattr(cls, key, None))
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ManifestError(f"artifact {str(data.get('name'))[:40]!r}: {key} must be "
+                                    f"{getattr(kind, '__name__', 'a number or null')}, got {type(value).__name__}")
+        if not isinstance(data.get("details", {}), dict):
+            raise ManifestError(f"artifact {data['name']!r}: details must be an object")
+        known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: JSON types of an artifact entry's scalar fields, checked before anything uses them.
+ARTIFACT_TYPES: dict[str, type | tuple[type, ...]] = {"name": str, "format": str, "path": str, "runtime": str,
+                                                      "precision": str, "sha256": str, "bytes": int,
+                                                      "opset": (int, type(None))}
 
 
 @dataclass
@@ -68,14 +83,33 @@ class Manifest:
             raise ManifestError(f"manifest schema_version {version!r} is not supported (this exportkit reads "
                                 f"{SCHEMA_VERSION}); rebuild the folder with this version")
         try:
-            return cls(input=dict(data["input"]), output=dict(data["output"]),
-                       preprocessing=Preprocessing.from_dict(data["preprocessing"]),
-                       classes=[str(c) for c in data["classes"]],
-                       artifacts=[Artifact.from_dict(a) for a in data.get("artifacts", [])],
-                       model=dict(data.get("model", {})), golden=dict(data.get("golden", {})),
-                       failures=list(data.get("failures", [])))
+            manifest = cls(input=dict(data["input"]), output=dict(data["output"]),
+                           preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+                           classes=[str(c) for c in data["classes"]],
+                           artifacts=[Artifact.from_dict(a) for a in data.get("artifacts", [])],
+                           model=dict(data.get("model", {})), golden=dict(data.get("golden", {})),
+                           failures=list(data.get("failures", [])))
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"manifest is missing or mistypes a field: {exc}") from None
+        manifest.check()
+        return manifest
+
+    def check(self) -> None:
+        """What every reader relies on: a sample shape of positive integers, named classes, artifacts listed
+        once each under unique names."""
+        shape = self.input.get("shape")
+        if (not isinstance(shape, list) or len(shape) < 2 or not all(isinstance(d, int) and not isinstance(d, bool)
+                                                                     for d in shape[1:])):
+            raise ManifestError(f"manifest input shape must be [\"batch\", dims...], got {shape!r}")
+        check_sample_shape(tuple(shape[1:]), "manifest input shape", ManifestError)
+        if not self.classes:
+            raise ManifestError("manifest lists no classes")
+        if not self.artifacts:
+            raise ManifestError("manifest lists no artifacts: there is nothing to verify; rebuild the folder")
+        names = [a.name for a in self.artifacts]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ManifestError(f"manifest lists artifact name(s) {dupes} more than once; names must be unique")
 
     def artifact(self, name: str) -> Artifact:
         for art in self.artifacts:
@@ -97,16 +131,12 @@ def load_manifest(folder: Path) -> Manifest:
     if not path.is_file():
         raise ManifestError(f"{folder} has no {MANIFEST_NAME}: it was never built, or its build did not finish; "
                             f"run `exportkit build --out {folder}`")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); rebuild the folder") from None
-    return Manifest.from_dict(data)
+    return Manifest.from_dict(read_json(path, ManifestError))
 
 
 def resolve_inside(folder: Path, relpath: str) -> Path:
     """Resolve a manifest path, refusing absolute paths, ``..`` and symlinks that lead out of ``folder``."""
-    if not isinstance(relpath, str) or not relpath or Path(relpath).is_absolute():
+    if not isinstance(relpath, str) or not relpath or Path(relpath).is_absolute() or "\0" in relpath:
         raise ManifestError(f"manifest path {relpath!r} must be relative to the artifacts folder")
     root = Path(folder).resolve()
     target = (root / relpath).resolve()

@@ -2,17 +2,28 @@
 
 A checkpoint names the factory that builds its architecture, so any package (not only ``train``) can be the
 source of a model, and ``export_kit`` needs no import of it. Loading always uses ``weights_only=True``: a
-checkpoint is data, and a pickle that would run code is refused rather than executed.
+checkpoint is data, and a pickle that would run code is refused rather than executed. The factory it names is
+code, so it must be one the user allowed (:mod:`export_kit.trust`).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from export_kit.errors import CheckpointError, UsageError
+from export_kit.errors import (
+    CheckpointError,
+    ExportKitError,
+    FactoryImportError,
+    UnavailableError,
+    UsageError,
+    first_line,
+)
 from export_kit.fileio import atomic_path
+from export_kit.limits import check_zip
+from export_kit.trust import check_factory
 
 CHECKPOINT_FORMAT = "exportkit-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -26,11 +37,29 @@ def load_factory(spec: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UsageError(f"cannot import {module_name!r} for model factory {spec!r}: {exc}") from None
+        raise FactoryImportError(f"cannot import {module_name!r} for model factory {spec!r}: {exc} (a module in the "
+                         "current folder needs PYTHONPATH=.)") from None
+    except Exception as exc:
+        raise UsageError(f"importing {module_name!r} for model factory {spec!r} failed: {first_line(exc)}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise UsageError(f"{module_name!r} has no callable {attr!r} (model factory {spec!r})")
     return factory
+
+
+def call_factory(spec: str, kwargs: dict | None = None, error: type[ExportKitError] = UsageError):
+    """Build the model: the factory's own failure (an exception, ``sys.exit``, a non-module) is one error."""
+    import torch
+
+    try:
+        model = load_factory(spec)(**(kwargs or {}))
+    except ExportKitError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise error(f"model factory {spec!r} failed: {first_line(exc)}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise error(f"model factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 def save_checkpoint(path: Path, model, *, factory: str, kwargs: dict, meta: dict[str, Any]) -> None:
@@ -53,14 +82,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train one with `exportkit train` or pass "
                               "--checkpoint FILE")
+    check_zip(path, CheckpointError)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} was refused by the safe loader (weights_only=True): {first}") from None
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path} holds objects that are not plain tensors and data, so it was refused "
+                              "(checkpoints are read as data only, never executed)") from None
     except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else 'truncated or corrupt'})") from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}; truncated, "
+                              "corrupt or not a checkpoint)") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an exportkit checkpoint (no 'format': '{CHECKPOINT_FORMAT}')")
     if payload.get("version") != CHECKPOINT_VERSION:
@@ -69,13 +99,22 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_checkpoint(path: Path):
-    """Rebuild the model a checkpoint describes, in eval mode, and return it with the checkpoint's metadata."""
+def load_checkpoint(path: Path, factories: Iterable[str] = (), *, any_factory: bool = False):
+    """Rebuild the model a checkpoint describes, in eval mode, and return it with the checkpoint's metadata.
+
+    The factory it names must be in ``factories`` (or the training stage's own); ``any_factory`` is for a
+    checkpoint whose bytes a trusted signature pins.
+    """
     payload = read_checkpoint(path)
-    model = load_factory(payload["factory"])(**payload.get("kwargs", {}))
+    spec, kwargs = payload.get("factory"), payload.get("kwargs", {})
+    check_factory(spec, kwargs, [f"{spec}"] if any_factory else factories, str(path))
+    try:
+        model = call_factory(spec, kwargs, CheckpointError)
+    except FactoryImportError as exc:
+        raise UnavailableError(f"eager reference not loadable here: {exc}") from None
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, KeyError, AttributeError) as exc:
         detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc))
         raise CheckpointError(f"{path} does not fit {payload['factory']}: {detail}") from None
     model.eval()

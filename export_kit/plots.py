@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from export_kit.fileio import atomic_path
 from export_kit.results import BenchResult, VerifyResult
 
 LATENCY_PNG = "latency.png"
 BATCH_PNG = "latency_vs_batch.png"
 CLASSES_PNG = "classes.png"
+
+
+def _save(fig, path: Path) -> None:
+    """Through the one atomic writer: never onto a symlink, never a half-written PNG."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def _pyplot():
@@ -42,7 +49,7 @@ def latency_plot(rows: list[BenchResult], path: Path) -> bool:
         ax.invert_yaxis()
     axes[0][0].legend(loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return True
 
@@ -65,7 +72,7 @@ def batch_plot(rows: list[BenchResult], path: Path) -> bool:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return True
 
@@ -98,7 +105,7 @@ def class_plot(rows: list[VerifyResult], classes: list[str], path: Path) -> bool
     right.set_xticklabels(names, rotation=60, fontsize=7)
     right.set_yticklabels([f"{r.artifact} ({r.runtime}/{r.device})" for r in scored], fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return True
 

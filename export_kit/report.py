@@ -5,17 +5,21 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from export_kit.errors import ExportKitError
 from export_kit.fileio import write_json, write_text
+from export_kit.limits import read_json
 from export_kit.results import BenchResult, Record, VerifyResult
+from export_kit.trust import UNTRUSTED
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+#: What each command writes; ``bench`` includes the latency gate.
+SECTIONS = ("export", "verify", "bench")
 
 
 @dataclass
@@ -41,16 +45,29 @@ class Report(Record):
     def bench_rows(self) -> list[BenchResult]:
         return [BenchResult.from_dict(r) for r in self.bench]
 
-    def failures(self) -> list[str]:
-        """One line per failure: export failures, failed verify rows, failed bench rows."""
-        lines = [f"{f['format']}: export failed: {f['reason']}" for f in self.export_failures
-                 if f.get("status") != "unavailable"]
-        lines += [f"{r.artifact} on {r.runtime}/{r.device}: {', '.join(r.failed_checks()) or 'failed'}: {r.reason}"
-                  for r in self.verify_rows() if not r]
-        lines += [f"{r.artifact} on {r.runtime}/{r.device} batch {r.batch}: bench failed: {r.reason}"
-                  for r in self.bench_rows() if not r]
-        lines += [f"{g['key']}: latency regressed: {g['detail']}" for g in self.gate if g["status"] == "regressed"]
+    def failures(self, sections: tuple[str, ...] = SECTIONS) -> list[str]:
+        """One line per failure in ``sections``: a command's exit code counts only its own, never stale ones an
+        earlier command left in report.json."""
+        lines = []
+        if "export" in sections:
+            lines += [f"{f['format']}: export failed: {f['reason']}" for f in self.export_failures
+                      if f.get("status") != "unavailable"]
+        if "verify" in sections:
+            lines += [f"{r.artifact} on {r.runtime}/{r.device}: {', '.join(r.failed_checks()) or 'failed'}: "
+                      f"{r.reason}" for r in self.verify_rows() if not r]
+        if "bench" in sections:
+            lines += [f"{r.artifact} on {r.runtime}/{r.device} batch {r.batch}: bench failed: {r.reason}"
+                      for r in self.bench_rows() if not r]
+            lines += [f"{g['key']}: latency regressed: {g['detail']}" for g in self.gate
+                      if g["status"] == "regressed"]
         return lines
+
+    def untrusted(self, sections: tuple[str, ...] = SECTIONS) -> list[str]:
+        """Rows not run because their file's loader runs code the user has not trusted."""
+        rows = [*(self.verify_rows() if "verify" in sections else []),
+                *(self.bench_rows() if "bench" in sections else [])]
+        return sorted({f"{r.artifact} on {r.runtime}/{r.device}" for r in rows
+                       if r.status == "skipped" and r.reason.startswith(UNTRUSTED)})
 
     def int8_slowdowns(self) -> list[str]:
         """Say plainly where an int8 artifact runs slower than the fp32 artifact of the same runtime."""
@@ -114,6 +131,8 @@ def load_report(folder: Path) -> Report | None:
     """The folder's existing report, or None when there is none or it is unreadable (it is then rewritten)."""
     path = Path(folder) / REPORT_JSON
     try:
-        return Report.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
+        report = Report.from_dict(read_json(path))
+        report.verify_rows(), report.bench_rows(), report.recommend(), report.failures()  # every section parses
+        return report
+    except (ExportKitError, OSError, ValueError, TypeError, AttributeError, KeyError):
         return None

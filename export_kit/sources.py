@@ -6,12 +6,14 @@ self-describing checkpoint in the artifacts folder, so verify and bench can rebu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from export_kit.errors import CheckpointError, UsageError
-from export_kit.modelspec import load_checkpoint, load_factory, save_checkpoint
+from export_kit.errors import CheckpointError, UsageError, first_line
+from export_kit.limits import check_sample_shape
+from export_kit.modelspec import call_factory, load_checkpoint, save_checkpoint
 from export_kit.preprocessing import Preprocessing
 
 
@@ -26,7 +28,8 @@ class ModelSource:
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
-    """``"3x224x224"`` -> ``(3, 224, 224)``; exactly three positive integers, three channels (RGB)."""
+    """``"3x224x224"`` -> ``(3, 224, 224)``; exactly three positive integers, three channels (RGB), and a size
+    that fits in memory."""
     try:
         dims = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
@@ -35,16 +38,20 @@ def parse_shape(text: str) -> tuple[int, int, int]:
         raise UsageError(f"--input-shape takes CxHxW, e.g. 3x224x224; got {text!r}")
     if dims[0] != 3:
         raise UsageError(f"--input-shape must have 3 channels (RGB preprocessing), got {dims[0]}")
+    check_sample_shape(dims)
     return dims  # type: ignore[return-value]
 
 
-def parse_triple(text: str, option: str) -> tuple[float, float, float]:
+def parse_triple(text: str, option: str, positive: bool = False) -> tuple[float, float, float]:
+    """Three finite numbers (R,G,B); ``positive`` for divisors such as --std."""
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 3:
-        raise UsageError(f"{option} takes three comma-separated numbers (R,G,B), got {text!r}")
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise UsageError(f"{option} takes three comma-separated finite numbers (R,G,B), got {text!r}")
+    if positive and min(values) <= 0:
+        raise UsageError(f"{option} values divide the pixels, so they must be positive; got {text!r}")
     return values  # type: ignore[return-value]
 
 
@@ -61,10 +68,11 @@ def read_classes(path: Path | None, count: int) -> list[str]:
     return names
 
 
-def from_checkpoint(path: Path) -> ModelSource:
+def from_checkpoint(path: Path, factories: tuple[str, ...] = ()) -> ModelSource:
+    """The model a checkpoint describes; it may name only the training stage's factories and ``factories``."""
     import torch
 
-    model, meta = load_checkpoint(path)
+    model, meta = load_checkpoint(path, factories)
     info = {"factory": meta["factory"], "arch": meta.get("arch"), "test_accuracy": meta.get("metrics", {}).get(
         "test_accuracy"), "data": meta.get("data", {}), "input_shape": meta["input_shape"]}
     return ModelSource(model, torch.zeros(1, *meta["input_shape"]), Preprocessing.from_dict(meta["preprocessing"]),
@@ -82,13 +90,13 @@ def _load_weights(model, weights: Path) -> None:
     except FileNotFoundError:
         raise CheckpointError(f"weights file {weights} does not exist") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{weights} is not a loadable state_dict: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"{weights} is not a loadable state_dict: {first_line(exc)}") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), str(exc).splitlines()[0])
+        detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), first_line(exc))
         raise CheckpointError(f"{weights} does not fit the model: {detail}") from None
 
 
@@ -97,15 +105,17 @@ def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int], 
     """Instantiate ``spec``, load ``weights`` if given, and write a checkpoint naming the factory to ``target``."""
     import torch
 
-    model = load_factory(spec)()
-    if not isinstance(model, torch.nn.Module):
-        raise UsageError(f"model factory {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
+    model = call_factory(spec)
     if weights is not None:
         _load_weights(model, weights)
     model.eval()
     example = torch.zeros(1, *input_shape)
-    with torch.inference_mode():
-        out = model(example)
+    try:
+        with torch.inference_mode():
+            out = model(example)
+    except Exception as exc:
+        raise UsageError(f"{spec} fails on a zero input of shape {tuple(example.shape)}: {first_line(exc)}; "
+                         "check --input-shape") from None
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         raise UsageError(f"{spec} must return (batch, classes) logits; got "
                          f"{getattr(out, 'shape', type(out).__name__)}")

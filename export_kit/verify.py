@@ -8,14 +8,16 @@ was baked in by tracing fails the second). With a dataset, accuracy on its whole
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from export_kit.compare import Tolerance, parity
 from export_kit.datasets import Split
-from export_kit.errors import DataError, UnavailableError
+from export_kit.errors import DataError, UnavailableError, first_line
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import Golden
+from export_kit.graphcheck import onnx_graph_checks
 from export_kit.manifest import Artifact
 from export_kit.metrics import classification_summary
 from export_kit.results import Check, VerifyResult
@@ -45,7 +47,7 @@ def _parity_check(name: str, reference: np.ndarray, produce: Callable[[], np.nda
     try:
         got = produce()
     except Exception as exc:
-        row.add(Check(name, False, detail=f"runtime error: {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+        row.add(Check(name, False, detail=f"runtime error: {first_line(exc)}"))
         return
     p = parity(reference, got)
     problems = []
@@ -91,7 +93,7 @@ def _accuracy_check(runner: Runner, folder: ArtifactsFolder, golden: Golden, tes
     try:
         predictions = _run_batched(runner, inputs, 256).argmax(1)
     except Exception as exc:
-        row.add(Check("accuracy", False, detail=f"runtime error: {type(exc).__name__}: {exc}"))
+        row.add(Check("accuracy", False, detail=f"runtime error: {first_line(exc)}"))
         return
     drop = _accuracy_stats(row, predictions, golden, test)
     problems = []
@@ -122,6 +124,57 @@ def integrity_check(folder: ArtifactsFolder, artifact: Artifact) -> Check:
     return Check("integrity", problem is None, observed=artifact.sha256[:12], detail=problem or "")
 
 
+def artifact_checks(folder: ArtifactsFolder, artifact: Artifact) -> list[Check]:
+    """Checks of the file itself, done once whatever the target count: its hash, and for ONNX its graph."""
+    checks = [integrity_check(folder, artifact)]
+    if checks[0].passed and artifact.path.endswith(".onnx"):
+        checks += onnx_graph_checks(folder.file(artifact), artifact, folder.manifest)
+    return checks
+
+
+def consistency_checks(folder: ArtifactsFolder) -> list[Check]:
+    """The manifest against the reference checkpoint it pins. Loading it up front makes an unloadable or
+    disallowed reference the folder's error (exit 3); one whose factory is not installed here is left to its
+    skipped row."""
+    ref = folder.reference_artifact()
+    if ref is None or folder.integrity_problem(ref):
+        return []
+    try:
+        _, meta = folder.reference_module(ref, with_meta=True)
+    except UnavailableError:
+        return []
+    problems = folder.checkpoint_mismatches(meta)
+    return [Check("consistency", not problems, detail="; ".join(problems) + (
+        ": the folder was edited after the build" if problems else ""))]
+
+
+def reference_predictions(folder: ArtifactsFolder, golden: Golden, test: Split) -> tuple[np.ndarray, Check | None]:
+    """The reference's top-1 on ``test``, recomputed from the checkpoint when the folder has an intact one.
+
+    The stored predictions are what accuracy is compared against, so a folder must not be able to choose them:
+    recomputed ones are used, and a stored set that disagrees beyond near-ties fails every row.
+    """
+    ref = folder.reference_artifact()
+    if ref is None or folder.integrity_problem(ref):
+        return golden.test_predictions, None
+    import torch
+
+    try:
+        model = folder.reference_module(ref)
+    except UnavailableError:  # its factory is not installed here: the stored predictions are all there is
+        return golden.test_predictions, None
+    prep = folder.manifest.preprocessing
+    with torch.inference_mode():
+        preds = np.concatenate([model(torch.from_numpy(prep.apply(test.images[i:i + 500]))).argmax(1).numpy()
+                                for i in range(0, len(test), 500)]).astype(np.int64)
+    differ = int((preds != golden.test_predictions).sum()) if len(preds) == len(golden.test_predictions) else -1
+    allowed = max(1, len(preds) // 1000)  # near-ties may flip between machines and thread layouts
+    ok = 0 <= differ <= allowed
+    return preds, Check("reference", ok, observed=differ, limit=allowed,
+                        detail="" if ok else f"the folder's stored reference predictions differ from its checkpoint's "
+                                             f"on {differ if differ >= 0 else 'all'} of {len(preds)} test images")
+
+
 def verify_target(folder: ArtifactsFolder, artifact: Artifact, target: Target, golden: Golden,
                   test: Split | None, tol: Tolerance, checks: list[Check]) -> VerifyResult:
     """Run one artifact on one target; ``checks`` (done once per folder or artifact) head the row."""
@@ -129,7 +182,7 @@ def verify_target(folder: ArtifactsFolder, artifact: Artifact, target: Target, g
                        tolerance=tol.to_dict())
     for check in checks:
         row.add(check)
-    if any(c.name == "integrity" and not c.passed for c in checks):
+    if any(c.name in ("integrity", "self_contained") and not c.passed for c in checks):
         return row
     try:
         runner = folder.runner(artifact, target, threads=None)
@@ -137,7 +190,7 @@ def verify_target(folder: ArtifactsFolder, artifact: Artifact, target: Target, g
         return VerifyResult(artifact.name, artifact.format, target.runtime, target.device, artifact.precision,
                             status="skipped", reason=str(exc), tolerance=tol.to_dict())
     except Exception as exc:
-        row.add(Check("load", False, detail=f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
+        row.add(Check("load", False, detail=first_line(exc)))
         return row
     with runner:
         row.add(Check("load", True))
@@ -164,11 +217,15 @@ def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
     if test is not None and not np.array_equal(golden.test_labels, test.labels):
         raise DataError(f"the test split given ({len(test)} images) is not the one this folder was built with "
                         f"({len(golden.test_labels)} images); pass the same --data-dir/--dataset as the build")
-    folder_checks = [preprocessing_check(folder, golden)]
+    folder_checks = [preprocessing_check(folder, golden), *consistency_checks(folder)]
+    if test is not None:
+        predictions, check = reference_predictions(folder, golden, test)
+        golden = replace(golden, test_predictions=predictions)
+        folder_checks += [check] if check else []
     rows = []
     for artifact in folder.manifest.artifacts:
         tol = tolerance_for(artifact, tolerances)
-        checks = [*folder_checks, integrity_check(folder, artifact)]  # hashed once, whatever the target count
+        checks = [*folder_checks, *artifact_checks(folder, artifact)]
         for target in targets_for(artifact.runtime, devices):
             reason = unavailable_reason(target)
             if reason:

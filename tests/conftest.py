@@ -17,6 +17,7 @@ FAST_BENCH = {"warmup_s": 0.02, "min_iters": 5, "min_time_s": 0.02, "rounds": 2}
 def _isolated_cache(tmp_path_factory):
     """Keep the decode cache of the tests away from the user's ~/.cache."""
     os.environ["EXPORTKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["EXPORTKIT_HOME"] = str(tmp_path_factory.mktemp("home"))  # this machine's signing key
     os.environ.pop("EXPORTKIT_DATA", None)
 
 

@@ -4,28 +4,37 @@ import pytest
 from conftest import build_folder
 
 from export_kit import api
+from export_kit.access import open_folder
 from export_kit.faults import FAULTS, run_control, run_fault
 
 
+@pytest.fixture
+def source(built):
+    """The shared build as selftest opens it: with the trust its signature earns (built on this machine)."""
+    folder, _ = open_folder(built[0], writes=False)
+    assert folder.trust.signed_digests
+    return folder
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_each_planted_fault_is_caught_with_its_check(built, synthetic, fault):
-    result = run_fault(built[0], fault, synthetic.test)
+def test_each_planted_fault_is_caught_with_its_check(source, synthetic, fault):
+    result = run_fault(source, fault, synthetic.test)
     assert result.status == "caught", result
     assert fault.expect in result.failed_checks
 
 
-def test_the_shared_build_is_an_untouched_control(built, synthetic):
-    assert run_control(built[0], synthetic.test).status == "passed"
+def test_the_shared_build_is_an_untouched_control(source, synthetic):
+    assert run_control(source, synthetic.test).status == "passed"
 
 
-def test_a_fault_that_needs_data_is_skipped_not_passed_without_it(built):
+def test_a_fault_that_needs_data_is_skipped_not_passed_without_it(source):
     needs = next(f for f in FAULTS if f.needs_data)
-    assert run_fault(built[0], needs, None).status == "skipped"
+    assert run_fault(source, needs, None).status == "skipped"
 
 
-def test_faults_touch_only_a_copy(built):
+def test_faults_touch_only_a_copy(built, source):
     before = {p.name: p.read_bytes() for p in built[0].iterdir() if p.is_file() and not p.name.startswith("report")}
-    run_fault(built[0], FAULTS[0], None)
+    run_fault(source, FAULTS[0], None)
     after = {p.name: p.read_bytes() for p in built[0].iterdir() if p.is_file() and not p.name.startswith("report")}
     assert before == after
 

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from export_kit.errors import ExportError
+from export_kit.errors import ExportError, first_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
@@ -28,7 +28,7 @@ def export_onnx(request: ExportRequest, path: Path, notes: list[str]) -> None:
                               output_names=[request.output_name], opset_version=OPSET, dynamo=True,
                               dynamic_shapes=({0: batch},), external_data=False, verbose=False)
         except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+            raise ExportError(f"torch.onnx.export failed: {first_line(exc)}") from None
         proto = onnx.load(str(tmp))
         for key, value in request.metadata.items():
             entry = proto.metadata_props.add()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from export_kit.errors import UnavailableError
+from export_kit.limits import check_zip
 from export_kit.runners.base import Runner
 
 
@@ -56,4 +58,5 @@ def load_torchscript(path: str, device: str):
 
     if device == "cuda" and (why := cuda_unavailable_reason()):
         raise UnavailableError(why)
+    check_zip(Path(path))
     return torch.jit.load(path, map_location=device)

@@ -1,0 +1,126 @@
+"""Ed25519 signatures over ``manifest.json``: how a folder proves it was built by someone the user trusts.
+
+The manifest pins every file by sha256, so one signature over its exact bytes covers the whole folder. Every
+build signs with this machine's key (created on first use under ``$EXPORTKIT_HOME``, default
+``~/.config/exportkit``, private part readable by its owner only); a folder built elsewhere is trusted when its
+signer's public key is given with ``--trust-key``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from export_kit.errors import UsageError
+from export_kit.fileio import atomic_path, write_json
+from export_kit.manifest import MANIFEST_NAME, Manifest
+from export_kit.trust import Trust
+
+SIGNATURE_NAME = "manifest.sig"
+PRIVATE_NAME = "signing_key.pem"
+PUBLIC_NAME = "signing_key.pub"
+PUBLIC_PREFIX = "exportkit-ed25519"
+MAX_SIGNATURE_BYTES = 4096
+
+
+def key_home() -> Path:
+    return Path(os.environ.get("EXPORTKIT_HOME") or Path.home() / ".config" / "exportkit")
+
+
+def _local_private_key():
+    """This machine's signing key, made on first use (0600)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = key_home() / PRIVATE_NAME
+    if path.is_file():
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(pem)
+        tmp.chmod(0o600)
+    with atomic_path(key_home() / PUBLIC_NAME) as tmp:
+        tmp.write_text(f"{PUBLIC_PREFIX} {_public_hex(key.public_key())}\n", encoding="ascii")
+    return key
+
+
+def _public_hex(public_key) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+
+def local_public_key_file() -> Path:
+    """Where this machine's public key lies (created with the key), to hand to whoever verifies its folders."""
+    _local_private_key()
+    return key_home() / PUBLIC_NAME
+
+
+def sign_folder(folder: Path) -> None:
+    """Sign ``folder/manifest.json`` with this machine's key into ``manifest.sig``."""
+    key = _local_private_key()
+    data = (Path(folder) / MANIFEST_NAME).read_bytes()
+    write_json(Path(folder) / SIGNATURE_NAME, {"algorithm": "ed25519", "public_key": _public_hex(key.public_key()),
+                                               "signature": key.sign(data).hex()})
+
+
+def read_public_key(path: Path) -> str:
+    """A ``--trust-key`` file: the one line ``exportkit-ed25519 <hex>`` that a build machine's key_home holds."""
+    try:
+        words = Path(path).read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--trust-key {path} cannot be read: {exc}") from None
+    if len(words) != 2 or words[0] != PUBLIC_PREFIX or len(words[1]) != 64:
+        raise UsageError(f"--trust-key {path} is not an exportkit public key (one line: {PUBLIC_PREFIX} <64 hex>)")
+    try:
+        bytes.fromhex(words[1])
+    except ValueError:
+        raise UsageError(f"--trust-key {path} is not an exportkit public key (bad hex)") from None
+    return words[1].lower()
+
+
+def _signature_problem(folder: Path, trusted: set[str]) -> str | None:
+    """Why the folder's signature does not make it trusted, or None when it does."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    sig_path = Path(folder) / SIGNATURE_NAME
+    if sig_path.is_symlink() or not sig_path.is_file():
+        return "the folder is not signed"
+    if sig_path.stat().st_size > MAX_SIGNATURE_BYTES:
+        return f"{SIGNATURE_NAME} is too large to be a signature"
+    try:
+        sig = json.loads(sig_path.read_text(encoding="ascii"))
+        public, signature = bytes.fromhex(sig["public_key"]), bytes.fromhex(sig["signature"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return f"{SIGNATURE_NAME} is malformed"
+    if public.hex() not in trusted:
+        return "the folder is signed by a key that is not trusted here"
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, (Path(folder) / MANIFEST_NAME).read_bytes())
+    except (InvalidSignature, ValueError):
+        return "the signature does not match manifest.json: it changed after signing"
+    return None
+
+
+def _local_public_hex() -> set[str]:
+    """This machine's public key, if it has signed anything yet (verify never creates a key)."""
+    path = key_home() / PUBLIC_NAME
+    return {read_public_key(path)} if path.is_file() else set()
+
+
+def folder_trust(folder: Path, manifest: Manifest, *, trust_keys: Sequence[Path] = (), trust_code: bool = False,
+                 factories: Sequence[str] = ()) -> Trust:
+    """The trust a folder earns: every file its trusted signature pins, or all code with ``trust_code``."""
+    trusted = {*_local_public_hex(), *(read_public_key(p) for p in trust_keys)}
+    if trust_code:
+        return Trust(tuple(factories), all_code=True, why_not="")
+    problem = _signature_problem(folder, trusted)
+    if problem:
+        return Trust(tuple(factories), why_not=problem)
+    return Trust(tuple(factories), signed_digests=frozenset(a.sha256 for a in manifest.artifacts), why_not="")
