@@ -265,6 +265,7 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
         check_batch(b)
     check_devices(devices)
     folder, report_dir = open_folder(Path(out), access)
+    folder.reference_meta()
 
     def show(row: BenchResult) -> None:
         detail = f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"

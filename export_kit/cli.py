@@ -8,7 +8,6 @@ traceback. Any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,10 +15,25 @@ from typing import Annotated
 import typer
 
 from export_kit import errors
+from export_kit.cli_support import (
+    STATE,
+    AllowFactory,
+    DataDir,
+    Dataset,
+    Folder,
+    ReportDir,
+    TrustCode,
+    TrustKeys,
+    access_from,
+    console,
+    finish,
+    handled,
+    log,
+    parse_batches,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Export a PyTorch model to TorchScript, ONNX and int8, verify each, and benchmark them.")
-_state = {"debug": False}
 
 #: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
 TRAINER = "train.loop:train"
@@ -27,93 +41,9 @@ TRAIN_CONFIG = "train.config:TrainConfig"
 #: Training images per class used to calibrate static int8 (300 in all for CIFAR-10).
 CALIBRATION_PER_CLASS = 30
 
-DataDir = Annotated[Path | None, typer.Option(help="CIFAR-10 folder (else $EXPORTKIT_DATA, else ./data)")]
-Dataset = Annotated[str, typer.Option(help="cifar10, or synthetic (generated, for offline demos)")]
-Folder = Annotated[Path, typer.Option("--artifacts", help="artifacts folder written by build")]
-TrustKeys = Annotated[list[Path] | None, typer.Option("--trust-key", help="public key (exportkit-ed25519 line) "
-                                                      "whose signed folders may load code-bearing files")]
-TrustCode = Annotated[bool, typer.Option(help="load code-bearing files (TorchScript) even from an unsigned folder")]
-AllowFactory = Annotated[list[str] | None, typer.Option(help="model factory (package.module:fn) a checkpoint may "
-                                                              "name, beyond train.models:*")]
-ReportDir = Annotated[Path | None, typer.Option(help="write the report here instead of the artifacts folder")]
-
-
-def _access(trust_key, trust_code: bool, allow_factory, report_dir: Path | None):
-    from export_kit.access import Access
-
-    return Access(tuple(trust_key or ()), trust_code, tuple(allow_factory or ()), report_dir)
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _log(message: str) -> None:
-    _console().print(message)
-
-
-def handled(func):
-    """Turn user errors into one line on stderr and their documented exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            _refuse_nul(kwargs)
-            return func(*args, **kwargs)
-        except errors.ExportKitError as exc:
-            if _state["debug"]:
-                raise
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted; the folder has no manifest.json, so it does not count as built", err=True)
-            raise typer.Exit(errors.EXIT_INTERRUPTED) from None
-
-    return wrapper
-
-
-def _refuse_nul(values: dict) -> None:
-    """A NUL byte cannot be in a path or name; say so before the operating system raises ValueError."""
-    for name, value in values.items():
-        items = value if isinstance(value, (list, tuple)) else [value]
-        if any("\0" in str(v) for v in items if isinstance(v, (str, Path))):
-            raise errors.UsageError(f"--{name.replace('_', '-')} contains a NUL byte")
-
-
-def _batches(text: str) -> list[int]:
-    from export_kit.limits import check_batch
-
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise errors.UsageError(f"--batch takes comma-separated positive integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise errors.UsageError(f"--batch takes comma-separated positive integers, got {text!r}")
-    for v in values:
-        check_batch(v)
-    return values
-
-
-def _finish(report, sections: tuple[str, ...], report_dir: Path | None = None) -> None:
-    """Exit with the outcome of this command's own sections: 1 on a failure, 5 when rows were not run for
-    want of trust, else 0."""
-    failures, untrusted = report.failures(sections), report.untrusted(sections)
-    for line in failures:
-        typer.echo(f"FAILED {line}", err=True)
-    for line in untrusted:
-        typer.echo(f"NOT RUN {line}: untrusted code (--trust-key KEY.pub or --trust-code)", err=True)
-    _log(f"report: {Path(report_dir or report.folder) / 'report.md'}")
-    if failures:
-        raise typer.Exit(errors.EXIT_CHECK_FAILED)
-    if untrusted:
-        raise typer.Exit(errors.EXIT_UNTRUSTED)
-
-
 @app.callback()
 def _root(debug: Annotated[bool, typer.Option(help="show tracebacks for user errors")] = False) -> None:
-    _state["debug"] = debug
+    STATE["debug"] = debug
 
 
 Opt = typer.Option
@@ -161,10 +91,10 @@ def train(
     metrics = _train(load_dataset(dataset, data_dir), out, arch=arch or "seed", settings=settings, resume=resume,
                      stop_after=stop_after)
     if "test_accuracy" in metrics:
-        _log(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['train_seconds']:.0f}s of training; "
+        log(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['train_seconds']:.0f}s of training; "
              f"wrote {out}")
     elif metrics:
-        _log(f"stopped after epoch {metrics['epochs_done']}; continue with: exportkit train --resume {out}")
+        log(f"stopped after epoch {metrics['epochs_done']}; continue with: exportkit train --resume {out}")
 
 
 def _train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, resume: Path | None = None,
@@ -205,7 +135,7 @@ def build(
     from export_kit.fileio import stopwatch
     from export_kit.preprocessing import Preprocessing
 
-    names, batches = parse_formats(api.DEFAULT_FORMATS if formats is None else formats), _batches(batch)
+    names, batches = parse_formats(api.DEFAULT_FORMATS if formats is None else formats), parse_batches(batch)
     timings: dict[str, float] = {}
     if model:
         prep = Preprocessing(mean=sources.parse_triple(mean, "--mean"),
@@ -231,8 +161,8 @@ def build(
     report = api.build(src.model, src.example, formats=names, out=out, classes=src.classes,
                        preprocessing=src.preprocessing, test=test, calibration=calibration,
                        checkpoint=src.checkpoint, model_info=src.info,
-                       golden_count=golden, bench_batches=batches if bench else (), timings=timings, log=_log)
-    _finish(report, ("export", "verify", "bench"))
+                       golden_count=golden, bench_batches=batches if bench else (), timings=timings, log=log)
+    finish(report, ("export", "verify", "bench"))
 
 
 def load_dataset_for_build(dataset: str | None, data_dir: Path | None):
@@ -248,7 +178,7 @@ def _test_split(dataset: str | None, data_dir: Path | None, announce: bool = Tru
     if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
         return load_dataset_for_build(dataset, data_dir).test
     if announce:
-        _log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
+        log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
     return None
 
 
@@ -277,12 +207,12 @@ def verify(
     overrides = load_tolerances(tolerances) if tolerances else None
     test = _test_split(dataset, data_dir)
     report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None,
-                        access=_access(trust_key, trust_code, allow_factory, report_dir), log=_log)
+                        access=access_from(trust_key, trust_code, allow_factory, report_dir), log=log)
     if junit:
         from export_kit.junit import write_junit
 
         write_junit(report.verify_rows(), junit)
-    _finish(report, ("verify",), report_dir)
+    finish(report, ("verify",), report_dir)
 
 
 @app.command()
@@ -301,7 +231,7 @@ def selftest(
     from export_kit.access import open_folder
     from export_kit.faults import FAULTS, run_control, run_fault
 
-    source, _ = open_folder(artifacts, _access(trust_key, trust_code, allow_factory, None), writes=False)
+    source, _ = open_folder(artifacts, access_from(trust_key, trust_code, allow_factory, None), writes=False)
     test = _test_split(dataset, data_dir)
     results = [run_control(source, test)] + [run_fault(source, f, test) for f in FAULTS]
     table = Table("fault", "artifact", "must fail", "failed checks", "result", title="planted faults")
@@ -309,7 +239,7 @@ def selftest(
         colour = "green" if r.status in ("caught", "passed") else "yellow" if r.status == "skipped" else "red"
         table.add_row(r.fault, r.artifact, r.expected_check, ", ".join(r.failed_checks) or "-",
                       f"[{colour}]{r.status}[/] {r.detail}")
-    _console().print(table)
+    console().print(table)
     if not all(results):
         raise typer.Exit(errors.EXIT_CHECK_FAILED)
     if all(r.status == "skipped" for r in results[1:]):
@@ -337,9 +267,9 @@ def bench(
     from export_kit.baseline import parse_fraction
 
     gate = api.Gate(baseline, parse_fraction(max_regression), allow_env_mismatch, save_baseline)
-    report = api.bench(artifacts, _batches(batch), devices=(device,) if device else None, gate=gate,
-                       access=_access(trust_key, trust_code, allow_factory, report_dir), log=_log)
-    _finish(report, ("bench",), report_dir)
+    report = api.bench(artifacts, parse_batches(batch), devices=(device,) if device else None, gate=gate,
+                       access=access_from(trust_key, trust_code, allow_factory, report_dir), log=log)
+    finish(report, ("bench",), report_dir)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from export_kit.errors import ManifestError, UntrustedCodeError
+from export_kit.errors import ManifestError, UnavailableError, UntrustedCodeError
 from export_kit.fileio import sha256_file
 from export_kit.golden import GOLDEN_NAME, MAX_GOLDEN, Golden
 from export_kit.manifest import Artifact, Manifest, load_manifest, resolve_inside
@@ -83,6 +83,17 @@ class ArtifactsFolder:
         signed = self.trust.code_allowed(sha256_file(path)) if path.is_file() else False
         model, meta = load_checkpoint(path, self.trust.factories, any_factory=signed)
         return (model, meta) if with_meta else model
+
+    def reference_meta(self) -> dict | None:
+        """Load the intact reference up front: an unloadable or disallowed one is the folder's error (exit 3).
+        None when there is none, its file fails integrity (its row says so), or its factory is not installed."""
+        ref = self.reference_artifact()
+        if ref is None or self.integrity_problem(ref):
+            return None
+        try:
+            return self.reference_module(ref, with_meta=True)[1]
+        except UnavailableError:
+            return None
 
     def checkpoint_mismatches(self, meta: dict) -> list[str]:
         """Where the manifest does not describe the model its checkpoint holds (classes, preprocessing, input)."""

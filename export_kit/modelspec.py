@@ -9,6 +9,7 @@ code, so it must be one the user allowed (:mod:`export_kit.trust`).
 from __future__ import annotations
 
 import importlib
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; train one with `exportkit train` or pass "
                               "--checkpoint FILE")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (torch.save writes a zip archive; this file is "
+                              "not one)")
     check_zip(path, CheckpointError)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -124,24 +124,31 @@ def integrity_check(folder: ArtifactsFolder, artifact: Artifact) -> Check:
     return Check("integrity", problem is None, observed=artifact.sha256[:12], detail=problem or "")
 
 
+def precision_check(artifact: Artifact) -> Check:
+    """The precision a format produces is the exporter's, not the manifest's to choose: a relabelled int8 file
+    would otherwise be judged by int8's looser tolerance."""
+    from export_kit.exporters import EXPORTERS
+
+    exporter = EXPORTERS.get(artifact.format)
+    expected = exporter.precision if exporter else artifact.precision
+    ok = expected == artifact.precision
+    return Check("precision", ok, observed=artifact.precision, limit=expected,
+                 detail="" if ok else f"format {artifact.format} makes {expected} files; the manifest says "
+                                      f"{artifact.precision}")
+
+
 def artifact_checks(folder: ArtifactsFolder, artifact: Artifact) -> list[Check]:
     """Checks of the file itself, done once whatever the target count: its hash, and for ONNX its graph."""
-    checks = [integrity_check(folder, artifact)]
+    checks = [integrity_check(folder, artifact), precision_check(artifact)]
     if checks[0].passed and artifact.path.endswith(".onnx"):
         checks += onnx_graph_checks(folder.file(artifact), artifact, folder.manifest)
     return checks
 
 
 def consistency_checks(folder: ArtifactsFolder) -> list[Check]:
-    """The manifest against the reference checkpoint it pins. Loading it up front makes an unloadable or
-    disallowed reference the folder's error (exit 3); one whose factory is not installed here is left to its
-    skipped row."""
-    ref = folder.reference_artifact()
-    if ref is None or folder.integrity_problem(ref):
-        return []
-    try:
-        _, meta = folder.reference_module(ref, with_meta=True)
-    except UnavailableError:
+    """The manifest against the reference checkpoint it pins (loaded up front: see ``reference_meta``)."""
+    meta = folder.reference_meta()
+    if meta is None:
         return []
     problems = folder.checkpoint_mismatches(meta)
     return [Check("consistency", not problems, detail="; ".join(problems) + (

@@ -31,3 +31,19 @@ def tiny() -> nn.Module:
 
 def not_a_module():
     return "nope"
+
+
+def raises() -> nn.Module:
+    raise RuntimeError("factory exploded")
+
+
+def needs_argument(width: int) -> nn.Module:
+    return nn.Linear(width, 2)
+
+
+def exits() -> nn.Module:
+    raise SystemExit(0)
+
+
+def wrong_input() -> nn.Module:
+    return nn.Linear(7, 2)  # fails on an image-shaped input

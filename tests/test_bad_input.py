@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,3 +109,31 @@ def test_fuzzed_command_lines_never_escape_as_unhandled_exceptions(tmp_path, mon
         argv = [*argv, "--dataset", "none-such"]
     result = invoke(*argv)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["name", "format", "path", "runtime", "precision", "sha256", "bytes", "opset",
+                              "details"]),
+       value=json_values | st.integers(min_value=-2**70, max_value=2**70),
+       golden=st.sampled_from(["count", "sha256", "path", "plain"]), golden_value=json_values)
+def test_fuzzed_artifact_entries_and_golden_records_raise_only_user_errors(built, tmp_path, field, value, golden,
+                                                                          golden_value):
+    """Every reader of a manifest entry (the folder, golden vectors, per-artifact checks) meets mistyped fields
+    with a user error, never an exception that escapes as a crash."""
+    from export_kit.folder import ArtifactsFolder
+    from export_kit.verify import artifact_checks
+
+    data = json.loads((built[0] / "manifest.json").read_text())
+    data["artifacts"][2][field] = value
+    data["golden"][golden] = golden_value
+    folder = tmp_path / "fuzz"
+    if not folder.exists():
+        shutil.copytree(built[0], folder)
+    (folder / "manifest.json").write_text(json.dumps(data))
+    try:
+        loaded = ArtifactsFolder.load(folder)
+        for art in loaded.manifest.artifacts:
+            artifact_checks(loaded, art)
+        loaded.golden_problem() or loaded.golden()
+    except ExportKitError:
+        pass

@@ -1,0 +1,360 @@
+"""Hostile artifacts folders, built the way an attacker would (hashes in the manifest updated): no code runs, no
+write leaves the folder, no resource is exhausted, no forgery passes, and each is one line with its exit code."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_cli import invoke
+
+from export_kit.errors import EXIT_UNTRUSTED, ManifestError
+from export_kit.fileio import sha256_file
+from export_kit.limits import check_zip
+from export_kit.modelspec import read_checkpoint
+
+
+def _manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def _write_manifest(folder: Path, data: dict) -> None:
+    (folder / "manifest.json").write_text(json.dumps(data))
+
+
+def _rehash(folder: Path, name: str) -> None:
+    """What an attacker does after replacing a file: make the manifest agree with it."""
+    data = _manifest(folder)
+    art = next(a for a in data["artifacts"] if a["name"] == name)
+    art["sha256"], art["bytes"] = sha256_file(folder / art["path"]), (folder / art["path"]).stat().st_size
+    _write_manifest(folder, data)
+
+
+def _one_line(result, code: int, fragment: str) -> None:
+    assert result.exit_code == code, result.output
+    assert fragment in result.output and "Traceback" not in result.output
+
+
+def _plant_factory(folder: Path, factory: str, kwargs: dict) -> None:
+    payload = read_checkpoint(folder / "checkpoint.pt")
+    payload["factory"], payload["kwargs"] = factory, kwargs
+    torch.save(payload, folder / "checkpoint.pt")
+    _rehash(folder, "pytorch")
+
+
+@pytest.mark.parametrize("factory", ["os:system", "subprocess:getoutput"])
+@pytest.mark.parametrize("command", ["verify", "bench", "selftest"])
+def test_a_checkpoint_naming_a_foreign_factory_runs_nothing(built_copy, tmp_path, factory, command):
+    marker = tmp_path / "MARKER"
+    _plant_factory(built_copy, factory, {"command" if factory == "os:system" else "cmd": f"touch {marker}"})
+    extra = ["--batch", "1"] if command == "bench" else []
+    result = invoke(command, "--artifacts", built_copy, *extra)
+    _one_line(result, 3, f"--allow-factory {factory}")
+    assert not marker.exists()
+
+
+def test_build_from_a_checkpoint_with_a_foreign_factory_is_refused(built_copy, tmp_path):
+    marker = tmp_path / "MARKER"
+    _plant_factory(built_copy, "os:system", {"command": f"touch {marker}"})
+    result = invoke("build", "--checkpoint", built_copy / "checkpoint.pt", "--out", tmp_path / "o",
+                    "--dataset", "synthetic", "--no-bench")
+    _one_line(result, 3, "not allowed")
+    assert not marker.exists()
+
+
+def test_an_allowed_factory_with_non_data_arguments_is_refused(built_copy):
+    _plant_factory(built_copy, "train.models:seed_cnn", {"num_classes": float("nan")})
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "not plain data")
+
+
+class _Payload(torch.nn.Module):
+    """A TorchScript module whose ``__setstate__`` (run by ``torch.jit.load``) prints the marker: code ran."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+        self.inner = torch.nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[str, bool]:
+        return (self.marker, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[str, bool]) -> None:
+        self.marker = state[0]
+        self.training = state[1]
+        print(self.marker)
+
+
+def _plant_torchscript_payload(folder: Path, marker: str) -> None:
+    real = torch.jit.load(str(folder / "model.torchscript.pt"))
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.payload = _Payload(marker)
+            self.real = real
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.real(self.payload(x))
+
+    torch.jit.save(torch.jit.script(Wrapped()), str(folder / "model.torchscript.pt"))
+    _rehash(folder, "torchscript")
+
+
+def _exportkit(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "export_kit", *map(str, args)], capture_output=True, text=True)
+
+
+def test_a_torchscript_payload_in_an_unsigned_folder_is_not_loaded(built_copy):
+    marker = "PAYLOAD-RAN-7f3a"
+    _plant_torchscript_payload(built_copy, marker)
+    done = _exportkit("verify", "--artifacts", built_copy)
+    assert done.returncode == EXIT_UNTRUSTED, done.stderr
+    assert "NOT RUN torchscript on torchscript/cpu" in done.stderr and marker not in done.stdout + done.stderr
+    assert "signature does not match" in done.stdout
+    rows = json.loads((built_copy / "report.json").read_text())["verify"]
+    assert all(r["status"] == "passed" for r in rows if r["runtime"] != "torchscript" and r["device"] == "cpu")
+    done = _exportkit("bench", "--artifacts", built_copy, "--batch", "1")
+    assert done.returncode == EXIT_UNTRUSTED and marker not in done.stdout + done.stderr
+    done = _exportkit("verify", "--artifacts", built_copy, "--trust-code")  # the user's explicit choice: it runs
+    assert marker in done.stdout
+
+
+def test_signed_folders_are_trusted_by_key_and_tampering_after_signing_is_seen(built_copy, tmp_path, monkeypatch):
+    home = Path(os.environ["EXPORTKIT_HOME"])
+    assert invoke("verify", "--artifacts", built_copy).exit_code == 0  # built (signed) on this machine
+    monkeypatch.setenv("EXPORTKIT_HOME", str(tmp_path / "another-machine"))
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == EXIT_UNTRUSTED and "not trusted here" in result.output
+    assert invoke("verify", "--artifacts", built_copy, "--trust-key", home / "signing_key.pub").exit_code == 0
+    data = _manifest(built_copy)
+    data["model"]["note"] = "edited after signing"
+    _write_manifest(built_copy, data)
+    result = invoke("verify", "--artifacts", built_copy, "--trust-key", home / "signing_key.pub")
+    assert result.exit_code == EXIT_UNTRUSTED and "changed after signing" in result.output
+    (tmp_path / "bad.pub").write_text("ssh-ed25519 AAAA\n")
+    _one_line(invoke("verify", "--artifacts", built_copy, "--trust-key", tmp_path / "bad.pub"), 2, "public key")
+
+
+def _zip_bomb(path: Path, declared: int) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
+            archive.open("archive/data.pkl", "w", force_zip64=True) as entry:
+        block = bytes(1 << 20)
+        for _ in range(declared >> 20):
+            entry.write(block)
+
+
+def test_a_torchscript_zip_bomb_is_refused_unread(built_copy, tmp_path):
+    bomb = built_copy / "model.torchscript.pt"
+    _zip_bomb(bomb, 200 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ManifestError, match="refused unread"):
+        check_zip(bomb)
+    _rehash(built_copy, "torchscript")
+    result = invoke("verify", "--artifacts", built_copy, "--trust-code")
+    assert result.exit_code == 1 and "refused unread" in result.output
+
+
+def test_a_plot_replaced_by_a_symlink_is_never_written_through(built_copy, tmp_path):
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (built_copy / "latency.png").unlink(missing_ok=True)
+    (built_copy / "latency.png").symlink_to(outside)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "symbolic link")
+    _one_line(invoke("bench", "--artifacts", built_copy, "--batch", "1"), 3, "symbolic link")
+    assert outside.read_text() == "keep me"
+    report = tmp_path / "reports"
+    assert invoke("verify", "--artifacts", built_copy, "--report-dir", report).exit_code == 0
+    assert (report / "report.md").is_file() and outside.read_text() == "keep me"
+
+
+def test_selftest_copies_only_listed_plain_files(built_copy, tmp_path):
+    (built_copy / "notes.bin").symlink_to("/dev/zero")
+    (built_copy / "stray.txt").write_text("not listed")
+    result = invoke("selftest", "--artifacts", built_copy)
+    assert result.exit_code == 0, result.output
+
+
+def test_an_inflating_golden_file_is_refused_before_it_is_read(built_copy):
+    golden = built_copy / "golden.npz"
+    with np.load(golden) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    with zipfile.ZipFile(golden, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, value in arrays.items():
+            if key != "inputs":
+                with archive.open(f"{key}.npy", "w") as fh:
+                    np.lib.format.write_array(fh, value)
+        with archive.open("inputs.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False,  # 60x too many
+                                                      "shape": (len(arrays["inputs"]) * 1000, 3, 32, 32)})
+            for _ in range(64):
+                fh.write(bytes(1 << 20))
+    data = _manifest(built_copy)
+    data["golden"]["sha256"] = sha256_file(golden)
+    _write_manifest(built_copy, data)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "refused unread")
+
+
+def test_a_read_only_folder_is_refused_up_front_and_report_dir_works(built_copy, tmp_path, monkeypatch):
+    import export_kit.access as access
+
+    real = access.tempfile.mkstemp
+
+    def read_only(prefix, dir):  # root ignores chmod, so the file system's refusal is simulated
+        if Path(dir) == built_copy:
+            raise PermissionError(30, "Read-only file system")
+        return real(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr(access.tempfile, "mkstemp", read_only)
+    before = sorted(p.name for p in built_copy.iterdir())
+    _one_line(invoke("verify", "--artifacts", built_copy), 2, "--report-dir")
+    assert sorted(p.name for p in built_copy.iterdir()) == before
+    assert invoke("verify", "--artifacts", built_copy, "--report-dir", tmp_path / "r").exit_code == 0
+
+
+def test_swapped_class_names_are_seen(built_copy):
+    data = _manifest(built_copy)
+    data["classes"][3], data["classes"][5] = data["classes"][5], data["classes"][3]
+    _write_manifest(built_copy, data)
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == 1 and "consistency" in result.output and "classes differ" in result.output
+
+
+def test_an_int8_file_relabelled_as_the_fp32_onnx_is_seen(built_copy):
+    (built_copy / "model.onnx").write_bytes((built_copy / "model.int8.onnx").read_bytes())
+    data = _manifest(built_copy)
+    next(a for a in data["artifacts"] if a["name"] == "onnx")["precision"] = "int8"
+    _write_manifest(built_copy, data)
+    _rehash(built_copy, "onnx")
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == 1 and "format onnx makes fp32 files" in result.output
+    data = _manifest(built_copy)
+    next(a for a in data["artifacts"] if a["name"] == "onnx")["precision"] = "fp32"
+    _write_manifest(built_copy, data)
+    assert "graph has quantized operators" in invoke("verify", "--artifacts", built_copy).output
+
+
+def test_a_consistent_preprocessing_forgery_is_seen(built_copy, synthetic):
+    data = _manifest(built_copy)
+    data["preprocessing"]["mean"] = [m + 0.05 for m in data["preprocessing"]["mean"]]
+    _write_manifest(built_copy, data)
+    golden = built_copy / "golden.npz"
+    with np.load(golden) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["inputs"] = arrays["inputs"] - np.float32(0.05) / np.array(data["preprocessing"]["std"], np.float32
+                                                                       ).reshape(1, 3, 1, 1).astype(np.float32)
+    arrays["test_predictions"] = (arrays["test_predictions"] + 1) % 10  # forged reference decisions
+    with open(golden, "wb") as fh:
+        np.savez(fh, **arrays)
+    data["golden"]["sha256"] = sha256_file(golden)
+    _write_manifest(built_copy, data)
+    result = invoke("verify", "--artifacts", built_copy, "--dataset", "synthetic")
+    assert result.exit_code == 1
+    assert "preprocessing differs from the reference checkpoint" in result.output
+    assert "stored reference predictions differ from its checkpoint's" in result.output
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda d: d.update(artifacts=[]), "lists no artifacts"),
+    (lambda d: d["artifacts"].append(dict(d["artifacts"][1])), "more than once"),
+    (lambda d: d["artifacts"][1].update(details="x"), "details must be an object"),
+    (lambda d: d["artifacts"][1].update(name=["x"]), "name must be str"),
+    (lambda d: d["artifacts"][1].update(runtime=["x"]), "runtime must be str"),
+    (lambda d: d["artifacts"][1].update(sha256=5), "sha256 must be str"),
+    (lambda d: d["golden"].update(count=0), "golden count"),
+    (lambda d: d["input"].update(shape=["batch", 3, 100000, 100000]), "out of range"),
+])
+def test_malformed_manifest_entries_are_exit_3(built_copy, edit, fragment):
+    data = _manifest(built_copy)
+    edit(data)
+    _write_manifest(built_copy, data)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, fragment)
+
+
+def test_deeply_nested_json_is_one_line(built_copy):
+    (built_copy / "report.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert invoke("verify", "--artifacts", built_copy).exit_code == 0  # an unreadable report is rewritten
+    (built_copy / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "nests too deeply")
+
+
+def test_onnx_weights_in_an_external_file_are_refused(built_copy):
+    import onnx
+
+    proto = onnx.load(str(built_copy / "model.onnx"))
+    onnx.save(proto, str(built_copy / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    _rehash(built_copy, "onnx")
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == 1 and "self_contained" in result.output and "external files" in result.output
+
+
+def test_an_unloadable_reference_is_exit_3_not_a_skip(built_copy):
+    (built_copy / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    _rehash(built_copy, "pytorch")
+    result = invoke("verify", "--artifacts", built_copy)
+    _one_line(result, 3, "is not a PyTorch checkpoint")
+    assert "weights_only=False" not in result.output
+
+
+def test_each_command_exits_on_its_own_checks_only(built_copy):
+    report = json.loads((built_copy / "report.json").read_text())
+    report["gate"] = [{"key": "onnx/onnxruntime/cpu/batch1", "status": "regressed", "detail": "p50 +50%"}]
+    (built_copy / "report.json").write_text(json.dumps(report))
+    assert invoke("verify", "--artifacts", built_copy).exit_code == 0
+    report = json.loads((built_copy / "report.json").read_text())
+    report["verify"][1]["status"] = "failed"
+    (built_copy / "report.json").write_text(json.dumps(report))
+    assert invoke("bench", "--artifacts", built_copy, "--batch", "1").exit_code == 0
+
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (["--model", "byo_models:raises"], 2, "factory exploded"),
+    (["--model", "byo_models:needs_argument"], 2, "TypeError"),
+    (["--model", "byo_models:exits"], 2, "SystemExit"),
+    (["--model", "byo_models:wrong_input"], 2, "check --input-shape"),
+    (["--model", "no_such_module_here:make"], 2, "PYTHONPATH"),
+    (["--model", "byo_models:tiny", "--input-shape", "3x100000x100000"], 2, "out of range"),
+    (["--model", "byo_models:tiny", "--mean", "nan,nan,nan"], 2, "finite"),
+    (["--model", "byo_models:tiny", "--std", "0,0,0"], 2, "must be positive"),
+    (["--model", "byo_models:tiny", "--batch", "99999999999999999999"], 2, "out of range"),
+    (["--model", "byo_models:ti\0ny"], 2, "NUL byte"),
+])
+def test_bad_build_inputs_are_one_line_before_anything_is_written(tmp_path, args, code, fragment):
+    out = tmp_path / "out"
+    cmd = ["build", *args, "--golden", "16", "--no-bench"]
+    cmd += [] if "--input-shape" in args else ["--input-shape", "3x20x20"]
+    cmd += [] if "--out" in args else ["--out", out]
+    result = invoke(*cmd)
+    _one_line(result, code, fragment)
+    assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[fp32]\nmax_abs = nan\n", "finite"),
+    ("[fp32]\nmax_abs = 1e400\n", "finite"),
+    ("[int8]\nmin_top1_agreement = 5\n", "fraction"),
+    ("[onxx]\nmax_abs = 1e-3\n", "[onxx]"),
+])
+def test_meaningless_tolerances_are_usage_errors(built_copy, tmp_path, text, fragment):
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    _one_line(invoke("verify", "--artifacts", built_copy, "--tolerances", path), 2, fragment)
+
+
+def test_a_folder_as_tolerances_and_a_text_file_as_checkpoint_are_one_line(built_copy, tmp_path):
+    _one_line(invoke("verify", "--artifacts", built_copy, "--tolerances", tmp_path), 2, "cannot be read")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    result = invoke("build", "--checkpoint", text, "--out", tmp_path / "o", "--dataset", "synthetic")
+    _one_line(result, 3, "not a PyTorch checkpoint")
+    assert "weights_only=False" not in result.output
