@@ -8,12 +8,12 @@ says so, because their difference says nothing about the artifact.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from export_kit.errors import UsageError
 from export_kit.fileio import write_json
+from export_kit.limits import read_json
 from export_kit.results import BenchResult, Record
 
 BASELINE_FORMAT = "exportkit-bench-baseline"
@@ -45,14 +45,20 @@ def save_baseline(path: Path, rows: list[BenchResult], environment: dict) -> Non
 
 def load_baseline(path: Path) -> tuple[dict, list[BenchResult]]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_json(Path(path), UsageError)
     except FileNotFoundError:
         raise UsageError(f"--baseline {path} does not exist; write one with --save-baseline") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--baseline {path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--baseline {path} cannot be read: {exc.strerror}") from None
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
         raise UsageError(f"--baseline {path} is not an exportkit bench baseline")
-    return data.get("environment", {}), [BenchResult.from_dict(r) for r in data.get("rows", [])]
+    rows, environment = data.get("rows", []), data.get("environment", {})
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows) or not isinstance(environment, dict):
+        raise UsageError(f"--baseline {path} has malformed rows or environment")
+    try:
+        return environment, [BenchResult.from_dict(r) for r in rows]
+    except TypeError as exc:
+        raise UsageError(f"--baseline {path} has a malformed row: {exc}") from None
 
 
 def environment_mismatch(baseline: dict, current: dict) -> list[str]:

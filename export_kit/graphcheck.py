@@ -64,9 +64,23 @@ def _metadata_problems(proto, manifest: Manifest) -> list[str]:
     return problems
 
 
+def _input_problem(proto, manifest: Manifest) -> str | None:
+    """The graph's input sample shape (fixed dimensions after the batch axis) against the manifest's."""
+    weights = {t.name for t in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in weights]
+    if not inputs:
+        return "the graph has no input"
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+    expected = list(manifest.input["shape"][1:])
+    if len(dims) != len(expected) + 1 or any(d is not None and d != e for d, e in zip(dims[1:], expected,
+                                                                                       strict=True)):
+        return f"the graph's input shape {dims} does not fit the manifest's [batch, {expected}]"
+    return None
+
+
 def onnx_graph_checks(path: Path, artifact: Artifact, manifest: Manifest) -> list[Check]:
     """``self_contained`` (no weights in unpinned files: a row stops there, nothing loads them) and ``graph``
-    (declared precision and embedded metadata against the manifest)."""
+    (declared precision, input shape and embedded metadata against the manifest)."""
     import onnx
 
     try:
@@ -77,5 +91,6 @@ def onnx_graph_checks(path: Path, artifact: Artifact, manifest: Manifest) -> lis
     contained = Check("self_contained", not external, observed=len(external), detail="" if not external else (
         f"{len(external)} weight(s) live in external files the manifest does not pin (e.g. {external[0]!r}); "
         "exportkit artifacts are one self-contained file"))
-    problems = [*filter(None, [_precision_problem(proto, artifact.precision)]), *_metadata_problems(proto, manifest)]
+    problems = [*filter(None, [_precision_problem(proto, artifact.precision), _input_problem(proto, manifest)]),
+                *_metadata_problems(proto, manifest)]
     return [contained, Check("graph", not problems, observed=artifact.precision, detail="; ".join(problems))]

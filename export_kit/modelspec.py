@@ -84,8 +84,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} does not exist; train one with `exportkit train` or pass "
                               "--checkpoint FILE")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint (torch.save writes a zip archive; this file is "
-                              "not one)")
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated, corrupt, or not the zip "
+                              "archive torch.save writes)")
     check_zip(path, CheckpointError)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -99,6 +99,7 @@ def _checks_and_classifies(program: list[str], folder: Path, tmp_path: Path, opt
     assert done.returncode == 0 and _top1_lines(done.stdout) == [classes[i] for i in logits[:5].argmax(1)]
 
 
+@pytest.mark.slow
 def test_cpp_program_matches_the_golden_vectors_and_classifies_images(mobile, classify, tmp_path):
     _checks_and_classifies([str(classify)], mobile[0], tmp_path, ("--top", "3"))
 

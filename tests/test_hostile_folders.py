@@ -302,7 +302,7 @@ def test_an_unloadable_reference_is_exit_3_not_a_skip(built_copy):
     (built_copy / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
     _rehash(built_copy, "pytorch")
     result = invoke("verify", "--artifacts", built_copy)
-    _one_line(result, 3, "is not a PyTorch checkpoint")
+    _one_line(result, 3, "not a readable PyTorch checkpoint")
     assert "weights_only=False" not in result.output
 
 
@@ -356,5 +356,19 @@ def test_a_folder_as_tolerances_and_a_text_file_as_checkpoint_are_one_line(built
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     result = invoke("build", "--checkpoint", text, "--out", tmp_path / "o", "--dataset", "synthetic")
-    _one_line(result, 3, "not a PyTorch checkpoint")
+    _one_line(result, 3, "not a readable PyTorch checkpoint")
     assert "weights_only=False" not in result.output
+
+
+def test_a_manifest_input_shape_that_no_graph_fits_is_seen(built_copy):
+    from export_kit.graphcheck import onnx_graph_checks
+    from export_kit.manifest import load_manifest
+
+    manifest = load_manifest(built_copy)
+    manifest.input["shape"] = ["batch", 3, 28, 28]
+    contained, graph = onnx_graph_checks(built_copy / "model.onnx", manifest.artifact("onnx"), manifest)
+    assert contained.passed and not graph.passed and "does not fit the manifest" in graph.detail
+    data = _manifest(built_copy)
+    data["input"]["shape"] = ["batch", 3, 28, 28]
+    _write_manifest(built_copy, data)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "its manifest shape allows")

@@ -174,6 +174,7 @@ def test_settings_reach_the_checkpoint_and_resume_refuses_new_ones(tmp_path):
     assert result.exit_code == 2 and "drop --lr" in result.output
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp_path, synthetic):
     """DDP over gloo: 2 CPU processes of 64 images per step (the last step 16 each) vs one process of 128.
 
@@ -211,6 +212,7 @@ def test_report_has_per_class_scores_for_the_reference_and_every_artifact(built,
     assert "Per-class F1" in (folder / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_residual_cnn_with_batch_norm_passes_verify_in_every_format(tmp_path, small, synthetic):
     import onnx
     from conftest import build_folder
