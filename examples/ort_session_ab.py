@@ -25,8 +25,8 @@ from export_kit.runners.ort_runner import OrtRunner
 class PlainRunner(OrtRunner):
     """The same session with IO binding switched off at every batch size."""
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: batch})[0]
+    def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, dict(zip(self._inputs, inputs, strict=True)))
 
 
 def offline_optimization(path: Path, single: np.ndarray) -> None:
@@ -69,7 +69,7 @@ def main() -> None:
             results: dict[str, list[float]] = {"plain": [], "runner": []}
             for name in ("plain", "runner", "plain", "runner"):
                 cls = PlainRunner if name == "plain" else OrtRunner
-                runner = cls(Target("onnxruntime", "cpu"), folder.input_shape, threads_for(batch),
+                runner = cls(Target("onnxruntime", "cpu"), folder.io, threads_for(batch),
                              path=str(folder.file(art)))
                 results[name].append(float(np.median(np.concatenate(time_runner(runner, inputs[:batch], cfg)))))
             print(f"{art.name:12s} batch {batch:3d}: " + ", ".join(

@@ -15,6 +15,7 @@ from export_kit.errors import UsageError
 from export_kit.fileio import write_json
 from export_kit.limits import read_json
 from export_kit.results import BenchResult, Record
+from export_kit.runners.base import threads_of
 
 BASELINE_FORMAT = "exportkit-bench-baseline"
 #: Environment fields that must match for latencies to be comparable.
@@ -69,8 +70,7 @@ def environment_mismatch(baseline: dict, current: dict) -> list[str]:
 def _compare_row(key: str, base: BenchResult, cur: BenchResult, max_regression: float) -> GateResult:
     change = cur.p50_ms / base.p50_ms - 1.0
     result = GateResult(key, "ok", base.p50_ms, cur.p50_ms, change)
-    if base.settings.get("intra_op_threads") != cur.settings.get("intra_op_threads") or \
-            base.settings.get("torch_threads") != cur.settings.get("torch_threads"):
+    if threads_of(base.settings) != threads_of(cur.settings):
         raise UsageError(f"refusing to compare {key}: thread settings differ ({base.settings} vs {cur.settings})")
     fastest_now = min(cur.round_p50_ms or [cur.p50_ms])
     slowest_then = max(base.round_p50_ms or [base.p50_ms])

@@ -44,7 +44,7 @@ def time_runner(runner: Runner, batch: np.ndarray, cfg: BenchConfig) -> list[np.
     """Per-call latencies in milliseconds, one array per round."""
     deadline = time.perf_counter() + cfg.warmup_s
     while time.perf_counter() < deadline:
-        runner.run(batch)
+        runner.run_one(batch)
     runner.synchronize()
     rounds = []
     for _ in range(cfg.rounds):
@@ -53,7 +53,7 @@ def time_runner(runner: Runner, batch: np.ndarray, cfg: BenchConfig) -> list[np.
         while len(times) < cfg.max_iters and (len(times) < cfg.min_iters
                                                or time.perf_counter() - start < cfg.min_time_s):
             t0 = time.perf_counter_ns()
-            runner.run(batch)
+            runner.run_one(batch)
             runner.synchronize()
             times.append(time.perf_counter_ns() - t0)
         rounds.append(np.asarray(times, dtype=np.float64) / 1e6)

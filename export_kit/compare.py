@@ -42,7 +42,12 @@ DEFAULT_TOLERANCES = {
 
 
 def default_tolerance(precision: str) -> Tolerance:
-    return DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp32"])
+    """The tolerance class of ``precision``; an unknown precision is refused, never judged as fp32."""
+    if precision not in DEFAULT_TOLERANCES:
+        from export_kit.errors import ManifestError
+
+        raise ManifestError(f"precision {precision!r} has no tolerance class (known: {', '.join(DEFAULT_TOLERANCES)})")
+    return DEFAULT_TOLERANCES[precision]
 
 
 @dataclass

@@ -10,8 +10,8 @@ from export_kit.errors import ManifestError, UnavailableError, UntrustedCodeErro
 from export_kit.fileio import sha256_file
 from export_kit.golden import GOLDEN_NAME, MAX_GOLDEN, Golden
 from export_kit.manifest import Artifact, Manifest, load_manifest, resolve_inside
-from export_kit.runners import Runner, Target, open_runner
-from export_kit.trust import CODE_RUNTIMES, Trust
+from export_kit.runners import RUNTIMES, IOSpec, Runner, Target, TensorSpec, open_runner
+from export_kit.trust import Trust
 
 
 @dataclass
@@ -67,10 +67,16 @@ class ArtifactsFolder:
         module = None
         if artifact.runtime == "eager":
             module = self.reference_module(artifact)
-        elif artifact.runtime in CODE_RUNTIMES and not self.trust.code_allowed(sha256_file(self.file(artifact))):
+        elif RUNTIMES[artifact.runtime].runs_code and not self.trust.code_allowed(sha256_file(self.file(artifact))):
             raise UntrustedCodeError(self.trust.untrusted_reason())
-        return open_runner(target, path=self.file(artifact), module=module, input_shape=self.input_shape,
-                           threads=threads)
+        return open_runner(target, self.io, path=self.file(artifact), module=module, threads=threads)
+
+    @property
+    def io(self) -> IOSpec:
+        """The model's named input and output, as the manifest declares them."""
+        m = self.manifest
+        return IOSpec((TensorSpec(str(m.input.get("name", "input")), self.input_shape,
+                                  str(m.input.get("dtype", "float32"))),), (str(m.output.get("name", "logits")),))
 
     def reference_artifact(self) -> Artifact | None:
         return next((a for a in self.manifest.artifacts if a.runtime == "eager"), None)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, VerifyResult
+from export_kit.runners.base import threads_of
 
 if TYPE_CHECKING:
     from export_kit.report import Report
@@ -92,7 +93,7 @@ def _bench_table(rows: list[BenchResult]) -> str:
           _fmt(r.p99_ms, ".4f"), _fmt(r.mean_ms, ".4f"), _fmt(r.throughput_per_s, ",.0f"),
           f"{r.speedup_vs_eager:.2f}x" if r.speedup_vs_eager else "-",
           "-" if r.noise is None else f"{r.noise:.1%}{' NOISY' if r.noisy else ''}",
-          str(r.settings.get("intra_op_threads", r.settings.get("torch_threads", "-"))),
+          str(threads_of(r.settings) or "-"),
           r.status if r.status == "ok" else f"{r.status}: {r.reason}"] for r in rows])
 
 

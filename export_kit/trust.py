@@ -18,8 +18,6 @@ from export_kit.errors import CheckpointError
 
 #: Factories any checkpoint may name: the training stage's architectures.
 DEFAULT_FACTORIES = ("train.models:*",)
-#: Runtimes whose loader executes code stored in the file (TorchScript's ``__setstate__`` and methods).
-CODE_RUNTIMES = frozenset({"torchscript"})
 UNTRUSTED = "not run: untrusted code"
 
 

@@ -39,7 +39,7 @@ def agreement_below(agreement: float, samples: int, budget: float) -> bool:
 
 
 def _run_batched(runner: Runner, inputs: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([runner.run(inputs[i:i + batch]) for i in range(0, len(inputs), batch)])
+    return np.concatenate([runner.run_one(inputs[i:i + batch]) for i in range(0, len(inputs), batch)])
 
 
 def _parity_check(name: str, reference: np.ndarray, produce: Callable[[], np.ndarray], tol: Tolerance,

@@ -4,15 +4,29 @@ import numpy as np
 import pytest
 import torch
 
-from export_kit.compare import default_tolerance, parity
-from export_kit.errors import UsageError
-from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
-from export_kit.runners import Target, open_runner
+from export_kit.compare import DEFAULT_TOLERANCES, default_tolerance, parity
+from export_kit.errors import ManifestError, UsageError
+from export_kit.exporters import EXPORTERS, Exporter, ExportRequest, parse_formats
+from export_kit.runners import IOSpec, Target, open_runner
 from export_kit.verify import agreement_below
 
 
-def test_the_registry_holds_the_built_in_formats():
-    assert {"onnx", "torchscript", "int8", "int8-static"} <= set(EXPORTERS)
+def test_the_registry_holds_the_built_in_formats_each_with_a_tolerance_class():
+    assert set(EXPORTERS) == {"onnx", "torchscript", "int8", "int8-static", "fp16", "ort", "executorch"}
+    assert {cls.precision for cls in EXPORTERS.values()} <= set(DEFAULT_TOLERANCES)
+
+
+def test_a_format_with_an_unknown_precision_is_refused_at_registration():
+    from export_kit.exporters import register
+
+    class Bf16(Exporter):
+        precision = "bf16"
+
+    with pytest.raises(RuntimeError, match="no tolerance class"):
+        register("bf16-onnx")(Bf16)
+    assert "bf16-onnx" not in EXPORTERS
+    with pytest.raises(ManifestError, match="no tolerance class"):
+        default_tolerance("bf16")
 
 
 def test_static_int8_without_calibration_data_is_an_export_error(tmp_path, checkpoint):
@@ -46,8 +60,8 @@ def test_every_format_exports_loads_and_matches(fmt, tmp_path, checkpoint):
     assert artifacts, f"{fmt} produced no artifact"
     for art in artifacts:
         assert art.format == fmt and (tmp_path / art.path).is_file()
-        with open_runner(Target(art.runtime, "cpu"), path=tmp_path / art.path, input_shape=(3, 32, 32)) as r:
-            p = parity(ref, r.run(x))
+        with open_runner(Target(art.runtime, "cpu"), IOSpec.single((3, 32, 32)), path=tmp_path / art.path) as r:
+            p = parity(ref, r.run_one(x))
         tol = default_tolerance(art.precision)
         assert p.nonfinite == 0
         assert not agreement_below(p.top1_agreement, p.samples, tol.min_top1_agreement)

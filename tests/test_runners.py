@@ -1,36 +1,66 @@
-"""The Runner interface: the public method validates, backends compute, IO binding never leaks buffers."""
+"""The Runner interface: named inputs and outputs, the public method validates, backends compute, IO binding never
+leaks buffers; and the runtime registry every runtime file adds itself to."""
 
 import numpy as np
 import pytest
 
 from export_kit.errors import UnavailableError, UsageError
-from export_kit.runners import Target, open_runner
+from export_kit.runners import RUNTIMES, IOSpec, Target, open_runner
 from export_kit.runners.ort_runner import OrtRunner
+
+IO = IOSpec.single((3, 32, 32))
 
 
 @pytest.fixture
 def onnx_runner(built):
-    with open_runner(Target("onnxruntime", "cpu"), path=built[0] / "model.onnx", input_shape=(3, 32, 32),
-                     threads=1) as runner:
+    with open_runner(Target("onnxruntime", "cpu"), IO, path=built[0] / "model.onnx", threads=1) as runner:
         yield runner
 
 
-@pytest.mark.parametrize("bad", [np.zeros((1, 3, 32, 32), np.float64), np.zeros((1, 3, 16, 16), np.float32),
-                                 np.zeros((3, 32, 32), np.float32), [[0.0]]])
-def test_run_refuses_wrong_dtype_and_shape(onnx_runner, bad):
+@pytest.mark.parametrize("bad", [{"input": np.zeros((1, 3, 32, 32), np.float64)},
+                                 {"input": np.zeros((1, 3, 16, 16), np.float32)},
+                                 {"input": np.zeros((3, 32, 32), np.float32)}, {"input": [[0.0]]},
+                                 {"x": np.zeros((1, 3, 32, 32), np.float32)}, np.zeros((1, 3, 32, 32), np.float32)])
+def test_run_refuses_wrong_names_dtype_and_shape(onnx_runner, bad):
     with pytest.raises(UsageError, match="expects"):
         onnx_runner.run(bad)
+
+
+def test_outputs_come_back_by_name(onnx_runner, built):
+    golden = np.load(built[0] / "golden.npz")
+    out = onnx_runner.run({"input": golden["inputs"][:4]})
+    assert list(out) == ["logits"] and np.abs(out["logits"] - golden["logits"][:4]).max() < 1e-4
+
+
+def test_every_runtime_is_registered_with_devices_and_an_availability_check():
+    assert set(RUNTIMES) == {"eager", "torchscript", "onnxruntime", "onnxruntime-mobile", "executorch"}
+    assert [n for n, r in RUNTIMES.items() if r.runs_code] == ["torchscript"]
+    for runtime in RUNTIMES.values():
+        assert "cpu" in runtime.devices
+        assert runtime.unavailable("cpu") is None or "executorch" in runtime.unavailable("cpu")
+
+
+def test_a_torch_runner_gives_back_the_thread_count_it_changed(built):
+    import torch
+
+    from export_kit.modelspec import load_checkpoint
+
+    before = torch.get_num_threads()
+    model, _ = load_checkpoint(built[0] / "checkpoint.pt")
+    with open_runner(Target("eager", "cpu"), IO, module=model, threads=before + 1) as runner:
+        assert runner.settings["threads"] == before + 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
 
 
 def test_io_binding_at_batch_1_returns_fresh_arrays_that_match_a_plain_run(onnx_runner, built):
     golden = np.load(built[0] / "golden.npz")
     assert onnx_runner.settings["io_binding_at_batch_1"] is True
-    first = onnx_runner.run(golden["inputs"][:1])
-    second = onnx_runner.run(golden["inputs"][1:2])
+    first = onnx_runner.run_one(golden["inputs"][:1])
+    second = onnx_runner.run_one(golden["inputs"][1:2])
     assert not np.array_equal(first, second)  # the first result was not overwritten by the second call
     plain = onnx_runner.session.run(None, {"input": golden["inputs"][:1]})[0]
     assert np.array_equal(first, plain)
-    batched = onnx_runner.run(golden["inputs"][:8])
+    batched = onnx_runner.run_one(golden["inputs"][:8])
     assert np.allclose(batched[:1], first, atol=1e-5)
 
 
@@ -40,7 +70,7 @@ def test_a_missing_provider_is_unavailable_not_a_silent_cpu_fallback(built):
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
     with pytest.raises(UnavailableError, match="CUDAExecutionProvider is not in this onnxruntime build"):
-        OrtRunner(Target("onnxruntime", "cuda"), (3, 32, 32), path=str(built[0] / "model.onnx"))
+        OrtRunner(Target("onnxruntime", "cuda"), IO, path=str(built[0] / "model.onnx"))
 
 
 @pytest.mark.gpu
@@ -50,6 +80,5 @@ def test_cuda_runners_match_the_cpu_reference(built):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     golden = np.load(built[0] / "golden.npz")
-    with open_runner(Target("torchscript", "cuda"), path=built[0] / "model.torchscript.pt",
-                     input_shape=(3, 32, 32)) as runner:
-        assert np.abs(runner.run(golden["inputs"]) - golden["logits"]).max() < 1e-3
+    with open_runner(Target("torchscript", "cuda"), IO, path=built[0] / "model.torchscript.pt") as runner:
+        assert np.abs(runner.run_one(golden["inputs"]) - golden["logits"]).max() < 1e-3

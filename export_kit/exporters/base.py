@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.errors import UsageError
 from export_kit.manifest import Artifact
 
@@ -45,9 +46,15 @@ EXPORTERS: dict[str, type[Exporter]] = {}
 
 
 def register(name: str) -> Callable[[type[Exporter]], type[Exporter]]:
+    """Add a format. Its precision selects its tolerance class, so one without a class is refused here rather
+    than judged silently by another class's bounds."""
+
     def wrap(cls: type[Exporter]) -> type[Exporter]:
         if name in EXPORTERS:
             raise RuntimeError(f"format {name!r} registered twice")
+        if getattr(cls, "precision", None) not in DEFAULT_TOLERANCES:
+            raise RuntimeError(f"format {name!r} declares precision {getattr(cls, 'precision', None)!r}, which has "
+                               f"no tolerance class; add one to DEFAULT_TOLERANCES ({', '.join(DEFAULT_TOLERANCES)})")
         cls.name = name
         EXPORTERS[name] = cls
         return cls

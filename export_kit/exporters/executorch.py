@@ -7,20 +7,11 @@ exported for batch 1, the shape phone apps feed; the runner feeds larger batches
 
 from __future__ import annotations
 
-import importlib.util
-
 from export_kit.errors import ExportError, UnavailableError
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
-
-INSTALL_HINT = "pip install 'exportkit[executorch]' (executorch 1.5.1 works with torch 2.14.1)"
-
-
-def executorch_unavailable_reason() -> str | None:
-    if importlib.util.find_spec("executorch") is None:
-        return f"the executorch package is not installed: {INSTALL_HINT}"
-    return None
+from export_kit.runners.executorch_runner import executorch_unavailable_reason
 
 
 @register("executorch")

@@ -1,11 +1,15 @@
-"""One interface for every runtime: ``run(batch) -> logits``, validated once here, implemented per backend.
+"""One interface for every runtime: ``run({input name: array}) -> {output name: array}``, validated once here and
+implemented per backend; and the registry each runtime file adds itself to.
 
 Runners never time themselves; :mod:`export_kit.bench` times every backend with the same loop.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,23 +27,61 @@ class Target:
         return f"{self.runtime}/{self.device}"
 
 
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input: its per-sample shape (the batch axis is free) and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """A model's named inputs and outputs, in the order its forward takes and returns them."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[str, ...]
+
+    @classmethod
+    def single(cls, shape: Sequence[int], input_name: str = "input", output_name: str = "logits") -> IOSpec:
+        return cls((TensorSpec(input_name, tuple(int(d) for d in shape)),), (output_name,))
+
+
 @dataclass
 class Runner:
-    """Base class. ``input_shape`` is the per-sample shape (C, H, W); the batch dimension is free."""
+    """Base class: :meth:`run` checks the feed against ``io``; subclasses implement ``_run``."""
 
     target: Target
-    input_shape: tuple[int, ...]
+    io: IOSpec
     threads: int | None = None
     settings: dict = field(default_factory=dict)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        if not isinstance(batch, np.ndarray) or batch.dtype != np.float32:
-            raise UsageError(f"{self.target} expects a float32 numpy array, got "
-                             f"{getattr(batch, 'dtype', type(batch).__name__)}")
-        if batch.ndim != 1 + len(self.input_shape) or tuple(batch.shape[1:]) != tuple(self.input_shape):
-            raise UsageError(f"{self.target} expects input of shape (batch, {', '.join(map(str, self.input_shape))})"
-                             f", got {batch.shape}")
-        return np.asarray(self._run(np.ascontiguousarray(batch)), dtype=np.float32)
+    def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch given as ``{input name: array}``; every input shares the batch size."""
+        if not isinstance(feed, Mapping) or set(feed) != {s.name for s in self.io.inputs}:
+            raise UsageError(f"{self.target} expects inputs {[s.name for s in self.io.inputs]}, got "
+                             f"{sorted(feed) if isinstance(feed, Mapping) else type(feed).__name__}")
+        arrays = [self._checked(spec, feed[spec.name]) for spec in self.io.inputs]
+        if len({len(a) for a in arrays}) > 1:
+            raise UsageError(f"{self.target} expects one batch size for all inputs, got {[len(a) for a in arrays]}")
+        out = self._run([np.ascontiguousarray(a) for a in arrays])
+        if len(out) != len(self.io.outputs):
+            raise UsageError(f"{self.target} returned {len(out)} outputs; the manifest names {list(self.io.outputs)}")
+        return {name: np.asarray(value) for name, value in zip(self.io.outputs, out, strict=True)}
+
+    def run_one(self, batch: np.ndarray) -> np.ndarray:
+        """The first output for a model with one input: what verify and bench feed today."""
+        return self.run({self.io.inputs[0].name: batch})[self.io.outputs[0]]
+
+    def _checked(self, spec: TensorSpec, array: Any) -> np.ndarray:
+        if not isinstance(array, np.ndarray) or array.dtype != np.dtype(spec.dtype):
+            raise UsageError(f"{self.target} expects {spec.name} as a {spec.dtype} numpy array, got "
+                             f"{getattr(array, 'dtype', type(array).__name__)}")
+        if array.ndim != 1 + len(spec.shape) or tuple(array.shape[1:]) != spec.shape:
+            raise UsageError(f"{self.target} expects {spec.name} of shape (batch, "
+                             f"{', '.join(map(str, spec.shape))}), got {array.shape}")
+        return array
 
     def synchronize(self) -> None:
         """Block until queued device work is done; a no-op on the CPU."""
@@ -47,7 +89,8 @@ class Runner:
     def close(self) -> None:
         """Release the session or module."""
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, inputs: list[np.ndarray]) -> Sequence[np.ndarray]:
+        """Inputs in ``io.inputs`` order; outputs in ``io.outputs`` order."""
         raise NotImplementedError
 
     def __enter__(self) -> Runner:
@@ -55,3 +98,48 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What opening a runner may use: a file (most runtimes) or an in-memory module (``eager``)."""
+
+    target: Target
+    io: IOSpec
+    path: Path | None = None
+    module: Any = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runtime as verify, bench and the report see it, registered by the file that implements it.
+
+    ``unavailable(device)`` says why it cannot run here (None when it can); ``runs_code`` marks loaders that
+    execute code stored in the file (those need a trusted folder); ``version()`` is recorded with timings.
+    """
+
+    name: str
+    devices: tuple[str, ...]
+    open: Callable[[OpenRequest], Runner]
+    unavailable: Callable[[str], str | None]
+    version: Callable[[], str | None]
+    runs_code: bool = False
+
+
+RUNTIMES: dict[str, Runtime] = {}
+
+
+def register_runtime(runtime: Runtime) -> Runtime:
+    if runtime.name in RUNTIMES:
+        raise RuntimeError(f"runtime {runtime.name!r} registered twice")
+    RUNTIMES[runtime.name] = runtime
+    return runtime
+
+
+def threads_of(settings: dict) -> int | None:
+    """The thread count a runner reported (older reports used runtime-specific keys)."""
+    for key in ("threads", "intra_op_threads", "torch_threads"):
+        if settings.get(key) is not None:
+            return settings[key]
+    return None

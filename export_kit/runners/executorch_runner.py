@@ -3,13 +3,33 @@ links, driven from Python so verify and bench treat it like every other format."
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from export_kit.errors import UnavailableError
-from export_kit.runners.base import Runner
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
+
+INSTALL_HINT = "pip install 'exportkit[executorch]' (executorch 1.5.1 works with torch 2.14.1)"
+
+
+def executorch_unavailable_reason(device: str = "cpu") -> str | None:
+    if importlib.util.find_spec("executorch") is None:
+        return f"the executorch package is not installed: {INSTALL_HINT}"
+    if device != "cpu":
+        return "ExecuTorch runs here on the CPU (XNNPACK) only"
+    return None
+
+
+def _version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("executorch")
+    except PackageNotFoundError:
+        return None
 
 
 @dataclass
@@ -18,23 +38,27 @@ class ExecuTorchRunner(Runner):
     method: Any = None
 
     def __post_init__(self) -> None:
-        from export_kit.exporters.executorch import executorch_unavailable_reason
-
-        if self.target.device != "cpu":
-            raise UnavailableError("ExecuTorch runs here on the CPU (XNNPACK) only")
-        if why := executorch_unavailable_reason():
+        if why := executorch_unavailable_reason(self.target.device):
             raise UnavailableError(why)
-        from executorch.runtime import Runtime
+        from executorch.runtime import Runtime as EtRuntime
 
-        self.method = Runtime.get().load_program(self.path).load_method("forward")
+        self.method = EtRuntime.get().load_program(self.path).load_method("forward")
         self.settings = {"runtime": "executorch.runtime", "batch": 1}
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """The program has batch 1 baked in: feed one image at a time."""
+    def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The program has batch 1 baked in: feed one sample at a time."""
         import torch
 
-        return np.concatenate([self.method.execute([torch.from_numpy(batch[i:i + 1])])[0].numpy()
-                               for i in range(len(batch))])
+        per_sample = [self.method.execute([torch.from_numpy(x[i:i + 1]) for x in inputs])
+                      for i in range(len(inputs[0]))]
+        return [np.concatenate([outs[k].numpy() for outs in per_sample]) for k in range(len(self.io.outputs))]
 
     def close(self) -> None:
         self.method = None
+
+
+def _open(request: OpenRequest) -> Runner:
+    return ExecuTorchRunner(request.target, request.io, request.threads, path=str(request.path))
+
+
+register_runtime(Runtime("executorch", ("cpu",), _open, executorch_unavailable_reason, _version))

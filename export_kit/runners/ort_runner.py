@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from export_kit.errors import UnavailableError
-from export_kit.runners.base import Runner
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
 
 #: Short device names used in targets and reports -> onnxruntime execution provider names.
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -55,24 +55,29 @@ class OrtRunner(Runner):
         self.session = ort.InferenceSession(self.path, sess_options=opts, providers=[provider])
         if self.session.get_providers()[0] != provider:
             raise UnavailableError(f"onnxruntime fell back to {self.session.get_providers()} instead of {provider}")
-        self._input = self.session.get_inputs()[0].name
+        self._inputs = [i.name for i in self.session.get_inputs()]  # the manifest's inputs, by position
         output = self.session.get_outputs()[0]
         self._output, self._row_shape = output.name, tuple(output.shape[1:])
         self._buffers: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
-        self.io_binding = (self.io_binding and output.type == "tensor(float)"
+        self.io_binding = (self.io_binding and output.type == "tensor(float)" and len(self._inputs) == 1
+                           and len(self.session.get_outputs()) == 1
                            and all(isinstance(d, int) for d in self._row_shape))
-        self.settings = {"providers": self.session.get_providers(), "intra_op_threads": opts.intra_op_num_threads,
-                         "graph_optimization": "ORT_ENABLE_ALL", "io_binding_at_batch_1": self.io_binding}
+        self.settings = {"providers": self.session.get_providers(), "threads": opts.intra_op_num_threads,
+                         "intra_op_threads": opts.intra_op_num_threads, "graph_optimization": "ORT_ENABLE_ALL",
+                         "io_binding_at_batch_1": self.io_binding}
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        if not self.io_binding or len(batch) > 1:
-            return self.session.run(None, {self._input: batch})[0]
+    def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if not self.io_binding or len(inputs[0]) > 1:
+            return self.session.run(None, dict(zip(self._inputs, inputs, strict=True)))
+        return [self._run_bound(inputs[0])]
+
+    def _run_bound(self, batch: np.ndarray) -> np.ndarray:
         bound = self._buffers.get(len(batch))
         if bound is None:  # one binding with preallocated input and output per batch size, reused every call
             inp = np.empty_like(batch)
             out = np.empty((len(batch), *self._row_shape), np.float32)
             binding = self.session.io_binding()
-            binding.bind_cpu_input(self._input, inp)
+            binding.bind_cpu_input(self._inputs[0], inp)
             binding.bind_output(self._output, "cpu", 0, np.float32, out.shape, out.ctypes.data)
             bound = self._buffers[len(batch)] = (binding, inp, out)
         binding, inp, out = bound
@@ -82,3 +87,19 @@ class OrtRunner(Runner):
 
     def close(self) -> None:
         self.session = None
+
+
+def _version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def _open(request: OpenRequest) -> Runner:
+    return OrtRunner(request.target, request.io, request.threads, path=str(request.path))
+
+
+register_runtime(Runtime("onnxruntime", ("cpu", "cuda", "tensorrt"), _open, provider_unavailable_reason, _version))
+#: onnxruntime running an ORT-format file: its optimizations were fixed for CPUs at conversion, as on a phone, so
+#: it is checked on the CPU provider only.
+register_runtime(Runtime("onnxruntime-mobile", ("cpu",), _open, provider_unavailable_reason, _version))

@@ -1,4 +1,5 @@
-"""PyTorch runners: an eager ``nn.Module`` (the reference) and a loaded TorchScript file, on CPU or CUDA."""
+"""PyTorch runtimes: ``eager`` (an ``nn.Module`` rebuilt from the checkpoint: the reference) and ``torchscript`` (a
+file ``torch.jit.load`` runs; its loader executes code stored in the file, so it needs a trusted folder)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from export_kit.errors import UnavailableError
 from export_kit.limits import check_zip
-from export_kit.runners.base import Runner
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -19,6 +20,16 @@ def cuda_unavailable_reason() -> str | None:
     if not torch.cuda.is_available():
         return "torch.cuda.is_available() is False (no CUDA device or a CPU-only torch build)"
     return None
+
+
+def _unavailable(device: str) -> str | None:
+    return cuda_unavailable_reason() if device == "cuda" else None
+
+
+def _version() -> str:
+    import torch
+
+    return torch.__version__
 
 
 @dataclass
@@ -30,18 +41,24 @@ class TorchRunner(Runner):
 
         if self.target.device == "cuda" and (why := cuda_unavailable_reason()):
             raise UnavailableError(why)
+        self._restore_threads = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
-        self.settings = {"torch_threads": torch.get_num_threads(), "inference_mode": True}
+        self.settings = {"threads": torch.get_num_threads(), "torch_threads": torch.get_num_threads(),
+                         "inference_mode": True}
         self._device = torch.device(self.target.device)
         self.module = self.module.to(self._device).eval()
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
         with torch.inference_mode():
-            out = self.module(torch.from_numpy(batch).to(self._device, non_blocking=True))
-        return out.float().cpu().numpy()
+            out = self.module(*(torch.from_numpy(x).to(self._device, non_blocking=True) for x in inputs))
+        if isinstance(out, dict):
+            out = [out[name] for name in self.io.outputs]
+        elif isinstance(out, torch.Tensor):
+            out = [out]
+        return [o.float().cpu().numpy() for o in out]
 
     def synchronize(self) -> None:
         import torch
@@ -50,7 +67,11 @@ class TorchRunner(Runner):
             torch.cuda.synchronize()
 
     def close(self) -> None:
+        """Release the module and give back the process-wide thread count this runner changed."""
+        import torch
+
         self.module = None
+        torch.set_num_threads(self._restore_threads)
 
 
 def load_torchscript(path: str, device: str):
@@ -60,3 +81,18 @@ def load_torchscript(path: str, device: str):
         raise UnavailableError(why)
     check_zip(Path(path))
     return torch.jit.load(path, map_location=device)
+
+
+def _open_eager(request: OpenRequest) -> Runner:
+    if request.module is None:
+        raise UnavailableError(f"no module for {request.target}")
+    return TorchRunner(request.target, request.io, request.threads, module=request.module)
+
+
+def _open_torchscript(request: OpenRequest) -> Runner:
+    module = load_torchscript(str(request.path), request.target.device)
+    return TorchRunner(request.target, request.io, request.threads, module=module)
+
+
+register_runtime(Runtime("eager", ("cpu", "cuda"), _open_eager, _unavailable, _version))
+register_runtime(Runtime("torchscript", ("cpu", "cuda"), _open_torchscript, _unavailable, _version, runs_code=True))
