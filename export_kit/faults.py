@@ -134,24 +134,93 @@ def truncate(folder: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+def _edit_manifest(folder: Path, edit: Callable[[dict], None]) -> None:
+    path = folder / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def relabel_precision(folder: Path) -> None:
+    """Declare the dynamic int8 ONNX file fp32: the manifest may not choose the tolerance class a file is held to."""
+    _edit_manifest(folder, lambda d: next(a for a in d["artifacts"] if a["name"] == "int8-onnx").update(
+        precision="fp32"))
+
+
+def int8_as_fp32(folder: Path) -> None:
+    """The int8 file copied over the fp32 ONNX file, hash rewritten: only the graph's operators give it away."""
+    manifest = load_manifest(folder)
+    (folder / manifest.artifact("onnx").path).write_bytes((folder / manifest.artifact("int8-onnx").path).read_bytes())
+    art = manifest.artifact("onnx")
+    art.sha256, art.bytes = describe_file(folder, art.path)
+    manifest.write(folder)
+
+
+def external_weights(folder: Path) -> None:
+    import onnx
+
+    manifest = load_manifest(folder)
+    art = manifest.artifact("onnx")
+    onnx.save(onnx.load(str(folder / art.path)), str(folder / art.path), save_as_external_data=True,
+              location="weights.bin", size_threshold=0)
+    art.sha256, art.bytes = describe_file(folder, art.path)
+    manifest.write(folder)
+
+
+def swap_class_names(folder: Path) -> None:
+    def edit(data: dict) -> None:
+        data["classes"][0], data["classes"][1] = data["classes"][1], data["classes"][0]
+
+    _edit_manifest(folder, edit)
+
+
+def forge_reference(folder: Path) -> None:
+    """Shift every stored reference prediction by one class, golden hash rewritten: accuracy would then be
+    compared against decisions the model never made."""
+    manifest = load_manifest(folder)
+    path = folder / manifest.golden["path"]
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["test_predictions"] = (arrays["test_predictions"] + 1) % len(manifest.classes)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    manifest.golden["sha256"] = describe_file(folder, manifest.golden["path"])[0]
+    manifest.write(folder)
+
+
+def unknown_operator(folder: Path) -> None:
+    """A node no runtime implements: the file parses, but no session can be made from it."""
+
+    def edit(proto):
+        next(n for n in proto.graph.node if n.op_type == "Relu").op_type = "NoSuchOperator"
+
+    _edit_onnx(folder, "onnx", edit)
+
+
 @dataclass(frozen=True)
 class Fault:
     name: str
     artifact: str  # the artifact whose rows must fail; "*" for every artifact
-    expect: str  # the check that must be among the failed ones
+    expect: tuple[str, ...]  # the checks that must all be among the failed ones
     apply: Callable[[Path], None]
     needs_data: bool = False
 
 
 FAULTS = (
-    Fault("weight scaled by 1.01", "onnx", "parity_batch32", scale_weight),
-    Fault("two output classes swapped", "onnx", "parity_batch32", swap_classes),
-    Fault("batch dimension baked to 1", "onnx", "parity_batch32", bake_batch),
-    Fault("manifest mean/std drifted", "*", "preprocessing", drift_preprocessing),
-    Fault("bytes changed after the manifest", "torchscript", "integrity", change_bytes),
-    Fault("int8 accuracy below budget", "int8-onnx", "accuracy", zero_int8_layer, needs_data=True),
-    Fault("NaN in the outputs", "int8-onnx", "parity_batch32", nan_output),
-    Fault("file truncated in the middle", "int8-onnx", "integrity", truncate),
+    Fault("weight scaled by 1.01", "onnx", ("parity_batch1", "parity_batch32"), scale_weight),
+    Fault("two output classes swapped", "onnx", ("parity_batch32",), swap_classes),
+    Fault("batch dimension baked to 1", "onnx", ("parity_batch32",), bake_batch),
+    Fault("manifest mean/std drifted", "*", ("preprocessing",), drift_preprocessing),
+    Fault("bytes changed after the manifest", "torchscript", ("integrity",), change_bytes),
+    Fault("int8 accuracy below budget", "int8-onnx", ("accuracy",), zero_int8_layer, needs_data=True),
+    Fault("NaN in the outputs", "int8-onnx", ("parity_batch32",), nan_output),
+    Fault("file truncated in the middle", "int8-onnx", ("integrity",), truncate),
+    Fault("int8 relabelled fp32 in the manifest", "int8-onnx", ("precision",), relabel_precision),
+    Fault("int8 file in place of the fp32 one", "onnx", ("graph",), int8_as_fp32),
+    Fault("weights moved to an unpinned file", "onnx", ("self_contained",), external_weights),
+    Fault("class names swapped in the manifest", "*", ("consistency",), swap_class_names),
+    Fault("stored reference predictions forged", "*", ("reference",), forge_reference, needs_data=True),
+    Fault("operator no runtime implements", "onnx", ("load",), unknown_operator),
 )
 
 
@@ -159,7 +228,7 @@ FAULTS = (
 class FaultResult(Record):
     fault: str
     artifact: str
-    expected_check: str
+    expected_check: str  # the checks that must fail, comma-separated
     status: str  # caught | missed | skipped; for the control: passed | false alarm
     failed_checks: list[str]
     detail: str = ""
@@ -197,7 +266,7 @@ def run_fault(source: ArtifactsFolder, fault: Fault, test: Split | None) -> Faul
     """Damage a private copy of ``source`` with ``fault`` and report whether verify caught it. The copy is
     verified with the source's trust, which covers its code-bearing files only while their bytes are unchanged."""
     names = {a.name for a in source.manifest.artifacts}
-    result = FaultResult(fault.name, fault.artifact, fault.expect, "skipped", [])
+    result = FaultResult(fault.name, fault.artifact, ", ".join(fault.expect), "skipped", [])
     if fault.artifact != "*" and fault.artifact not in names:
         result.detail = f"folder has no {fault.artifact} artifact"
         return result
@@ -211,7 +280,7 @@ def run_fault(source: ArtifactsFolder, fault: Fault, test: Split | None) -> Faul
         failed = _failed(copy, test, source.trust)
     targets = sorted(names) if fault.artifact == "*" else [fault.artifact]
     result.failed_checks = sorted({c for t in targets for c in failed.get(t, [])})
-    caught = all(fault.expect in failed.get(t, []) for t in targets)
+    caught = all(set(fault.expect) <= set(failed.get(t, [])) for t in targets)
     result.status = "caught" if caught else "missed"
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from export_kit.checks import STAGES, stage_of
 from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, VerifyResult
 from export_kit.runners.base import threads_of
@@ -26,8 +27,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _stage(rows: list[VerifyResult], names: tuple[str, ...]) -> str:
-    seen = [c for r in rows for c in r.checks if c["name"].startswith(names)]
+def _stage(rows: list[VerifyResult], stage: str) -> str:
+    """pass/FAIL of every check of ``stage`` (the check registry says which stage each check reports under)."""
+    seen = [c for r in rows for c in r.checks if stage_of(c["name"]) == stage]
     if not seen:
         return "skipped" if rows and all(r.status == "skipped" for r in rows) else "-"
     return "pass" if all(c["passed"] for c in seen) else "FAIL"
@@ -42,10 +44,9 @@ def status_rows(report: Report) -> list[list[str]]:
         bench_state = ("FAIL" if any(not b for b in timed) else "ok" if any(b.status == "ok" for b in timed)
                        else "skipped" if timed else "-")
         why = "; ".join(sorted({f"{r.runtime}/{r.device}: {r.reason}" for r in mine if r.status != "passed"}))
-        out.append([art["name"], "ok", _stage(mine, ("load",)), _stage(mine, ("parity", "preprocessing", "integrity")),
-                    _stage(mine, ("accuracy",)), bench_state, why or "-"])
+        out.append([art["name"], "ok", *(_stage(mine, stage) for stage in STAGES), bench_state, why or "-"])
     for fail in report.export_failures:
-        out.append([fail["format"], fail.get("status", "FAIL"), "-", "-", "-", "-", fail["reason"]])
+        out.append([fail["format"], fail.get("status", "FAIL"), *("-" for _ in STAGES), "-", fail["reason"]])
     return out
 
 
@@ -112,7 +113,7 @@ def render(report: Report) -> str:
         parts += [f"Model: `{report.model.get('factory', '?')}`, reference test accuracy "
                   f"{_fmt(acc, '.4f')}", ""]
     parts += ["## Status per artifact", "",
-              _table(["artifact", "export", "load", "parity", "accuracy", "bench", "why"], status_rows(report)), ""]
+              _table(["artifact", "export", *STAGES, "bench", "why"], status_rows(report)), ""]
     if report.verify:
         rows = report.verify_rows()
         parts += ["## Verification", "", _verify_table(rows), ""]

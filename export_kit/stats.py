@@ -47,3 +47,12 @@ def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, num_classes:
         mask = labels == c
         out.append(float((predictions[mask] == c).mean()) if mask.any() else None)
     return out
+
+
+def agreement_below(agreement: float, samples: int, budget: float) -> bool:
+    """True when the observed agreement is below ``budget`` beyond sampling noise (95% Wilson upper bound).
+
+    A budget of 1.0 still fails on a single disagreement; a 97% budget is not declared broken by 3 of 64.
+    """
+    agreed = round(agreement * samples)
+    return agreed < samples and wilson_interval(agreed, samples)[1] < budget

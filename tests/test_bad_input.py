@@ -120,6 +120,7 @@ def test_fuzzed_artifact_entries_and_golden_records_raise_only_user_errors(built
                                                                           golden_value):
     """Every reader of a manifest entry (the folder, golden vectors, per-artifact checks) meets mistyped fields
     with a user error, never an exception that escapes as a crash."""
+    from export_kit.checks import VerifyContext
     from export_kit.folder import ArtifactsFolder
     from export_kit.verify import artifact_checks
 
@@ -132,8 +133,8 @@ def test_fuzzed_artifact_entries_and_golden_records_raise_only_user_errors(built
     (folder / "manifest.json").write_text(json.dumps(data))
     try:
         loaded = ArtifactsFolder.load(folder)
+        golden = loaded.golden_problem() or loaded.golden()
         for art in loaded.manifest.artifacts:
-            artifact_checks(loaded, art)
-        loaded.golden_problem() or loaded.golden()
+            artifact_checks(VerifyContext(loaded, golden), art)
     except ExportKitError:
         pass

@@ -40,7 +40,7 @@ def test_default_tolerances_per_precision_and_overrides():
 
 
 def test_agreement_budget_is_judged_beyond_sampling_noise():
-    from export_kit.verify import agreement_below
+    from export_kit.stats import agreement_below
 
     assert agreement_below(63 / 64, 64, 1.0)  # fp32: one disagreement fails
     assert not agreement_below(1.0, 64, 1.0)

@@ -8,7 +8,7 @@ from export_kit.compare import DEFAULT_TOLERANCES, default_tolerance, parity
 from export_kit.errors import ManifestError, UsageError
 from export_kit.exporters import EXPORTERS, Exporter, ExportRequest, parse_formats
 from export_kit.runners import IOSpec, Target, open_runner
-from export_kit.verify import agreement_below
+from export_kit.stats import agreement_below
 
 
 def test_the_registry_holds_the_built_in_formats_each_with_a_tolerance_class():

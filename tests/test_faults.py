@@ -20,7 +20,13 @@ def source(built):
 def test_each_planted_fault_is_caught_with_its_check(source, synthetic, fault):
     result = run_fault(source, fault, synthetic.test)
     assert result.status == "caught", result
-    assert fault.expect in result.failed_checks
+    assert set(fault.expect) <= set(result.failed_checks)
+
+
+def test_every_registered_check_has_a_planted_fault_it_must_catch():
+    from export_kit.checks import CHECKS
+
+    assert set(CHECKS) == {name for fault in FAULTS for name in fault.expect}
 
 
 def test_the_shared_build_is_an_untouched_control(source, synthetic):
@@ -52,3 +58,13 @@ def test_no_false_alarm_on_rebuilt_folders_with_different_seeds(tmp_path, synthe
                           bench_batches=())
     assert report, report.failures()
     assert api.verify(tmp_path / "a", synthetic.test, log=lambda _: None)
+
+
+def test_the_readme_lists_every_registered_check():
+    from pathlib import Path
+
+    from export_kit.checks import CHECKS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name, spec in CHECKS.items():
+        assert f"| `{name}` |" in readme and spec.summary in readme, name

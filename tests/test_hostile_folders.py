@@ -361,12 +361,12 @@ def test_a_folder_as_tolerances_and_a_text_file_as_checkpoint_are_one_line(built
 
 
 def test_a_manifest_input_shape_that_no_graph_fits_is_seen(built_copy):
-    from export_kit.graphcheck import onnx_graph_checks
+    from export_kit.checks.onnx_graph import onnx_checks
     from export_kit.manifest import load_manifest
 
     manifest = load_manifest(built_copy)
     manifest.input["shape"] = ["batch", 3, 28, 28]
-    contained, graph = onnx_graph_checks(built_copy / "model.onnx", manifest.artifact("onnx"), manifest)
+    contained, graph = onnx_checks(built_copy / "model.onnx", manifest.artifact("onnx"), manifest)
     assert contained.passed and not graph.passed and "does not fit the manifest" in graph.detail
     data = _manifest(built_copy)
     data["input"]["shape"] = ["batch", 3, 28, 28]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from export_kit.checks import CheckSpec, VerifyContext, register_check
 from export_kit.manifest import Artifact, Manifest
 from export_kit.results import Check
 
@@ -78,7 +79,7 @@ def _input_problem(proto, manifest: Manifest) -> str | None:
     return None
 
 
-def onnx_graph_checks(path: Path, artifact: Artifact, manifest: Manifest) -> list[Check]:
+def onnx_checks(path: Path, artifact: Artifact, manifest: Manifest) -> list[Check]:
     """``self_contained`` (no weights in unpinned files: a row stops there, nothing loads them) and ``graph``
     (declared precision, input shape and embedded metadata against the manifest)."""
     import onnx
@@ -94,3 +95,15 @@ def onnx_graph_checks(path: Path, artifact: Artifact, manifest: Manifest) -> lis
     problems = [*filter(None, [_precision_problem(proto, artifact.precision), _input_problem(proto, manifest)]),
                 *_metadata_problems(proto, manifest)]
     return [contained, Check("graph", not problems, observed=artifact.precision, detail="; ".join(problems))]
+
+
+def _loaded(ctx: VerifyContext, artifact: Artifact) -> list[Check]:
+    if not artifact.path.endswith(".onnx"):
+        return []
+    return onnx_checks(ctx.folder.file(artifact), artifact, ctx.folder.manifest)
+
+
+register_check(CheckSpec("self_contained", "artifact", "file", "ONNX: no weights in external files (the manifest "
+                         "pins one file)", _loaded, blocking=True))
+register_check(CheckSpec("graph", "artifact", "file", "ONNX: quantized operators only in int8 files, float16 weights "
+                         "only in fp16 ones, input shape and embedded classes and preprocessing as in the manifest"))
