@@ -91,12 +91,12 @@ def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tup
             made = EXPORTERS[name]().export(request)
         except UnavailableError as exc:
             failures.append({"format": name, "stage": "export", "status": "unavailable", "reason": str(exc)})
-            log(f"[yellow]{name}: unavailable: {exc}")
+            log(f"{name}: unavailable: {exc}")
             continue
         except Exception as exc:
             reason = first_line(exc)
             failures.append({"format": name, "stage": "export", "reason": reason})
-            log(f"[red]{name}: export failed: {reason}")
+            log(f"{name}: export failed: {reason}")
             continue
         for art in made:
             art.sha256, art.bytes = describe_file(request.out_dir, art.path)
@@ -241,8 +241,8 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
     check_tolerance_names(tolerances, folder.manifest)
 
     def show(row: VerifyResult) -> None:
-        mark = {"passed": "[green]pass", "failed": "[red]FAIL", "skipped": "[yellow]skip"}[row.status]
-        log(f"verify {row.artifact} on {row.runtime}/{row.device}: {mark}[/] {row.reason}")
+        mark = {"passed": "pass", "failed": "FAIL", "skipped": "skip"}[row.status]
+        log(f"verify {row.artifact} on {row.runtime}/{row.device}: {mark} {row.reason}".rstrip())
 
     rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
     _require_requested_devices(rows, devices)

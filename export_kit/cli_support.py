@@ -37,8 +37,17 @@ def console():
     return Console(highlight=False, soft_wrap=True)
 
 
+#: The library logs plain text (Python API users see no markup); the terminal colours these words.
+HIGHLIGHTS = {"FAIL": "bold red", "export failed": "red", "pass": "green", "skip": "yellow", "unavailable": "yellow"}
+
+
 def log(message: str) -> None:
-    console().print(message)
+    from rich.text import Text
+
+    text = Text(message)
+    for word, style in HIGHLIGHTS.items():
+        text.highlight_words([word], style)
+    console().print(text)
 
 
 def handled(func):

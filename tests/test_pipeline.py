@@ -95,3 +95,12 @@ def test_bench_keeps_the_verify_section_of_a_failing_report(built_copy):
     assert not failing
     after = api.bench(built_copy, [1], devices=("cpu",), log=lambda _: None)
     assert len(after.verify) == len(failing.verify) and not after
+
+
+def test_the_library_logs_plain_text_without_terminal_markup(built_copy):
+    from export_kit import api
+
+    lines: list[str] = []
+    api.verify(built_copy, log=lines.append)
+    assert lines and all("[/" not in line and "[green" not in line and "[red" not in line for line in lines)
+    assert any(line.startswith("verify onnx on onnxruntime/cpu: pass") for line in lines)
