@@ -23,7 +23,7 @@ from export_kit.errors import UnavailableError, UsageError, first_line
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import atomic_path, stopwatch
 from export_kit.folder import ArtifactsFolder
-from export_kit.golden import GOLDEN_NAME, Golden, pick_balanced
+from export_kit.golden import GOLDEN_NAME, Golden
 from export_kit.limits import check_batch
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
 from export_kit.preprocessing import Preprocessing
@@ -70,8 +70,7 @@ def make_golden(model, prep: Preprocessing, test: Split | None, example, count: 
         picked = Split(images, np.full(count, -1, np.int64))
         whole = Split(images[:0], np.empty(0, np.int64))
     else:
-        pick = pick_balanced(test.labels, count)
-        picked, whole = Split(test.images[pick], test.labels[pick]), test
+        picked, whole = test.balanced(count), test
     inputs = prep.apply(picked.images)
     with torch.inference_mode():
         logits = np.concatenate([model(torch.from_numpy(inputs[i:i + 50])).numpy() for i in range(0, count, 50)])

@@ -71,11 +71,3 @@ def entry_limits(count: int, sample_shape: tuple[int, ...], classes: int) -> dic
     sizes = {"images": count * sample, "inputs": count * sample * 4, "logits": count * classes * 4,
              "labels": count * 8, "test_predictions": MAX_TEST_IMAGES * 8, "test_labels": MAX_TEST_IMAGES * 8}
     return {f"{k}.npy": v + NPY_HEADER_SLACK for k, v in sizes.items()}
-
-
-def pick_balanced(labels: np.ndarray, count: int) -> np.ndarray:
-    """Indexes of ``count`` images spread evenly over the classes, first ones of each class, in dataset order."""
-    classes = np.unique(labels)
-    per_class = max(1, count // len(classes))
-    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in classes])
-    return np.sort(keep)

@@ -73,16 +73,13 @@ def save_checkpoint(path: Path, model, *, factory: str, kwargs: dict, meta: dict
         torch.save(payload, tmp)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint's dictionary safely, turning every way it can be wrong into one CheckpointError."""
+def safe_load(path: Path) -> Any:
+    """The one way exportkit reads a ``torch.save`` file: a zip of bounded size, tensors and plain data only
+    (``weights_only=True``), every way it can be wrong one CheckpointError that never advises the unsafe way."""
     import pickle
 
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; train one with `exportkit train` or pass "
-                              "--checkpoint FILE")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated, corrupt, or not the zip "
                               "archive torch.save writes)")
@@ -95,6 +92,16 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}; truncated, "
                               "corrupt or not a checkpoint)") from None
+    return payload
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load an exportkit checkpoint's dictionary safely (:func:`safe_load`) and check its format and version."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; train one with `exportkit train` or pass "
+                              "--checkpoint FILE")
+    payload = safe_load(path)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an exportkit checkpoint (no 'format': '{CHECKPOINT_FORMAT}')")
     if payload.get("version") != CHECKPOINT_VERSION:

@@ -13,7 +13,7 @@ from typing import Any
 
 from export_kit.errors import CheckpointError, UsageError, first_line
 from export_kit.limits import check_sample_shape
-from export_kit.modelspec import call_factory, load_checkpoint, save_checkpoint
+from export_kit.modelspec import call_factory, load_checkpoint, safe_load, save_checkpoint
 from export_kit.preprocessing import Preprocessing
 
 
@@ -80,17 +80,10 @@ def from_checkpoint(path: Path, factories: tuple[str, ...] = ()) -> ModelSource:
 
 
 def _load_weights(model, weights: Path) -> None:
-    """Accept a plain state_dict or an exportkit checkpoint; always with ``weights_only=True``."""
-    import pickle
-
-    import torch
-
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"weights file {weights} does not exist") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{weights} is not a loadable state_dict: {first_line(exc)}") from None
+    """Accept a plain state_dict or an exportkit checkpoint, read by the one safe loader."""
+    if not Path(weights).is_file():
+        raise CheckpointError(f"weights file {weights} does not exist")
+    state = safe_load(Path(weights))
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     try:

@@ -19,9 +19,13 @@ class Split:
 
     def subset(self, per_class: int) -> Split:
         """The first ``per_class`` images of every class, in dataset order (deterministic, balanced)."""
-        keep = np.concatenate([np.flatnonzero(self.labels == c)[:per_class] for c in np.unique(self.labels)])
-        keep.sort()
+        keep = np.sort(np.concatenate([np.flatnonzero(self.labels == c)[:per_class]
+                                       for c in np.unique(self.labels)]))
         return Split(self.images[keep], self.labels[keep])
+
+    def balanced(self, count: int) -> Split:
+        """About ``count`` images spread evenly over the classes (at least one of each)."""
+        return self.subset(max(1, count // len(np.unique(self.labels))))
 
 
 @dataclass
