@@ -37,6 +37,8 @@ GOLDEN_COUNT = 250
 #: Written into the manifest so apps in other languages check the golden vectors against the same bound.
 FP32 = DEFAULT_TOLERANCES["fp32"]
 DEFAULT_FORMATS = "onnx,torchscript,int8"
+#: Added to the defaults when calibration images are at hand (static int8 needs them).
+CALIBRATED_DEFAULT = "int8-static"
 CHECKPOINT_NAME = "checkpoint.pt"
 Log = Callable[[str], None]
 
@@ -138,7 +140,14 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
     return manifest
 
 
-def build(model, example_input, *, formats: Sequence[str] | str = DEFAULT_FORMATS, out: Path = Path("artifacts"),
+def resolve_formats(formats: Sequence[str] | str | None, calibration: Split | None) -> list[str]:
+    """None means the defaults, decided here only: onnx, torchscript, int8, and int8-static with calibration."""
+    if formats is None:
+        return parse_formats(DEFAULT_FORMATS) + ([CALIBRATED_DEFAULT] if calibration is not None else [])
+    return parse_formats(formats) if isinstance(formats, str) else list(formats)
+
+
+def build(model, example_input, *, formats: Sequence[str] | str | None = None, out: Path = Path("artifacts"),
           preprocessing: Preprocessing | None = None, classes: Sequence[str] | None = None,
           test: Split | None = None, calibration: Split | None = None, checkpoint: Path | None = None,
           model_info: dict | None = None, golden_count: int = GOLDEN_COUNT, verify_after: bool = True,
@@ -158,7 +167,7 @@ such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager
     preprocessing = preprocessing or Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     if classes is None:
         classes = [f"class{i}" for i in range(_output_width(model, example_input))]
-    formats = parse_formats(formats) if isinstance(formats, str) else list(formats)
+    formats = resolve_formats(formats, calibration)
     out = prepare_out_dir(out)
     model.eval()
     metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict()),

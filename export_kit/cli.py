@@ -35,12 +35,6 @@ from export_kit.cli_support import (
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Export a PyTorch model to TorchScript, ONNX and int8, verify each, and benchmark them.")
 
-#: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
-TRAINER = "train.loop:train"
-TRAIN_CONFIG = "train.config:TrainConfig"
-#: Training images per class used to calibrate static int8 (300 in all for CIFAR-10).
-CALIBRATION_PER_CLASS = 30
-
 @app.callback()
 def _root(debug: Annotated[bool, typer.Option(help="show tracebacks for user errors")] = False) -> None:
     STATE["debug"] = debug
@@ -77,7 +71,7 @@ def train(
     dataset: Dataset = "cifar10",
 ) -> None:
     """Train a CNN on CIFAR-10 and write a self-describing, resumable checkpoint; under torchrun, with DDP."""
-    from export_kit.datasets import load_dataset
+    from export_kit.pipeline import load_data, train
 
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
                 "weight_decay": weight_decay, "label_smoothing": label_smoothing, "schedule": schedule, "crop": crop,
@@ -88,22 +82,13 @@ def train(
         raise errors.UsageError(f"--resume continues the run with its own settings; drop --"
                                 f"{', --'.join(g.replace('_', '-') for g in given)}")
     out = out or resume or Path("artifacts/checkpoint.pt")
-    metrics = _train(load_dataset(dataset, data_dir), out, arch=arch or "seed", settings=settings, resume=resume,
-                     stop_after=stop_after)
+    metrics = train(load_data(dataset, data_dir), out, arch=arch or "seed", settings=settings, resume=resume,
+                    stop_after=stop_after)
     if "test_accuracy" in metrics:
         log(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['train_seconds']:.0f}s of training; "
              f"wrote {out}")
     elif metrics:
         log(f"stopped after epoch {metrics['epochs_done']}; continue with: exportkit train --resume {out}")
-
-
-def _train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, resume: Path | None = None,
-           stop_after: int | None = None) -> dict:
-    """Run the trainer found by name; returns {} in the helper processes of a distributed run."""
-    from export_kit.modelspec import load_factory
-
-    config = load_factory(TRAIN_CONFIG).for_arch(arch, **(settings or {}))
-    return load_factory(TRAINER)(data, config, out, resume=resume, stop_after=stop_after) or {}
 
 
 @app.command()
@@ -130,45 +115,12 @@ def build(
     golden: Annotated[int, typer.Option(min=8, help="golden test images stored for parity")] = 250,
 ) -> None:
     """Train (unless --checkpoint or --model), export each format, verify and benchmark: the whole pipeline."""
-    from export_kit import api, sources
-    from export_kit.exporters import parse_formats
-    from export_kit.fileio import stopwatch
-    from export_kit.preprocessing import Preprocessing
+    from export_kit.pipeline import ModelChoice, build_pipeline
 
-    names, batches = parse_formats(api.DEFAULT_FORMATS if formats is None else formats), parse_batches(batch)
-    timings: dict[str, float] = {}
-    if model:
-        prep = Preprocessing(mean=sources.parse_triple(mean, "--mean"),
-                             std=sources.parse_triple(std, "--std", positive=True))
-        shape = sources.parse_shape(input_shape)
-        with stopwatch(timings, "data"):
-            data = load_dataset_for_build(dataset, data_dir) if (dataset or data_dir) else None
-        test = data.test if data else None
-        calibration = data.train.subset(CALIBRATION_PER_CLASS) if data else None
-        src = sources.from_factory(model, api.prepare_out_dir(out) / api.CHECKPOINT_NAME, input_shape=shape,
-                                   weights=checkpoint, classes_file=classes, preprocessing=prep)
-    else:
-        with stopwatch(timings, "data"):
-            data = load_dataset_for_build(dataset, data_dir)
-        if checkpoint is None:
-            checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
-            with stopwatch(timings, "train"):
-                _train(data, checkpoint, arch=arch, settings={"epochs": epochs})
-        src, test = sources.from_checkpoint(checkpoint, tuple(allow_factory or ())), data.test
-        calibration = data.train.subset(CALIBRATION_PER_CLASS)
-    if formats is None and calibration is not None:
-        names.append("int8-static")
-    report = api.build(src.model, src.example, formats=names, out=out, classes=src.classes,
-                       preprocessing=src.preprocessing, test=test, calibration=calibration,
-                       checkpoint=src.checkpoint, model_info=src.info,
-                       golden_count=golden, bench_batches=batches if bench else (), timings=timings, log=log)
+    choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()))
+    report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
+                            bench_batches=parse_batches(batch) if bench else (), golden_count=golden, log=log)
     finish(report, ("export", "verify", "bench"))
-
-
-def load_dataset_for_build(dataset: str | None, data_dir: Path | None):
-    from export_kit.datasets import load_dataset
-
-    return load_dataset(dataset or "cifar10", data_dir)
 
 
 def _test_split(dataset: str | None, data_dir: Path | None, announce: bool = True):
@@ -176,7 +128,9 @@ def _test_split(dataset: str | None, data_dir: Path | None, announce: bool = Tru
     import os
 
     if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
-        return load_dataset_for_build(dataset, data_dir).test
+        from export_kit.pipeline import load_data
+
+        return load_data(dataset, data_dir).test
     if announce:
         log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
     return None

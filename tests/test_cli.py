@@ -138,3 +138,37 @@ def test_debug_keeps_the_traceback_for_user_errors(tmp_path):
     result = runner.invoke(app, ["--debug", "verify", "--artifacts", str(tmp_path)])
     assert result.exit_code != 0
     assert type(result.exception).__name__ == "ManifestError"
+
+
+def _shape_of(folder) -> dict:
+    """A manifest without what differs run to run (hashes, sizes, warnings)."""
+    data = json.loads((folder / "manifest.json").read_text())
+    data["artifacts"] = [{k: a[k] for k in ("name", "format", "path", "runtime", "precision", "opset")}
+                         for a in data["artifacts"]]
+    data["golden"].pop("sha256")
+    return data
+
+
+def test_the_cli_and_the_python_api_build_the_same_folder(tmp_path, checkpoint, synthetic):
+    """Defaults live in the library: `exportkit build` and export_kit.build given the same inputs agree,
+    int8-static (the default when calibration images are at hand) included."""
+    import torch
+
+    import export_kit
+    from export_kit.modelspec import load_checkpoint
+    from export_kit.preprocessing import Preprocessing
+
+    result = invoke("build", "--checkpoint", checkpoint, "--out", tmp_path / "cli", "--dataset", "synthetic",
+                    "--no-bench", "--golden", "40")
+    assert result.exit_code == 0, result.output
+    model, meta = load_checkpoint(checkpoint)
+    export_kit.build(model, torch.zeros(1, *meta["input_shape"]), out=tmp_path / "api", classes=meta["classes"],
+                     preprocessing=Preprocessing.from_dict(meta["preprocessing"]), test=synthetic.test,
+                     calibration=synthetic.train.subset(30), checkpoint=checkpoint, golden_count=40,
+                     model_info={"factory": meta["factory"], "arch": meta.get("arch"),
+                                 "test_accuracy": meta["metrics"]["test_accuracy"], "data": meta["data"],
+                                 "input_shape": meta["input_shape"]},
+                     bench_batches=(), log=lambda _: None)
+    cli, api = _shape_of(tmp_path / "cli"), _shape_of(tmp_path / "api")
+    assert "int8-static" in [a["name"] for a in cli["artifacts"]]
+    assert cli == api

@@ -1,0 +1,98 @@
+"""The whole job behind ``exportkit build``: find the data, get the model (train it, read a checkpoint, or call a
+factory), then :func:`export_kit.api.build`. It lives in the library, with every default, so the CLI and Python
+callers behave the same; the CLI only parses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from export_kit import api, sources
+from export_kit.datasets import Dataset
+from export_kit.exporters import parse_formats
+from export_kit.fileio import stopwatch
+from export_kit.preprocessing import Preprocessing
+from export_kit.report import Report
+
+#: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
+TRAINER = "train.loop:train"
+TRAIN_CONFIG = "train.config:TrainConfig"
+#: Training images per class used to calibrate static int8 (300 in all for CIFAR-10).
+CALIBRATION_PER_CLASS = 30
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Where the model comes from: ``factory`` (your own, with optional ``checkpoint`` weights), else
+    ``checkpoint`` (an exportkit checkpoint), else training ``arch`` for ``epochs``."""
+
+    factory: str | None = None
+    checkpoint: Path | None = None
+    input_shape: str = "3x224x224"
+    classes_file: Path | None = None
+    mean: str = "0,0,0"
+    std: str = "1,1,1"
+    arch: str = "seed"
+    epochs: int | None = None
+    allow_factories: tuple[str, ...] = ()
+
+
+def load_data(dataset: str | None, data_dir: Path | None) -> Dataset:
+    from export_kit.datasets import load_dataset
+
+    return load_dataset(dataset or "cifar10", data_dir)
+
+
+def train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, resume: Path | None = None,
+          stop_after: int | None = None) -> dict:
+    """Run the trainer found by name; returns {} in the helper processes of a distributed run."""
+    from export_kit.modelspec import load_factory
+
+    config = load_factory(TRAIN_CONFIG).for_arch(arch, **(settings or {}))
+    return load_factory(TRAINER)(data, config, out, resume=resume, stop_after=stop_after) or {}
+
+
+def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None) -> tuple | None:
+    """Every value that can be wrong, checked before any data is read or any model trained."""
+    if isinstance(formats, str):
+        parse_formats(formats)
+    if not choice.factory:
+        return None
+    prep = Preprocessing(mean=sources.parse_triple(choice.mean, "--mean"),
+                         std=sources.parse_triple(choice.std, "--std", positive=True))
+    return prep, sources.parse_shape(choice.input_shape)
+
+
+def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out: Path,
+            timings: dict) -> sources.ModelSource:
+    if choice.factory and parsed:
+        prep, shape = parsed
+        return sources.from_factory(choice.factory, api.prepare_out_dir(out) / api.CHECKPOINT_NAME,
+                                    input_shape=shape, weights=choice.checkpoint, classes_file=choice.classes_file,
+                                    preprocessing=prep)
+    checkpoint = choice.checkpoint
+    if checkpoint is None:
+        checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
+        with stopwatch(timings, "train"):
+            train(data, checkpoint, arch=choice.arch, settings={"epochs": choice.epochs})
+    return sources.from_checkpoint(checkpoint, choice.allow_factories)
+
+
+def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), formats: Sequence[str] | str | None = None,
+                   dataset: str | None = None, data_dir: Path | None = None, bench_batches: Sequence[int] = (1, 32),
+                   golden_count: int = api.GOLDEN_COUNT, log: Callable[[str], None] = print) -> Report:
+    """Data, model, then export, verify and bench into ``out``. A factory model needs data only when
+    ``dataset``/``data_dir`` is given; the other two always read it (CIFAR-10 by default)."""
+    parsed = _check_inputs(choice, formats)
+    timings: dict[str, float] = {}
+    with stopwatch(timings, "data"):
+        wants_data = not choice.factory or dataset or data_dir
+        data = load_data(dataset, data_dir) if wants_data else None
+    src = _source(choice, parsed, data, out, timings)
+    return api.build(src.model, src.example, formats=formats, out=out, classes=src.classes,
+                     preprocessing=src.preprocessing, test=data.test if data else None,
+                     calibration=data.train.subset(CALIBRATION_PER_CLASS) if data else None,
+                     checkpoint=src.checkpoint, model_info=src.info, golden_count=golden_count,
+                     bench_batches=bench_batches, timings=timings, log=log)
