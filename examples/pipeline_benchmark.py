@@ -36,7 +36,7 @@ def bench_twice(out: Path) -> list[str]:
         subprocess.run([sys.executable, "-m", "export_kit", "bench", "--artifacts", str(out), "--batch", "1,32",
                         "--device", "cpu"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         report = json.loads((out / "report.json").read_text())
-        runs.append({(b["artifact"], b["batch"]): b for b in report["bench"] if b["status"] == "ok"})
+        runs.append({(b["artifact"], b["batch"]): b for b in report["bench"] if b["status"] == "passed"})
     lines = []
     for key, first in runs[0].items():
         second = runs[1][key]
@@ -69,7 +69,7 @@ def summarize(out: Path) -> list[str]:
             lines.append(f"verify {name:17s} {row['status']:7s} accuracy {row['accuracy']:.4f} "
                          f"top-1 agreement {row['top1_agreement']:.4f} max abs err {row['max_abs_err']:.2e} "
                          f"McNemar p {row['mcnemar']['p_value']:.2g}")
-    ok = [b for b in report["bench"] if b["status"] == "ok"]
+    ok = [b for b in report["bench"] if b["status"] == "passed"]
     for b in ok:
         lines.append(f"bench {b['artifact']:17s} {b['runtime']:11s} batch {b['batch']:3d} p50 {b['p50_ms']:.4f} ms "
                      f"p99 {b['p99_ms']:.4f} ms  {b['speedup_vs_eager']:.2f}x vs eager")

@@ -39,8 +39,8 @@ def main() -> None:
     )
     for line in report.failures():
         print("FAILED", line)
-    print(f"{'PASS' if report else 'FAIL'}: see {out / 'report.md'}")
-    sys.exit(0 if report else 1)
+    print(f"{'PASS' if report.passed else 'FAIL'}: see {out / 'report.md'}")
+    sys.exit(0 if report.passed else 1)
 
 
 if __name__ == "__main__":

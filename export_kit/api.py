@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from export_kit.access import Access, open_folder
-from export_kit.baseline import GateResult, compare, save_baseline
+from export_kit.baseline import compare, save_baseline
 from export_kit.bench import BenchConfig
 from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
@@ -28,7 +28,8 @@ from export_kit.limits import check_batch
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD, Report, load_report
-from export_kit.results import BenchResult, VerifyResult
+from export_kit.report_write import write_report
+from export_kit.results import BenchResult, GateResult, VerifyResult
 from export_kit.runners import check_devices
 from export_kit.signing import SIGNATURE_NAME, sign_folder
 from export_kit.tolerances import Overrides, check_tolerance_names
@@ -181,7 +182,7 @@ such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager
                                  log=log)
     report = Report(folder=str(out), model=manifest.model, artifacts=[a.__dict__ for a in manifest.artifacts],
                     export_failures=manifest.failures)
-    report.save(out)
+    write_report(report, out, plots=False)
     if verify_after:
         with stopwatch(timings, "verify"):
             report = verify(out, test, log=log)
@@ -189,7 +190,7 @@ such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager
         with stopwatch(timings, "bench"):
             report = bench(out, bench_batches, config=bench_config, log=log)
     report.timings = {k: round(v, 2) for k, v in timings.items()}
-    report.save(out)
+    write_report(report, out, plots=False)  # the timings change no picture
     return report
 
 
@@ -229,7 +230,7 @@ def _report_for(folder: ArtifactsFolder, report_dir: Path) -> Report:
     from export_kit.environment import fingerprint
 
     report = load_report(report_dir)
-    if report is None:  # not `or`: a report that holds failures is falsy, and must be kept all the same
+    if report is None:
         report = Report(folder=str(folder.path))
     report.folder, report.model, report.classes = str(folder.path), folder.manifest.model, folder.manifest.classes
     report.artifacts = [a.__dict__ for a in folder.manifest.artifacts]
@@ -256,7 +257,7 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
     _require_requested_devices(rows, devices)
     report = _report_for(folder, report_dir)
     report.verify = [r.to_dict() for r in rows]
-    report.save(report_dir)
+    write_report(report, report_dir)
     return report
 
 
@@ -284,5 +285,5 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
     report = _report_for(folder, report_dir)
     report.bench = [r.to_dict() for r in rows]
     report.gate = [g.to_dict() for g in gate.apply(rows, report.environment)] if gate else []
-    report.save(report_dir)
+    write_report(report, report_dir)
     return report

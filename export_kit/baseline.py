@@ -8,13 +8,12 @@ says so, because their difference says nothing about the artifact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from export_kit.errors import UsageError
 from export_kit.fileio import write_json
 from export_kit.limits import read_json
-from export_kit.results import BenchResult, Record
+from export_kit.results import BenchResult, GateResult, Status
 from export_kit.runners.base import threads_of
 
 BASELINE_FORMAT = "exportkit-bench-baseline"
@@ -26,22 +25,9 @@ def row_key(row: BenchResult) -> str:
     return f"{row.artifact}/{row.runtime}/{row.device}/batch{row.batch}"
 
 
-@dataclass
-class GateResult(Record):
-    key: str
-    status: str  # ok | regressed | improved | new | missing
-    baseline_p50_ms: float | None = None
-    p50_ms: float | None = None
-    change: float | None = None  # relative change of the median, + is slower
-    detail: str = ""
-
-    def __bool__(self) -> bool:
-        return self.status != "regressed"
-
-
 def save_baseline(path: Path, rows: list[BenchResult], environment: dict) -> None:
     write_json(Path(path), {"format": BASELINE_FORMAT, "version": 1, "environment": environment,
-                            "rows": [r.to_dict() for r in rows if r.status == "ok"]})
+                            "rows": [r.to_dict() for r in rows if r.status == Status.PASSED]})
 
 
 def load_baseline(path: Path) -> tuple[dict, list[BenchResult]]:
@@ -69,17 +55,17 @@ def environment_mismatch(baseline: dict, current: dict) -> list[str]:
 
 def _compare_row(key: str, base: BenchResult, cur: BenchResult, max_regression: float) -> GateResult:
     change = cur.p50_ms / base.p50_ms - 1.0
-    result = GateResult(key, "ok", base.p50_ms, cur.p50_ms, change)
+    result = GateResult(key, "no change", base.p50_ms, cur.p50_ms, change)
     if threads_of(base.settings) != threads_of(cur.settings):
         raise UsageError(f"refusing to compare {key}: thread settings differ ({base.settings} vs {cur.settings})")
     fastest_now = min(cur.round_p50_ms or [cur.p50_ms])
     slowest_then = max(base.round_p50_ms or [base.p50_ms])
     if fastest_now > slowest_then * (1.0 + max_regression):
-        result.status = "regressed"
+        result.verdict, result.status = "regressed", Status.FAILED
         result.detail = (f"p50 {cur.p50_ms:.4f} ms vs {base.p50_ms:.4f} ms ({change:+.1%}); fastest round "
                          f"{fastest_now:.4f} ms > slowest baseline round {slowest_then:.4f} ms + {max_regression:.0%}")
     elif max(cur.round_p50_ms or [cur.p50_ms]) * (1.0 + max_regression) < min(base.round_p50_ms or [base.p50_ms]):
-        result.status = "improved"
+        result.verdict = "improved"
     return result
 
 
@@ -91,7 +77,7 @@ def compare(rows: list[BenchResult], environment: dict, baseline_path: Path, max
         raise UsageError(f"refusing to compare with {baseline_path}: environment differs ({'; '.join(mismatch)}); "
                          "rebuild the baseline here, or pass --allow-env-mismatch")
     base = {row_key(r): r for r in base_rows}
-    current = {row_key(r): r for r in rows if r.status == "ok"}
+    current = {row_key(r): r for r in rows if r.status == Status.PASSED}
     results = [_compare_row(k, base[k], r, max_regression) if k in base else GateResult(k, "new", p50_ms=r.p50_ms)
                for k, r in current.items()]
     results += [GateResult(k, "missing", b.p50_ms, detail="in the baseline, not measured now")

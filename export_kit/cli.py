@@ -118,8 +118,9 @@ def build(
     from export_kit.pipeline import ModelChoice, build_pipeline
 
     choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()))
+    batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
-                            bench_batches=parse_batches(batch) if bench else (), golden_count=golden, log=log)
+                            bench_batches=batches if bench else (), golden_count=golden, log=log)
     finish(report, ("export", "verify", "bench"))
 
 
@@ -190,11 +191,11 @@ def selftest(
     results = [run_control(source, test)] + [run_fault(source, f, test) for f in FAULTS]
     table = Table("fault", "artifact", "must fail", "failed checks", "result", title="planted faults")
     for r in results:
-        colour = "green" if r.status in ("caught", "passed") else "yellow" if r.status == "skipped" else "red"
+        colour = {"passed": "green", "skipped": "yellow"}.get(r.status, "red")
         table.add_row(r.fault, r.artifact, r.expected_check, ", ".join(r.failed_checks) or "-",
-                      f"[{colour}]{r.status}[/] {r.detail}")
+                      f"[{colour}]{r.outcome}[/] {r.detail}")
     console().print(table)
-    if not all(results):
+    if not all(r.passed for r in results):
         raise typer.Exit(errors.EXIT_CHECK_FAILED)
     if all(r.status == "skipped" for r in results[1:]):
         typer.echo("FAILED no fault could be planted in this folder, so nothing was shown to be caught", err=True)

@@ -22,7 +22,7 @@ from export_kit.datasets import Split
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import GOLDEN_NAME
 from export_kit.manifest import MANIFEST_NAME, describe_file, load_manifest, resolve_inside
-from export_kit.results import Record
+from export_kit.results import Record, Status
 from export_kit.trust import Trust
 from export_kit.verify import verify_folder
 
@@ -224,22 +224,31 @@ FAULTS = (
 )
 
 
+OUTCOMES = {"caught": Status.PASSED, "no false alarm": Status.PASSED, "missed": Status.FAILED,
+            "false alarm": Status.FAILED, "skipped": Status.SKIPPED}
+
+
 @dataclass
 class FaultResult(Record):
     fault: str
     artifact: str
     expected_check: str  # the checks that must fail, comma-separated
-    status: str  # caught | missed | skipped; for the control: passed | false alarm
+    outcome: str  # caught | missed | skipped; for the control: no false alarm | false alarm
     failed_checks: list[str]
     detail: str = ""
+    status: str = Status.SKIPPED
 
-    def __bool__(self) -> bool:
-        return self.status not in ("missed", "false alarm")
+    def __post_init__(self) -> None:
+        self.status = OUTCOMES[self.outcome]
+
+    @property
+    def passed(self) -> bool:
+        return self.status != Status.FAILED
 
 
 def _failed(folder: Path, test: Split | None, trust: Trust) -> dict[str, list[str]]:
     rows = verify_folder(ArtifactsFolder.load(folder, trust), test, devices=("cpu",))
-    return {r.artifact: r.failed_checks() for r in rows if r.status != "skipped"}
+    return {r.artifact: r.failed_checks() for r in rows if r.status != Status.SKIPPED}
 
 
 def _listed_files(source: ArtifactsFolder) -> list[str]:
@@ -281,13 +290,14 @@ def run_fault(source: ArtifactsFolder, fault: Fault, test: Split | None) -> Faul
     targets = sorted(names) if fault.artifact == "*" else [fault.artifact]
     result.failed_checks = sorted({c for t in targets for c in failed.get(t, [])})
     caught = all(set(fault.expect) <= set(failed.get(t, [])) for t in targets)
-    result.status = "caught" if caught else "missed"
+    result.outcome = "caught" if caught else "missed"
+    result.status = OUTCOMES[result.outcome]
     return result
 
 
 def run_control(source: ArtifactsFolder, test: Split | None) -> FaultResult:
     """The negative control: the untouched folder must pass every check."""
     failed = {k: v for k, v in _failed(source.path, test, source.trust).items() if v}
-    return FaultResult("control: untouched folder", "*", "(none)", "false alarm" if failed else "passed",
+    return FaultResult("control: untouched folder", "*", "(none)", "false alarm" if failed else "no false alarm",
                        sorted({c for v in failed.values() for c in v}),
-                       detail=f"false alarm on {sorted(failed)}" if failed else "no false alarm")
+                       detail=f"on {sorted(failed)}" if failed else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from export_kit.fileio import atomic_path
-from export_kit.results import BenchResult, VerifyResult
+from export_kit.results import BenchResult, Status, VerifyResult
 
 LATENCY_PNG = "latency.png"
 BATCH_PNG = "latency_vs_batch.png"
@@ -29,7 +29,7 @@ def _pyplot():
 
 def latency_plot(rows: list[BenchResult], path: Path) -> bool:
     """One panel per batch size; returns False when there is nothing to draw."""
-    ok = [r for r in rows if r.status == "ok"]
+    ok = [r for r in rows if r.status == Status.PASSED]
     batches = sorted({r.batch for r in ok})
     if not batches:
         return False
@@ -56,7 +56,7 @@ def latency_plot(rows: list[BenchResult], path: Path) -> bool:
 
 def batch_plot(rows: list[BenchResult], path: Path) -> bool:
     """p50 per image against batch size, one line per artifact x target; needs two or more batch sizes."""
-    ok = [r for r in rows if r.status == "ok"]
+    ok = [r for r in rows if r.status == Status.PASSED]
     if len({r.batch for r in ok}) < 2:
         return False
     plt = _pyplot()

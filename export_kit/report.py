@@ -1,4 +1,5 @@
-"""The report: verify and bench rows plus the environment, as report.json for programs and report.md for people.
+"""The report as a record: verify, bench and gate rows plus the environment, with a JSON round trip. Writing it
+(report.json, report.md, report.html, plots) is :func:`export_kit.report_write.write_report`.
 
 ``verify`` and ``bench`` each rewrite only their own section, so either command can be rerun alone.
 """
@@ -10,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from export_kit.errors import ExportKitError
-from export_kit.fileio import write_json, write_text
 from export_kit.limits import read_json
-from export_kit.results import BenchResult, Record, VerifyResult
+from export_kit.results import BenchResult, GateResult, Record, Status, VerifyResult
 from export_kit.trust import UNTRUSTED
 
 REPORT_JSON = "report.json"
@@ -39,6 +39,9 @@ class Report(Record):
     notes: list[str] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
 
+    def gate_rows(self) -> list[GateResult]:
+        return [GateResult.from_dict(g) for g in self.gate]
+
     def verify_rows(self) -> list[VerifyResult]:
         return [VerifyResult.from_dict(r) for r in self.verify]
 
@@ -54,12 +57,11 @@ class Report(Record):
                       if f.get("status") != "unavailable"]
         if "verify" in sections:
             lines += [f"{r.artifact} on {r.runtime}/{r.device}: {', '.join(r.failed_checks()) or 'failed'}: "
-                      f"{r.reason}" for r in self.verify_rows() if not r]
+                      f"{r.reason}" for r in self.verify_rows() if not r.passed]
         if "bench" in sections:
             lines += [f"{r.artifact} on {r.runtime}/{r.device} batch {r.batch}: bench failed: {r.reason}"
-                      for r in self.bench_rows() if not r]
-            lines += [f"{g['key']}: latency regressed: {g['detail']}" for g in self.gate
-                      if g["status"] == "regressed"]
+                      for r in self.bench_rows() if not r.passed]
+            lines += [f"{g.key}: latency regressed: {g.detail}" for g in self.gate_rows() if not g.passed]
         return lines
 
     def untrusted(self, sections: tuple[str, ...] = SECTIONS) -> list[str]:
@@ -67,14 +69,15 @@ class Report(Record):
         rows = [*(self.verify_rows() if "verify" in sections else []),
                 *(self.bench_rows() if "bench" in sections else [])]
         return sorted({f"{r.artifact} on {r.runtime}/{r.device}" for r in rows
-                       if r.status == "skipped" and r.reason.startswith(UNTRUSTED)})
+                       if r.status == Status.SKIPPED and r.reason.startswith(UNTRUSTED)})
 
     def int8_slowdowns(self) -> list[str]:
         """Say plainly where an int8 artifact runs slower than the fp32 artifact of the same runtime."""
         precision = {a["name"]: a["precision"] for a in self.artifacts}
         int8_ops = {a["name"]: sorted({op.split(":")[0] for op in a.get("details", {}).get("int8_layers", [])})
                     for a in self.artifacts}
-        timed = {(b.artifact, b.runtime, b.device, b.batch): b for b in self.bench_rows() if b.status == "ok"}
+        timed = {(b.artifact, b.runtime, b.device, b.batch): b for b in self.bench_rows()
+                 if b.status == Status.PASSED}
         lines = []
         for (name, runtime, device, batch), row in timed.items():
             if precision.get(name) != "int8":
@@ -89,8 +92,8 @@ class Report(Record):
 
     def recommend(self) -> list[dict]:
         """Best verified artifact per target, with its speed-up over eager PyTorch measured in the same run."""
-        verified = {(r.artifact, r.device) for r in self.verify_rows() if r.status == "passed"}
-        timed = [b for b in self.bench_rows() if b.status == "ok" and (b.artifact, b.device) in verified]
+        verified = {(r.artifact, r.device) for r in self.verify_rows() if r.status == Status.PASSED}
+        timed = [b for b in self.bench_rows() if b.status == Status.PASSED and (b.artifact, b.device) in verified]
         picks = []
         targets = [("CPU, batch 1 (latency)", lambda b: b.device == "cpu" and b.batch == 1, "p50_ms", min),
                    ("CPU, largest batch (throughput)", lambda b: b.device == "cpu", "throughput_per_s", max),
@@ -107,24 +110,15 @@ class Report(Record):
                               "throughput_per_s": pick.throughput_per_s, "speedup_vs_eager": pick.speedup_vs_eager})
         return picks
 
-    def __bool__(self) -> bool:
+    @property
+    def passed(self) -> bool:
+        """No failure in any section (a command's own exit code reads only its sections: :meth:`failures`)."""
         return not self.failures()
 
-    def save(self, folder: Path) -> None:
-        """Write report.json, report.md and report.html (with latency plots once there are bench rows)."""
-        from export_kit.report_html import render_html
-        from export_kit.report_md import render
-
-        folder = Path(folder)
+    def derive(self) -> None:
+        """Fill the sections computed from the rows: the recommendation and the int8 notes."""
         self.recommendation = self.recommend()
         self.notes = self.int8_slowdowns()
-        from export_kit.plots import draw
-
-        self.plots = draw(self.bench_rows(), self.verify_rows(), self.classes, folder)
-        write_json(folder / REPORT_JSON, self.to_dict())
-        markdown = render(self)
-        write_text(folder / REPORT_MD, markdown)
-        write_text(folder / REPORT_HTML, render_html(markdown, folder))
 
 
 def load_report(folder: Path) -> Report | None:

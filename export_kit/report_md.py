@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from export_kit.checks import STAGES, stage_of
 from export_kit.plots import CLASSES_PNG
-from export_kit.results import BenchResult, VerifyResult
+from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ def status_rows(report: Report) -> list[list[str]]:
     for art in report.artifacts:
         mine = [r for r in verify if r.artifact == art["name"]]
         timed = [b for b in bench if b.artifact == art["name"]]
-        bench_state = ("FAIL" if any(not b for b in timed) else "ok" if any(b.status == "ok" for b in timed)
+        bench_state = ("FAIL" if any(not b.passed for b in timed) else "ok" if any(b.status == Status.PASSED
+                                                                                   for b in timed)
                        else "skipped" if timed else "-")
         why = "; ".join(sorted({f"{r.runtime}/{r.device}: {r.reason}" for r in mine if r.status != "passed"}))
         out.append([art["name"], "ok", *(_stage(mine, stage) for stage in STAGES), bench_state, why or "-"])
@@ -95,7 +96,7 @@ def _bench_table(rows: list[BenchResult]) -> str:
           f"{r.speedup_vs_eager:.2f}x" if r.speedup_vs_eager else "-",
           "-" if r.noise is None else f"{r.noise:.1%}{' NOISY' if r.noisy else ''}",
           str(threads_of(r.settings) or "-"),
-          r.status if r.status == "ok" else f"{r.status}: {r.reason}"] for r in rows])
+          r.status if r.status == Status.PASSED else f"{r.status}: {r.reason}"] for r in rows])
 
 
 def _f1_table(rows: list[VerifyResult], classes: list[str]) -> str:
@@ -107,7 +108,7 @@ def _f1_table(rows: list[VerifyResult], classes: list[str]) -> str:
 
 def render(report: Report) -> str:
     parts = [f"# exportkit report: {report.folder}", "",
-             f"Overall: **{'PASS' if report else 'FAIL'}** ({report.created})", ""]
+             f"Overall: **{'PASS' if report.passed else 'FAIL'}** ({report.created})", ""]
     if report.model:
         acc = report.model.get("test_accuracy")
         parts += [f"Model: `{report.model.get('factory', '?')}`, reference test accuracy "
@@ -133,8 +134,8 @@ def render(report: Report) -> str:
     if report.gate:
         parts += ["## Latency gate against the baseline", "",
                   _table(["row", "status", "baseline p50 ms", "p50 ms", "change", "detail"],
-                         [[g["key"], g["status"], _fmt(g.get("baseline_p50_ms"), ".4f"), _fmt(g.get("p50_ms"), ".4f"),
-                           _fmt(g.get("change"), "+.1%"), g.get("detail", "")] for g in report.gate]), ""]
+                         [[g.key, g.verdict, _fmt(g.baseline_p50_ms, ".4f"), _fmt(g.p50_ms, ".4f"),
+                           _fmt(g.change, "+.1%"), g.detail] for g in report.gate_rows()]), ""]
     if report.recommendation:
         parts += ["## Recommendation", "", "Fastest artifact per target among those that passed verification:", "",
                   _table(["target", "artifact", "runtime", "batch", "p50 ms", "images/s", "vs eager"],

@@ -1,10 +1,20 @@
-"""Result records. Each is truthy when it passed and round-trips through JSON (``to_dict`` / ``from_dict``)."""
+"""Result records: one status vocabulary (:class:`Status`), ``.passed`` on each, and a JSON round trip
+(``to_dict`` / ``from_dict``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any
+
+
+class Status(StrEnum):
+    """Every record's status: it ran and met its bounds, it ran and did not, or it could not run here."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 def _clean(value: Any) -> Any:
@@ -54,7 +64,7 @@ class VerifyResult(Record):
     runtime: str
     device: str
     precision: str
-    status: str = "passed"  # passed | failed | skipped
+    status: str = Status.PASSED
     reason: str = ""
     checks: list[dict] = field(default_factory=list)
     tolerance: dict = field(default_factory=dict)
@@ -70,16 +80,18 @@ class VerifyResult(Record):
     class_metrics: dict | None = None  # confusion matrix, per-class precision/recall/F1 (export_kit.metrics)
     min_passing: dict = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return self.status != "failed"
+    @property
+    def passed(self) -> bool:
+        """Nothing failed (a skipped row did not fail: the status says it did not run)."""
+        return self.status != Status.FAILED
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "passed": bool(self)}
+        return {**super().to_dict(), "passed": self.passed}
 
     def add(self, check: Check) -> Check:
         self.checks.append(check.to_dict())
         if not check.passed:
-            self.status = "failed"
+            self.status = Status.FAILED
             self.reason = "; ".join(filter(None, [self.reason, f"{check.name}: {check.detail}"]))
         return check
 
@@ -99,7 +111,7 @@ class BenchResult(Record):
     runtime: str
     device: str
     batch: int
-    status: str = "ok"  # ok | skipped | failed
+    status: str = Status.PASSED
     reason: str = ""
     p50_ms: float | None = None
     p90_ms: float | None = None
@@ -115,5 +127,44 @@ class BenchResult(Record):
     file_bytes: int | None = None
     settings: dict = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return self.status != "failed"
+    @property
+    def passed(self) -> bool:
+        return self.status != Status.FAILED
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Reports and baselines written before the shared vocabulary called a timed row "ok"."""
+        return super().from_dict({**data, "status": Status.PASSED if data.get("status") == "ok" else
+                                  data.get("status", Status.PASSED)})
+
+
+#: What the latency gate concluded for a row, and the status that verdict gives it.
+VERDICTS = {"no change": Status.PASSED, "improved": Status.PASSED, "regressed": Status.FAILED,
+            "new": Status.SKIPPED, "missing": Status.SKIPPED}
+
+
+@dataclass
+class GateResult(Record):
+    """One bench row against its baseline row; ``status`` follows from ``verdict``."""
+
+    key: str
+    verdict: str
+    baseline_p50_ms: float | None = None
+    p50_ms: float | None = None
+    change: float | None = None  # relative change of the median, + is slower
+    detail: str = ""
+    status: str = Status.PASSED
+
+    def __post_init__(self) -> None:
+        self.status = VERDICTS.get(self.verdict, Status.SKIPPED)
+
+    @property
+    def passed(self) -> bool:
+        return self.status != Status.FAILED
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        """Reports written before verdicts kept the gate's word in ``status`` ("ok" meant no change)."""
+        if "verdict" not in data:
+            data = {**data, "verdict": {"ok": "no change"}.get(data.get("status"), data.get("status", "new"))}
+        return super().from_dict(data)

@@ -81,7 +81,7 @@ def test_executorch_reports_itself_unavailable_without_the_package(tmp_path, che
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "executorch" else real(name, *a))
     report = build_folder(checkpoint, None, tmp_path / "a", formats=("onnx", "executorch"), bench_batches=())
-    assert report, report.failures()
+    assert report.passed, report.failures()
     assert report.export_failures == [{"format": "executorch", "stage": "export", "status": "unavailable",
                                        "reason": report.export_failures[0]["reason"]}]
     assert "executorch package is not installed" in report.export_failures[0]["reason"]

@@ -19,7 +19,7 @@ def source(built):
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 def test_each_planted_fault_is_caught_with_its_check(source, synthetic, fault):
     result = run_fault(source, fault, synthetic.test)
-    assert result.status == "caught", result
+    assert result.outcome == "caught" and result.passed, result
     assert set(fault.expect) <= set(result.failed_checks)
 
 
@@ -30,7 +30,7 @@ def test_every_registered_check_has_a_planted_fault_it_must_catch():
 
 
 def test_the_shared_build_is_an_untouched_control(source, synthetic):
-    assert run_control(source, synthetic.test).status == "passed"
+    assert run_control(source, synthetic.test).outcome == "no false alarm"
 
 
 def test_a_fault_that_needs_data_is_skipped_not_passed_without_it(source):
@@ -56,8 +56,8 @@ def test_no_false_alarm_on_rebuilt_folders_with_different_seeds(tmp_path, synthe
     train(small, TrainConfig(epochs=1, seed=seed), ckpt, progress=False)
     report = build_folder(ckpt, synthetic.test, tmp_path / "a", formats=("onnx", "torchscript", "int8"),
                           bench_batches=())
-    assert report, report.failures()
-    assert api.verify(tmp_path / "a", synthetic.test, log=lambda _: None)
+    assert report.passed, report.failures()
+    assert api.verify(tmp_path / "a", synthetic.test, log=lambda _: None).passed
 
 
 def test_the_readme_lists_every_registered_check():

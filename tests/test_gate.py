@@ -26,29 +26,29 @@ def _gate(tmp_path, base_rows, cur_rows, env=ENV, **kw):
 
 def test_same_run_passes(tmp_path):
     rows = [_row(1.0, [0.98, 1.0, 1.05])]
-    assert [g.status for g in _gate(tmp_path, rows, rows)] == ["ok"]
+    assert [g.verdict for g in _gate(tmp_path, rows, rows)] == ["no change"]
 
 
 def test_a_slowdown_beyond_threshold_and_noise_regresses(tmp_path):
     base = [_row(1.0, [0.98, 1.0, 1.02])]
-    assert _gate(tmp_path, base, [_row(1.3, [1.28, 1.3, 1.33])])[0].status == "regressed"
+    assert _gate(tmp_path, base, [_row(1.3, [1.28, 1.3, 1.33])])[0].verdict == "regressed"
 
 
 def test_a_baseline_30_percent_faster_fails(tmp_path):
     current = [_row(1.0, [0.97, 1.0, 1.03])]
     faster = [_row(0.7, [0.68, 0.7, 0.72])]
     result = _gate(tmp_path, faster, current)
-    assert result[0].status == "regressed" and "+42.9%" in result[0].detail
+    assert result[0].verdict == "regressed" and not result[0].passed and "+42.9%" in result[0].detail
 
 
 def test_a_slowdown_inside_the_measured_noise_does_not(tmp_path):
     base = [_row(1.0, [0.9, 1.0, 1.15])]
-    assert _gate(tmp_path, base, [_row(1.2, [1.2, 1.2, 1.3])])[0].status == "ok"
+    assert _gate(tmp_path, base, [_row(1.2, [1.2, 1.2, 1.3])])[0].verdict == "no change"
 
 
 def test_new_and_missing_rows_are_reported_not_failed(tmp_path):
     result = _gate(tmp_path, [_row(1.0, [1.0], batch=8)], [_row(1.0, [1.0], batch=1)])
-    assert sorted(g.status for g in result) == ["missing", "new"] and all(result)
+    assert sorted(g.verdict for g in result) == ["missing", "new"] and all(g.passed for g in result)
 
 
 def test_environment_and_thread_mismatches_are_refused(tmp_path):
@@ -98,7 +98,7 @@ def test_recommendation_names_the_fastest_verified_artifact(built):
     report = json.loads((built[0] / "report.json").read_text())
     recs = {r["target"]: r for r in report["recommendation"]}
     cpu1 = recs["CPU, batch 1 (latency)"]
-    fastest = min((b for b in report["bench"] if b["status"] == "ok" and b["device"] == "cpu" and b["batch"] == 1),
+    fastest = min((b for b in report["bench"] if b["status"] == "passed" and b["device"] == "cpu" and b["batch"] == 1),
                   key=lambda b: b["p50_ms"])
     assert cpu1["artifact"] == fastest["artifact"] and cpu1["speedup_vs_eager"] > 0
     assert "## Recommendation" in (built[0] / "report.md").read_text()

@@ -23,7 +23,7 @@ def test_manifest_describes_inputs_preprocessing_classes_and_every_file(built):
 
 def test_every_artifact_verifies_on_cpu_and_cuda_rows_are_skipped_with_a_reason(built):
     folder, report = built
-    assert report, report.failures()
+    assert report.passed, report.failures()
     rows = report.verify_rows()
     cpu = [r for r in rows if r.device == "cpu"]
     assert {r.artifact for r in cpu} == {a.name for a in load_manifest(folder).artifacts}
@@ -45,7 +45,7 @@ def test_report_json_has_the_documented_fields_and_round_trips(built):
             "cosine", "top1_agreement", "accuracy"} <= set(row)
     assert row["passed"] is True
     assert VerifyResult.from_dict(row).to_dict() == row
-    bench = [b for b in data["bench"] if b["status"] == "ok"]
+    bench = [b for b in data["bench"] if b["status"] == "passed"]
     assert {"format", "runtime", "device", "batch", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
             "throughput_per_s"} <= set(bench[0])
     assert {(b["artifact"], b["batch"]) for b in bench} >= {("pytorch", 1), ("onnx", 1), ("onnx", 4)}
@@ -61,7 +61,7 @@ def test_report_json_has_the_documented_fields_and_round_trips(built):
 def test_verify_alone_rereads_the_folder_and_keeps_the_bench_section(built_copy):
     before = json.loads((built_copy / "report.json").read_text())["bench"]
     report = api.verify(built_copy, None, log=lambda _: None)
-    assert report
+    assert report.passed
     assert all(r.accuracy is None for r in report.verify_rows())  # no dataset given: golden vectors only
     assert json.loads((built_copy / "report.json").read_text())["bench"] == before
 
@@ -78,7 +78,7 @@ def test_a_format_that_fails_to_export_is_a_failed_row_and_the_others_still_buil
     monkeypatch.setattr(EXPORTERS["torchscript"], "export", broken)
     report = build_folder(checkpoint, synthetic.test, tmp_path / "a", formats=("onnx", "torchscript"),
                           bench_batches=())
-    assert not report
+    assert not report.passed
     assert report.export_failures == [{"format": "torchscript", "stage": "export",
                                        "reason": "RuntimeError: unsupported operator aten::frobnicate"}]
     assert {a.name for a in load_manifest(tmp_path / "a").artifacts} == {"pytorch", "onnx"}
@@ -92,9 +92,9 @@ def test_bench_keeps_the_verify_section_of_a_failing_report(built_copy):
     manifest["preprocessing"]["std"][0] *= 2
     (built_copy / "manifest.json").write_text(_json.dumps(manifest))
     failing = api.verify(built_copy, None, log=lambda _: None)
-    assert not failing
+    assert not failing.passed
     after = api.bench(built_copy, [1], devices=("cpu",), log=lambda _: None)
-    assert len(after.verify) == len(failing.verify) and not after
+    assert len(after.verify) == len(failing.verify) and not after.passed
 
 
 def test_the_library_logs_plain_text_without_terminal_markup(built_copy):

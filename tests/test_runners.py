@@ -82,3 +82,14 @@ def test_cuda_runners_match_the_cpu_reference(built):
     golden = np.load(built[0] / "golden.npz")
     with open_runner(Target("torchscript", "cuda"), IO, path=built[0] / "model.torchscript.pt") as runner:
         assert np.abs(runner.run_one(golden["inputs"]) - golden["logits"]).max() < 1e-3
+
+
+def test_the_runner_layer_imports_no_higher_layer():
+    import subprocess
+    import sys
+
+    code = ("import sys, export_kit.runners; "
+            "bad = [m for m in sys.modules if m.startswith(('export_kit.exporters', 'export_kit.checks', "
+            "'export_kit.api', 'export_kit.verify', 'export_kit.bench', 'export_kit.cli', 'train'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -221,7 +221,7 @@ def test_residual_cnn_with_batch_norm_passes_verify_in_every_format(tmp_path, sm
     formats = ("onnx", "torchscript", "int8", "int8-static", "fp16", "ort", "executorch")
     report = build_folder(tmp_path / "r.pt", synthetic.test, tmp_path / "a", formats=formats,
                           calibration=small.train, bench_batches=())
-    assert report, report.failures()
+    assert report.passed, report.failures()
     assert {r["artifact"] for r in report.verify if r["status"] == "passed"} >= {
         "pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript", "int8-static", "fp16", "ort"}
     ops = {n.op_type for n in onnx.load(str(tmp_path / "a" / "model.onnx")).graph.node}
