@@ -6,6 +6,8 @@ relative to the folder and is checked to stay inside it: a manifest is input, an
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from export_kit.preprocessing import Preprocessing
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+SCHEMA_PATH = Path(__file__).with_name("schema") / f"manifest-v{SCHEMA_VERSION}.schema.json"
 
 
 @dataclass
@@ -34,27 +37,10 @@ class Artifact:
     details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Any) -> Artifact:
-        if not isinstance(data, dict):
-            raise ManifestError(f"artifact entry must be an object, got {type(data).__name__}")
-        missing = {"name", "format", "path", "runtime", "precision"} - set(data)
-        if missing:
-            raise ManifestError(f"artifact entry lacks {sorted(missing)}")
-        for key, kind in ARTIFACT_TYPES.items():
-            value = data.get(key, getattr(cls, key, None))
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise ManifestError(f"artifact {str(data.get('name'))[:40]!r}: {key} must be "
-                                    f"{getattr(kind, '__name__', 'a number or null')}, got {type(value).__name__}")
-        if not isinstance(data.get("details", {}), dict):
-            raise ManifestError(f"artifact {data['name']!r}: details must be an object")
+    def from_dict(cls, data: dict) -> Artifact:
+        """An entry the manifest schema has already checked (types, required fields)."""
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-#: JSON types of an artifact entry's scalar fields, checked before anything uses them.
-ARTIFACT_TYPES: dict[str, type | tuple[type, ...]] = {"name": str, "format": str, "path": str, "runtime": str,
-                                                      "precision": str, "sha256": str, "bytes": int,
-                                                      "opset": (int, type(None))}
 
 
 @dataclass
@@ -82,6 +68,7 @@ class Manifest:
         if version != SCHEMA_VERSION:
             raise ManifestError(f"manifest schema_version {version!r} is not supported (this exportkit reads "
                                 f"{SCHEMA_VERSION}); rebuild the folder with this version")
+        check_schema(data)
         try:
             manifest = cls(input=dict(data["input"]), output=dict(data["output"]),
                            preprocessing=Preprocessing.from_dict(data["preprocessing"]),
@@ -95,17 +82,8 @@ class Manifest:
         return manifest
 
     def check(self) -> None:
-        """What every reader relies on: a sample shape of positive integers, named classes, artifacts listed
-        once each under unique names."""
-        shape = self.input.get("shape")
-        if (not isinstance(shape, list) or len(shape) < 2 or not all(isinstance(d, int) and not isinstance(d, bool)
-                                                                     for d in shape[1:])):
-            raise ManifestError(f"manifest input shape must be [\"batch\", dims...], got {shape!r}")
-        check_sample_shape(tuple(shape[1:]), "manifest input shape", ManifestError)
-        if not self.classes:
-            raise ManifestError("manifest lists no classes")
-        if not self.artifacts:
-            raise ManifestError("manifest lists no artifacts: there is nothing to verify; rebuild the folder")
+        """What the schema cannot say: a sample shape that fits in memory, artifact names that are unique."""
+        check_sample_shape(tuple(self.input["shape"][1:]), "manifest input shape", ManifestError)
         names = [a.name for a in self.artifacts]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -121,6 +99,22 @@ class Manifest:
         path = Path(folder) / MANIFEST_NAME
         write_json(path, self.to_dict())
         return path
+
+
+@functools.cache
+def schema() -> dict:
+    """The manifest's JSON Schema (``export_kit/schema/manifest-v1.schema.json``), shared with other readers."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def check_schema(data: dict) -> None:
+    """Refuse a manifest that does not conform to the schema, naming the first place it breaks."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ManifestError(f"manifest does not fit its schema at {where}: {error.message[:200]}")
 
 
 def load_manifest(folder: Path) -> Manifest:

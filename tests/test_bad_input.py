@@ -8,13 +8,14 @@ import subprocess
 import sys
 import time
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cli import invoke
 
 from export_kit.errors import ExportKitError, ManifestError
-from export_kit.manifest import Manifest, load_manifest, resolve_inside
+from export_kit.manifest import load_manifest, resolve_inside, schema
 
 
 def _edit(folder, change):
@@ -40,7 +41,7 @@ def test_a_symlink_out_of_the_folder_is_refused(built_copy, tmp_path):
 
 @pytest.mark.parametrize("text, fragment", [("{not json", "not valid JSON"), ("[1, 2]", "JSON object"),
                                             ('{"schema_version": 99}', "schema_version 99"),
-                                            ('{"schema_version": 1}', "missing or mistypes")])
+                                            ('{"schema_version": 1}', "'input' is a required property")])
 def test_malformed_manifests_are_one_line_errors(built_copy, text, fragment):
     (built_copy / "manifest.json").write_text(text)
     result = invoke("verify", "--artifacts", built_copy)
@@ -89,9 +90,14 @@ def test_fuzzed_manifests_raise_only_user_errors(built, tmp_path, mutation):
     (folder / "manifest.json").write_text(json.dumps(data))
     try:
         manifest = load_manifest(folder)
+    except ExportKitError:
+        return
+    schema_errors = list(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+    assert not schema_errors, "a manifest was accepted that does not fit the schema"
+    assert not list(jsonschema.Draft202012Validator(schema()).iter_errors(manifest.to_dict()))
+    try:
         for art in manifest.artifacts:
             resolve_inside(folder, art.path)
-        Manifest.from_dict(manifest.to_dict())
     except ExportKitError:
         pass
 

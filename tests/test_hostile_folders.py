@@ -264,13 +264,14 @@ def test_a_consistent_preprocessing_forgery_is_seen(built_copy, synthetic):
 
 
 @pytest.mark.parametrize("edit, fragment", [
-    (lambda d: d.update(artifacts=[]), "lists no artifacts"),
+    (lambda d: d.update(artifacts=[]), "at artifacts: [] should be non-empty"),
     (lambda d: d["artifacts"].append(dict(d["artifacts"][1])), "more than once"),
-    (lambda d: d["artifacts"][1].update(details="x"), "details must be an object"),
-    (lambda d: d["artifacts"][1].update(name=["x"]), "name must be str"),
-    (lambda d: d["artifacts"][1].update(runtime=["x"]), "runtime must be str"),
-    (lambda d: d["artifacts"][1].update(sha256=5), "sha256 must be str"),
-    (lambda d: d["golden"].update(count=0), "golden count"),
+    (lambda d: d["artifacts"][1].update(details="x"), "at artifacts/1/details: 'x' is not of type 'object'"),
+    (lambda d: d["artifacts"][1].update(name=["x"]), "at artifacts/1/name: ['x'] is not of type 'string'"),
+    (lambda d: d["artifacts"][1].update(runtime=["x"]), "at artifacts/1/runtime"),
+    (lambda d: d["artifacts"][1].update(sha256=5), "at artifacts/1/sha256: 5 is not of type 'string'"),
+    (lambda d: d["golden"].update(count=0), "at golden/count"),
+    (lambda d: d.update(classes="abc"), "at classes: 'abc' is not of type 'array'"),
     (lambda d: d["input"].update(shape=["batch", 3, 100000, 100000]), "out of range"),
 ])
 def test_malformed_manifest_entries_are_exit_3(built_copy, edit, fragment):

@@ -104,3 +104,15 @@ def test_the_library_logs_plain_text_without_terminal_markup(built_copy):
     api.verify(built_copy, log=lines.append)
     assert lines and all("[/" not in line and "[green" not in line and "[red" not in line for line in lines)
     assert any(line.startswith("verify onnx on onnxruntime/cpu: pass") for line in lines)
+
+
+def test_a_built_manifest_fits_the_published_schema(built):
+    import json
+
+    import jsonschema
+
+    from export_kit.manifest import SCHEMA_PATH, SCHEMA_VERSION, schema
+
+    jsonschema.Draft202012Validator(schema()).validate(json.loads((built[0] / "manifest.json").read_text()))
+    assert SCHEMA_PATH.name == f"manifest-v{SCHEMA_VERSION}.schema.json"
+    assert schema()["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
