@@ -7,6 +7,8 @@ its traceback.
 
 from __future__ import annotations
 
+import re
+
 #: Exit codes, documented in the README's "Errors" section.
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -66,6 +68,7 @@ class UnsafeWriteError(ExportKitError):
 
 
 def first_line(exc: BaseException) -> str:
-    """``Type: first line of the message``, safe for exceptions whose message is empty."""
-    text = str(exc).strip()
+    """``Type: first line of the message``, safe for exceptions whose message is empty, without the terminal
+    colour codes some libraries put in their messages."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

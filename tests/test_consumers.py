@@ -65,12 +65,13 @@ def test_ort_and_executorch_formats_pass_verify_like_the_others(mobile):
     assert rows[("ort", "cpu")]["status"] == "passed" and rows[("ort", "cpu")]["runtime"] == "onnxruntime-mobile"
     ort = next(a for a in manifest["artifacts"] if a["format"] == "ort")
     assert (folder / ort["details"]["required_operators"]).read_text().count("ai.onnx;") >= 2
-    if any(f["format"] == "executorch" for f in manifest["failures"]):
-        reason = next(f for f in manifest["failures"] if f["format"] == "executorch")
-        assert reason["status"] == "unavailable" and "pip install" in reason["reason"]
-    else:
-        assert rows[("executorch", "cpu")]["status"] == "passed"
-        assert (folder / "model.pte").read_bytes()[4:8] == b"ET12"  # the ExecuTorch flatbuffer identifier
+    import importlib.util
+
+    if importlib.util.find_spec("executorch") is None:  # the [test] extra installs it; without it, say so
+        pytest.skip("executorch is not installed here (pip install 'exportkit[executorch]')")
+    assert not [f for f in manifest["failures"] if f["format"] == "executorch"]
+    assert rows[("executorch", "cpu")]["status"] == "passed"
+    assert (folder / "model.pte").read_bytes()[4:8] == b"ET12"  # the ExecuTorch flatbuffer identifier
 
 
 def test_executorch_reports_itself_unavailable_without_the_package(tmp_path, checkpoint, synthetic, monkeypatch):
