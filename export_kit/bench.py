@@ -18,6 +18,7 @@ from export_kit.errors import UnavailableError, first_line
 from export_kit.folder import ArtifactsFolder
 from export_kit.results import BenchResult
 from export_kit.runners import Runner, targets_for, unavailable_reason
+from export_kit.runners.base import accelerator_of
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,6 @@ def _bench_one(folder, artifact, target, batch: np.ndarray, cfg: BenchConfig, ro
 def _add_speedups(rows: list[BenchResult]) -> None:
     eager = {(r.device, r.batch): r.p50_ms for r in rows if r.runtime == "eager" and r.p50_ms}
     for r in rows:
-        base = eager.get(("cpu" if r.device == "cpu" else "cuda", r.batch))
+        base = eager.get((accelerator_of(r.device), r.batch))
         if r.p50_ms and base:
             r.speedup_vs_eager = base / r.p50_ms

@@ -39,4 +39,12 @@ def fingerprint() -> dict:
         env["onnx"] = onnx.__version__
     except ImportError:
         env["onnx"] = None
+    env["runtimes"] = runtime_versions()
     return env
+
+
+def runtime_versions() -> dict[str, str | None]:
+    """Each registered runtime's own version, so a new runtime's figures carry it with no edit here."""
+    from export_kit.runners import RUNTIMES
+
+    return {name: runtime.version() for name, runtime in RUNTIMES.items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 from export_kit.errors import ExportKitError
 from export_kit.limits import read_json
 from export_kit.results import BenchResult, GateResult, Record, Status, VerifyResult
+from export_kit.runners.base import accelerator_of
 from export_kit.trust import UNTRUSTED
 
 REPORT_JSON = "report.json"
@@ -97,7 +98,8 @@ class Report(Record):
         picks = []
         targets = [("CPU, batch 1 (latency)", lambda b: b.device == "cpu" and b.batch == 1, "p50_ms", min),
                    ("CPU, largest batch (throughput)", lambda b: b.device == "cpu", "throughput_per_s", max),
-                   ("CUDA, batch 1 (latency)", lambda b: b.device != "cpu" and b.batch == 1, "p50_ms", min)]
+                   ("CUDA, batch 1 (latency)", lambda b: accelerator_of(b.device) == "cuda" and b.batch == 1,
+                    "p50_ms", min)]
         for label, keep, metric, best in targets:
             rows = [b for b in timed if keep(b)]
             if metric == "throughput_per_s" and rows:

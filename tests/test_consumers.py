@@ -142,3 +142,27 @@ def test_manifest_carries_the_plain_golden_files_and_their_tolerance(mobile):
     npz = np.load(folder / golden["path"])
     assert np.array_equal(np.load(folder / golden["plain"]["pixels"]), npz["images"])
     assert np.array_equal(np.load(folder / golden["plain"]["logits"]), npz["logits"])
+
+
+def test_the_consumers_read_only_fields_the_manifest_schema_describes():
+    """What examples/cpp and examples/js look up in manifest.json, resolved through the published schema."""
+    from export_kit.manifest import schema
+
+    read_by_consumers = [("input", "shape"), ("preprocessing", "scale"), ("preprocessing", "mean"),
+                         ("preprocessing", "std"), ("preprocessing", "color"), ("classes",),
+                         ("golden", "plain"), ("golden", "fp32_tolerance"), ("artifacts",)]
+    for path in read_by_consumers:
+        node = schema()
+        for key in path:
+            assert key in node.get("required", []), path  # always present, so a consumer may rely on it
+            node = node["properties"][key]
+    artifact = schema()["$defs"]["artifact"]
+    assert {"name", "format", "path"} <= set(artifact["required"])
+    for key in ("pixels", "logits"):
+        assert key in schema()["properties"]["golden"]["properties"]["plain"]["required"]
+    for key in ("max_abs", "min_cosine"):
+        assert key in schema()["properties"]["golden"]["properties"]["fp32_tolerance"]["required"]
+    sources = (Path(__file__).resolve().parents[1] / "examples" / "cpp" / "classify.cpp").read_text() + (
+        Path(__file__).resolve().parents[1] / "examples" / "js" / "classify.mjs").read_text()
+    for key in ("fp32_tolerance", "plain", "preprocessing", "classes", "artifacts"):
+        assert key in sources, key

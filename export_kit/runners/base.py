@@ -137,6 +137,11 @@ def register_runtime(runtime: Runtime) -> Runtime:
     return runtime
 
 
+def accelerator_of(device: str) -> str:
+    """The device class a latency compares within: ``cpu``, or ``cuda`` for every GPU provider (cuda, tensorrt)."""
+    return "cpu" if device == "cpu" else "cuda"
+
+
 def threads_of(settings: dict) -> int | None:
     """The thread count a runner reported (older reports used runtime-specific keys)."""
     for key in ("threads", "intra_op_threads", "torch_threads"):
