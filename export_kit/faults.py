@@ -22,7 +22,7 @@ from export_kit.datasets import Split
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import GOLDEN_NAME
 from export_kit.manifest import MANIFEST_NAME, describe_file, load_manifest, resolve_inside
-from export_kit.results import Record, Status
+from export_kit.results import Status, StatusRecord
 from export_kit.trust import Trust
 from export_kit.verify import verify_folder
 
@@ -229,7 +229,7 @@ OUTCOMES = {"caught": Status.PASSED, "no false alarm": Status.PASSED, "missed": 
 
 
 @dataclass
-class FaultResult(Record):
+class FaultResult(StatusRecord):
     fault: str
     artifact: str
     expected_check: str  # the checks that must fail, comma-separated
@@ -240,10 +240,6 @@ class FaultResult(Record):
 
     def __post_init__(self) -> None:
         self.status = OUTCOMES[self.outcome]
-
-    @property
-    def passed(self) -> bool:
-        return self.status != Status.FAILED
 
 
 def _failed(folder: Path, test: Split | None, trust: Trust) -> dict[str, list[str]]:

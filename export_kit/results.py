@@ -46,6 +46,16 @@ class Record:
         return cls(**{k: _unclean(v) for k, v in data.items() if k in names})
 
 
+class StatusRecord(Record):
+    """Mixin for records with a ``status``: passed unless it failed (a skipped row did not run, and did not fail)."""
+
+    status: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status != Status.FAILED
+
+
 @dataclass
 class Check(Record):
     """One named check with what was observed and the limit it was held to."""
@@ -58,7 +68,7 @@ class Check(Record):
 
 
 @dataclass
-class VerifyResult(Record):
+class VerifyResult(StatusRecord):
     artifact: str
     format: str
     runtime: str
@@ -80,11 +90,6 @@ class VerifyResult(Record):
     class_metrics: dict | None = None  # confusion matrix, per-class precision/recall/F1 (export_kit.metrics)
     min_passing: dict = field(default_factory=dict)
 
-    @property
-    def passed(self) -> bool:
-        """Nothing failed (a skipped row did not fail: the status says it did not run)."""
-        return self.status != Status.FAILED
-
     def to_dict(self) -> dict:
         return {**super().to_dict(), "passed": self.passed}
 
@@ -105,7 +110,7 @@ class VerifyResult(Record):
 
 
 @dataclass
-class BenchResult(Record):
+class BenchResult(StatusRecord):
     artifact: str
     format: str
     runtime: str
@@ -127,10 +132,6 @@ class BenchResult(Record):
     file_bytes: int | None = None
     settings: dict = field(default_factory=dict)
 
-    @property
-    def passed(self) -> bool:
-        return self.status != Status.FAILED
-
     @classmethod
     def from_dict(cls, data: dict):
         """Reports and baselines written before the shared vocabulary called a timed row "ok"."""
@@ -144,7 +145,7 @@ VERDICTS = {"no change": Status.PASSED, "improved": Status.PASSED, "regressed": 
 
 
 @dataclass
-class GateResult(Record):
+class GateResult(StatusRecord):
     """One bench row against its baseline row; ``status`` follows from ``verdict``."""
 
     key: str
@@ -157,10 +158,6 @@ class GateResult(Record):
 
     def __post_init__(self) -> None:
         self.status = VERDICTS.get(self.verdict, Status.SKIPPED)
-
-    @property
-    def passed(self) -> bool:
-        return self.status != Status.FAILED
 
     @classmethod
     def from_dict(cls, data: dict):

@@ -55,12 +55,6 @@ def _public_hex(public_key) -> str:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
 
-def local_public_key_file() -> Path:
-    """Where this machine's public key lies (created with the key), to hand to whoever verifies its folders."""
-    _local_private_key()
-    return key_home() / PUBLIC_NAME
-
-
 def sign_folder(folder: Path) -> None:
     """Sign ``folder/manifest.json`` with this machine's key into ``manifest.sig``."""
     key = _local_private_key()

@@ -70,7 +70,3 @@ class Trust:
     def untrusted_reason(self) -> str:
         return (f"{UNTRUSTED} ({self.why_not}; trust it with --trust-key KEY.pub for a folder signed elsewhere, "
                 "or --trust-code)")
-
-    def with_factories(self, more: Iterable[str]) -> Trust:
-        return Trust(tuple(dict.fromkeys([*self.factories, *more])), self.signed_digests, self.all_code,
-                     self.why_not)
