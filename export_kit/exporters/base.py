@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from export_kit.compare import DEFAULT_TOLERANCES
-from export_kit.errors import UsageError
+from export_kit.errors import UsageError, first_line
 from export_kit.manifest import Artifact
 
 
@@ -84,7 +84,7 @@ def recorded_warnings(into: list[str]) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for item in caught:
-        line = f"{item.category.__name__}: {str(item.message).strip().splitlines()[0]}"
+        line = first_line(item.message)  # the recorded message is an instance of its category
         if line not in into:
             into.append(line)
         warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
