@@ -21,7 +21,7 @@ from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
 from export_kit.errors import UnavailableError, UsageError, first_line
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
-from export_kit.fileio import atomic_path, stopwatch
+from export_kit.fileio import PARTIAL_MARK, atomic_path, stopwatch
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import GOLDEN_NAME, Golden
 from export_kit.limits import check_batch
@@ -46,7 +46,7 @@ Log = Callable[[str], None]
 
 def prepare_out_dir(out: Path) -> Path:
     """Create ``out`` and remove the files that mark it complete, so a build interrupted from here on never
-    leaves a folder that verifies as finished."""
+    leaves a folder that verifies as finished; temporary files a killed build left behind go too."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder")
@@ -54,6 +54,8 @@ def prepare_out_dir(out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         for name in (MANIFEST_NAME, SIGNATURE_NAME, REPORT_JSON, REPORT_MD, REPORT_HTML):
             (out / name).unlink(missing_ok=True)
+        for stale in out.glob(f".*{PARTIAL_MARK}*"):
+            stale.unlink()
         probe = out / ".exportkit-write-test"
         probe.write_bytes(b"")
         probe.unlink()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from export_kit.errors import UnsafeWriteError
 
+#: In every temporary file's name, so a rerun can remove what a killed run left.
+PARTIAL_MARK = ".partial-"
 #: mkstemp makes files 0600; written files get the usual mode, as ``open(..., "w")`` would give them.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -31,7 +33,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
         raise UnsafeWriteError(f"refusing to write {final}: it is a symbolic link (remove it, or write elsewhere with "
                          "--report-dir)")
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.partial-", dir=final.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}{PARTIAL_MARK}", dir=final.parent)
     os.close(fd)
     tmp = Path(name)
     tmp.chmod(0o666 & ~_UMASK)
