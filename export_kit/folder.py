@@ -19,10 +19,20 @@ class ArtifactsFolder:
     path: Path
     manifest: Manifest
     trust: Trust = field(default_factory=Trust)
+    _digests: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: Path, trust: Trust | None = None) -> ArtifactsFolder:
         return cls(Path(path), load_manifest(Path(path)), trust or Trust())
+
+    def digest(self, path: Path) -> str:
+        """sha256 of a file, hashed once while its size and modification time stay the same (integrity, trust
+        and the reference all ask for the same files)."""
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self._digests:
+            self._digests[key] = sha256_file(path)
+        return self._digests[key]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -39,7 +49,7 @@ class ArtifactsFolder:
         size = path.stat().st_size
         if size != artifact.bytes:
             return f"{artifact.path} has {size} bytes, the manifest says {artifact.bytes}"
-        if sha256_file(path) != artifact.sha256:
+        if self.digest(path) != artifact.sha256:
             return f"{artifact.path} sha256 differs from the manifest: the file changed after the build"
         return None
 
@@ -67,7 +77,7 @@ class ArtifactsFolder:
         module = None
         if artifact.runtime == "eager":
             module = self.reference_module(artifact)
-        elif RUNTIMES[artifact.runtime].runs_code and not self.trust.code_allowed(sha256_file(self.file(artifact))):
+        elif RUNTIMES[artifact.runtime].runs_code and not self.trust.code_allowed(self.digest(self.file(artifact))):
             raise UntrustedCodeError(self.trust.untrusted_reason())
         return open_runner(target, self.io, path=self.file(artifact), module=module, threads=threads)
 
@@ -86,7 +96,7 @@ class ArtifactsFolder:
         from export_kit.modelspec import load_checkpoint
 
         path = self.file(artifact)
-        signed = self.trust.code_allowed(sha256_file(path)) if path.is_file() else False
+        signed = self.trust.code_allowed(self.digest(path)) if path.is_file() else False
         model, meta = load_checkpoint(path, self.trust.factories, any_factory=signed)
         return (model, meta) if with_meta else model
 
