@@ -73,6 +73,29 @@ def test_a_missing_provider_is_unavailable_not_a_silent_cpu_fallback(built):
         OrtRunner(Target("onnxruntime", "cuda"), IO, path=str(built[0] / "model.onnx"))
 
 
+def test_torchscript_with_cpu_only_quantized_ops_is_found_before_it_runs(built):
+    import torch
+
+    from export_kit.runners.torch_runner import cpu_only_ops
+
+    int8 = torch.jit.load(str(built[0] / "model.int8.torchscript.pt"), map_location="cpu")
+    fp32 = torch.jit.load(str(built[0] / "model.torchscript.pt"), map_location="cpu")
+    assert cpu_only_ops(int8) == ["quantized::linear_dynamic"]
+    assert cpu_only_ops(fp32) == []
+
+
+@pytest.mark.gpu
+def test_int8_torchscript_on_cuda_is_unavailable_not_a_crash(built):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    with pytest.raises(UnavailableError, match="quantized::linear_dynamic has CPU kernels only"):
+        open_runner(Target("torchscript", "cuda"), IO, path=built[0] / "model.int8.torchscript.pt")
+    rows = {(r["artifact"], r["device"]): r for r in built[1].verify}
+    assert rows[("int8-torchscript", "cuda")]["status"] == "skipped"
+
+
 @pytest.mark.gpu
 def test_cuda_runners_match_the_cpu_reference(built):
     import torch

@@ -50,14 +50,15 @@ class TrainBatches:
 def evaluate(model, split: Split, prep: Preprocessing, *, batch_size: int = 500,
              channels_last: bool = False) -> np.ndarray:
     """Logits of ``model`` on every image of ``split``, in order (no augmentation, no autograd), computed in the
-    dtype of the model's weights."""
+    dtype and on the device of the model's weights (training leaves them on the GPU when there is one)."""
     model.eval()
-    dtype = next(model.parameters()).dtype
+    weight = next(model.parameters())
+    dtype, device = weight.dtype, weight.device
     out = []
     with torch.inference_mode():
         for i in range(0, len(split), batch_size):
-            x = torch.from_numpy(prep.apply(split.images[i:i + batch_size])).to(dtype)
+            x = torch.from_numpy(prep.apply(split.images[i:i + batch_size])).to(device, dtype)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            out.append(model(x).float().numpy())
+            out.append(model(x).float().cpu().numpy())
     return np.concatenate(out)

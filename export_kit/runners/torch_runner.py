@@ -3,6 +3,7 @@ file ``torch.jit.load`` runs; its loader executes code stored in the file, so it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,12 +75,27 @@ class TorchRunner(Runner):
         torch.set_num_threads(self._restore_threads)
 
 
+def cpu_only_ops(module) -> list[str]:
+    """The ``quantized::`` operators a TorchScript module calls. torch has CPU kernels only for them, and a CUDA
+    run of such a module ended the whole process with a segmentation fault (torch 2.11, H100), so the caller must
+    refuse the device before it runs, not catch an error after."""
+    return sorted(set(re.findall(r"quantized::\w+", str(module.inlined_graph))))
+
+
 def load_torchscript(path: str, device: str):
+    """Load on the CPU first, so a module whose operators have no kernel on ``device`` is refused as unavailable;
+    then load again onto ``device``, because a frozen module keeps its weights as graph constants, which
+    ``map_location`` moves and ``Module.to`` does not."""
     import torch
 
     if device == "cuda" and (why := cuda_unavailable_reason()):
         raise UnavailableError(why)
     check_zip(Path(path))
+    module = torch.jit.load(path, map_location="cpu")
+    if device == "cpu":
+        return module
+    if ops := cpu_only_ops(module):
+        raise UnavailableError(f"{', '.join(ops)} has CPU kernels only in torch")
     return torch.jit.load(path, map_location=device)
 
 
