@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from export_kit.bench import BenchConfig, threads_for, time_runner
+from export_kit.bench import threads_for
 from export_kit.folder import ArtifactsFolder
 from export_kit.runners.base import Target
 from export_kit.runners.ort_runner import OrtRunner
+from export_kit.sampling import SamplingConfig, time_slice
 
 
 class PlainRunner(OrtRunner):
@@ -63,7 +64,7 @@ def offline_optimization(path: Path, single: np.ndarray) -> None:
 def main() -> None:
     folder = ArtifactsFolder.load(Path(sys.argv[1] if len(sys.argv) > 1 else "artifacts"))
     inputs = folder.golden().inputs
-    cfg = BenchConfig(warmup_s=0.3, min_iters=200, min_time_s=1.0, rounds=3)
+    cfg = SamplingConfig(slice_s=1.0, slice_iters=200)
     for art in (a for a in folder.manifest.artifacts if a.runtime == "onnxruntime"):
         for batch in (1, 32):
             results: dict[str, list[float]] = {"plain": [], "runner": []}
@@ -71,7 +72,11 @@ def main() -> None:
                 cls = PlainRunner if name == "plain" else OrtRunner
                 runner = cls(Target("onnxruntime", "cpu"), folder.io, threads_for(batch),
                              path=str(folder.file(art)))
-                results[name].append(float(np.median(np.concatenate(time_runner(runner, inputs[:batch], cfg)))))
+                time_slice(runner, inputs[:batch], cfg, [])  # warm-up, not counted
+                times: list[float] = []
+                for _ in range(3):
+                    time_slice(runner, inputs[:batch], cfg, times)
+                results[name].append(float(np.median(times)))
             print(f"{art.name:12s} batch {batch:3d}: " + ", ".join(
                 f"{k} {' / '.join(f'{v * 1000:.1f}' for v in vs)} us" for k, vs in results.items()))
     offline_optimization(folder.file(folder.manifest.artifact("onnx")), inputs[:1])

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from export_kit.access import Access, open_folder
-from export_kit.baseline import compare, save_baseline
-from export_kit.bench import BenchConfig
+from export_kit.baseline import compare, compare_rows, save_baseline
 from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
 from export_kit.errors import UnavailableError, UsageError, first_line
@@ -31,6 +30,7 @@ from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD, Report, load_
 from export_kit.report_write import write_report
 from export_kit.results import BenchResult, GateResult, VerifyResult
 from export_kit.runners import check_devices
+from export_kit.sampling import FolderSpec, SamplingConfig
 from export_kit.signing import SIGNATURE_NAME, sign_folder
 from export_kit.tolerances import Overrides, check_tolerance_names
 
@@ -155,7 +155,7 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
           test: Split | None = None, calibration: Split | None = None, checkpoint: Path | None = None,
           model_info: dict | None = None, golden_count: int = GOLDEN_COUNT, verify_after: bool = True,
           bench_batches: Sequence[int] = (1, 32),
-          bench_config: BenchConfig | None = None, timings: dict[str, float] | None = None,
+          bench_config: SamplingConfig | None = None, timings: dict[str, float] | None = None,
           log: Log = print) -> Report:
     """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
 
@@ -198,16 +198,21 @@ such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager
 
 @dataclass
 class Gate:
-    """What ``bench`` does with a baseline: compare against ``baseline`` and/or write ``save_to``."""
+    """What ``bench`` does with a baseline: compare against ``baseline``, or against the folder ``against`` timed
+    in the same workers, and/or write ``save_to``."""
 
     baseline: Path | None = None
     max_regression: float = 0.10
     allow_env_mismatch: bool = False
     save_to: Path | None = None
+    against: Path | None = None
 
-    def apply(self, rows: list[BenchResult], environment: dict) -> list[GateResult]:
+    def apply(self, rows: list[BenchResult], environment: dict,
+              against_rows: list[BenchResult] | None = None) -> list[GateResult]:
         results = []
-        if self.baseline is not None:
+        if against_rows is not None:
+            results = compare_rows(rows, against_rows, self.max_regression, paired=True)
+        elif self.baseline is not None:
             results = compare(rows, environment, self.baseline, self.max_regression, self.allow_env_mismatch)
         if self.save_to is not None:
             save_baseline(self.save_to, rows, environment)
@@ -264,28 +269,55 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
 
 
 def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ...] | None = None,
-          config: BenchConfig | None = None, gate: Gate | None = None, access: Access | None = None,
+          config: SamplingConfig | None = None, gate: Gate | None = None, access: Access | None = None,
           log: Log = print) -> Report:
     """Time every artifact on every available target at each batch size. Rewrites the report's bench section,
-    and with ``gate`` compares against (or saves) a baseline."""
-    from export_kit.bench import bench_folder
+    and with ``gate`` compares against a baseline or another folder (timed in the same workers), or saves one."""
+    from export_kit.bench import Bench, bench_folders
 
     if not batches:
         raise UsageError("give at least one batch size")
     for b in batches:
         check_batch(b)
     check_devices(devices)
+    config = config or SamplingConfig()
     folder, report_dir = open_folder(Path(out), access)
     folder.reference_meta()
-
-    def show(row: BenchResult) -> None:
-        detail = f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"
-        log(f"bench {row.artifact} on {row.runtime}/{row.device} batch {row.batch}: {detail}")
-
-    rows = bench_folder(folder, list(batches), config or BenchConfig(), devices=devices, on_row=show)
+    benches = [Bench(folder, folder_spec(folder, access))]
+    if gate and gate.against is not None:
+        benches.append(_against(folder, gate.against, access))
+    log(f"bench: {len(benches)} folder(s) in {max(config.processes, 1)} worker process(es), rows interleaved")
+    measured = bench_folders(benches, list(batches), config, devices=devices,
+                             on_process=lambda i: log(f"bench: worker {i + 1}/{max(config.processes, 1)} done"))
+    rows = measured[0]
+    for row in rows:
+        log(f"bench {row.artifact} on {row.runtime}/{row.device} batch {row.batch}: " + (
+            f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"))
     _require_requested_devices(rows, devices)
     report = _report_for(folder, report_dir)
     report.bench = [r.to_dict() for r in rows]
-    report.gate = [g.to_dict() for g in gate.apply(rows, report.environment)] if gate else []
+    report.gate = ([g.to_dict() for g in gate.apply(rows, report.environment, measured[1] if len(measured) > 1
+                                                     else None)] if gate else [])
     write_report(report, report_dir)
     return report
+
+
+def folder_spec(folder: ArtifactsFolder, access: Access | None) -> FolderSpec:
+    """What a bench worker needs to reopen ``folder`` with the same trust."""
+    access = access or Access()
+    return FolderSpec(str(folder.path), [str(k) for k in access.trust_keys], access.trust_code,
+                      list(access.factories))
+
+
+def _against(folder: ArtifactsFolder, other: Path, access: Access | None):
+    """The folder to compare with, refused when it holds another model (its latency says nothing about this one)."""
+    from export_kit.bench import Bench
+
+    old, _ = open_folder(Path(other), access, writes=False)
+    mine, theirs = folder.manifest, old.manifest
+    for what, a, b in (("input", mine.input, theirs.input), ("output", mine.output, theirs.output),
+                       ("classes", len(mine.classes), len(theirs.classes))):
+        if a != b:
+            raise UsageError(f"--against {other} holds another model ({what} {b!r}, here {a!r}); compare "
+                             "builds of the same model")
+    return Bench(old, folder_spec(old, access))

@@ -1,9 +1,12 @@
-"""A latency gate for CI: compare a bench run with a saved baseline, failing only on real slowdowns.
+"""A latency gate for CI: compare a bench run with a saved baseline (or another folder timed in the same run),
+failing only on real slowdowns.
 
-A row regresses when even its fastest round median is slower than the baseline's slowest round median by more
-than the allowed fraction: the threshold applies beyond the run-to-run noise both runs measured. Runs from
-different environments (CPU, core count, library versions, thread settings) are not compared unless the caller
-says so, because their difference says nothing about the artifact.
+Each row's samples are per-worker-process medians. The ratio new/baseline gets a bootstrap 95% interval: paired
+per process when both were timed in the same workers (``bench --against``), unpaired against a saved baseline.
+The row is ``slower`` or ``faster`` when the interval excludes 1, ``no change`` when it lies inside the allowed
+band, else ``too noisy``; the gate fails only when the whole interval lies above 1 + the allowed regression.
+Runs from different environments (CPU, core count, library versions, thread settings) are not compared unless
+the caller says so, because their difference says nothing about the artifact.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from export_kit.fileio import write_json
 from export_kit.limits import read_json
 from export_kit.results import BenchResult, GateResult, Status
 from export_kit.runners.base import threads_of
+from export_kit.stats import latency_verdict, ratio_ci
 
 BASELINE_FORMAT = "exportkit-bench-baseline"
 #: Environment fields that must match for latencies to be comparable.
@@ -53,19 +57,28 @@ def environment_mismatch(baseline: dict, current: dict) -> list[str]:
             if baseline.get(k) != current.get(k)]
 
 
-def _compare_row(key: str, base: BenchResult, cur: BenchResult, max_regression: float) -> GateResult:
-    change = cur.p50_ms / base.p50_ms - 1.0
-    result = GateResult(key, "no change", base.p50_ms, cur.p50_ms, change)
+def judge(key: str, base: BenchResult, cur: BenchResult, max_regression: float, *, paired: bool) -> GateResult:
+    """One row against its baseline: the bootstrap interval of new/baseline decides the verdict, and only a
+    slowdown whose whole interval lies above 1 + ``max_regression`` fails."""
     if threads_of(base.settings) != threads_of(cur.settings):
         raise UsageError(f"refusing to compare {key}: thread settings differ ({base.settings} vs {cur.settings})")
-    fastest_now = min(cur.round_p50_ms or [cur.p50_ms])
-    slowest_then = max(base.round_p50_ms or [base.p50_ms])
-    if fastest_now > slowest_then * (1.0 + max_regression):
-        result.verdict, result.status = "regressed", Status.FAILED
-        result.detail = (f"p50 {cur.p50_ms:.4f} ms vs {base.p50_ms:.4f} ms ({change:+.1%}); fastest round "
-                         f"{fastest_now:.4f} ms > slowest baseline round {slowest_then:.4f} ms + {max_regression:.0%}")
-    elif max(cur.round_p50_ms or [cur.p50_ms]) * (1.0 + max_regression) < min(base.round_p50_ms or [base.p50_ms]):
-        result.verdict = "improved"
+    new, old = cur.process_p50_ms or [cur.p50_ms], base.process_p50_ms or [base.p50_ms]
+    if paired and len(new) != len(old):
+        raise UsageError(f"refusing to compare {key}: {len(new)} and {len(old)} worker samples are not paired")
+    point, low, high = ratio_ci(new, old, paired=paired)
+    verdict, needed = latency_verdict(point, low, high, max_regression, min(len(new), len(old)))
+    result = GateResult(key, verdict, base.p50_ms, cur.p50_ms, point - 1.0, ratio_ci95=[low, high],
+                        samples_needed=needed)
+    interval = f"new/baseline {point:.3f} [{low:.3f}, {high:.3f}]"
+    if verdict == "slower" and low > 1.0 + max_regression:
+        result.status = Status.FAILED
+        result.detail = f"{interval} lies wholly above the allowed 1 + {max_regression:.0%}"
+    elif verdict == "slower":
+        result.detail = f"{interval}: slower, within the allowed {max_regression:.0%}"
+    elif verdict == "too noisy":
+        result.detail = f"{interval}: about {needed} worker processes per side would decide" if needed else interval
+    else:
+        result.detail = interval
     return result
 
 
@@ -76,10 +89,16 @@ def compare(rows: list[BenchResult], environment: dict, baseline_path: Path, max
     if mismatch and not allow_env_mismatch:
         raise UsageError(f"refusing to compare with {baseline_path}: environment differs ({'; '.join(mismatch)}); "
                          "rebuild the baseline here, or pass --allow-env-mismatch")
-    base = {row_key(r): r for r in base_rows}
+    return compare_rows(rows, base_rows, max_regression, paired=False)
+
+
+def compare_rows(rows: list[BenchResult], base_rows: list[BenchResult], max_regression: float, *,
+                 paired: bool) -> list[GateResult]:
+    """Every timed row against the baseline row with the same key; rows on one side only are new or missing."""
+    base = {row_key(r): r for r in base_rows if r.status == Status.PASSED}
     current = {row_key(r): r for r in rows if r.status == Status.PASSED}
-    results = [_compare_row(k, base[k], r, max_regression) if k in base else GateResult(k, "new", p50_ms=r.p50_ms)
-               for k, r in current.items()]
+    results = [judge(k, base[k], r, max_regression, paired=paired) if k in base
+               else GateResult(k, "new", p50_ms=r.p50_ms) for k, r in current.items()]
     results += [GateResult(k, "missing", b.p50_ms, detail="in the baseline, not measured now")
                 for k, b in base.items() if k not in current]
     return results

@@ -1,38 +1,27 @@
-"""Latency: the same timing loop for every backend, percentiles rather than a mean, and the settings used.
+"""Latency: the same timing loop for every backend, sampled in fresh worker processes (``export_kit.sampling``).
 
-Each (artifact, target, batch) warms up, then runs until both a minimum count and a minimum time are reached.
-Device work is synchronized inside the timed region so asynchronous backends are not flattered. The eager
-model is always a row, so each speed-up is a ratio measured in the same run on the same machine.
+A row's latency is the median over worker processes of each process's median call, with a bootstrap 95%
+interval of that median and the spread between processes; p90/p99 are the medians of the per-process
+percentiles. Device work is synchronized inside the timed region so asynchronous backends are not flattered.
+The eager model is always a row, so each speed-up is a ratio measured in the same run on the same machine.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from export_kit.errors import UnavailableError, first_line
 from export_kit.folder import ArtifactsFolder
-from export_kit.results import BenchResult
-from export_kit.runners import Runner, targets_for, unavailable_reason
+from export_kit.results import BenchResult, Status
+from export_kit.runners import targets_for, unavailable_reason
 from export_kit.runners.base import accelerator_of
+from export_kit.sampling import FolderSpec, RowSpec, Sample, SamplingConfig, sample_rows
+from export_kit.stats import bootstrap_median_ci
 
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Per round: at least ``min_iters`` calls and ``min_time_s`` seconds. Rounds measure run-to-run noise."""
-
-    warmup_s: float = 0.2
-    min_iters: int = 20
-    min_time_s: float = 0.2
-    max_iters: int = 100_000
-    rounds: int = 3
-
-
-#: A row whose round medians spread by more than this (relative to the median) is flagged noisy.
+#: A row whose worker-process medians spread by more than this (relative to their median) is flagged noisy.
 NOISY_SPREAD = 0.10
 
 
@@ -41,75 +30,76 @@ def threads_for(batch: int) -> int:
     return 1 if batch == 1 else (os.cpu_count() or 1)
 
 
-def time_runner(runner: Runner, batch: np.ndarray, cfg: BenchConfig) -> list[np.ndarray]:
-    """Per-call latencies in milliseconds, one array per round."""
-    deadline = time.perf_counter() + cfg.warmup_s
-    while time.perf_counter() < deadline:
-        runner.run_one(batch)
-    runner.synchronize()
-    rounds = []
-    for _ in range(cfg.rounds):
-        times = []
-        start = time.perf_counter()
-        while len(times) < cfg.max_iters and (len(times) < cfg.min_iters
-                                               or time.perf_counter() - start < cfg.min_time_s):
-            t0 = time.perf_counter_ns()
-            runner.run_one(batch)
-            runner.synchronize()
-            times.append(time.perf_counter_ns() - t0)
-        rounds.append(np.asarray(times, dtype=np.float64) / 1e6)
-    return rounds
+@dataclass
+class Bench:
+    """One folder to time, and how a worker process reopens it."""
+
+    folder: ArtifactsFolder
+    spec: FolderSpec
 
 
-def summarize(row: BenchResult, rounds: list[np.ndarray]) -> BenchResult:
-    ms = np.concatenate(rounds)
-    row.p50_ms, row.p90_ms, row.p99_ms = (float(np.percentile(ms, q)) for q in (50, 90, 99))
-    row.mean_ms, row.min_ms, row.iterations = float(ms.mean()), float(ms.min()), len(ms)
+def plan(benches: list[Bench], batches: list[int],
+         devices: tuple[str, ...] | None) -> tuple[list[list[BenchResult]], list[RowSpec], list[BenchResult]]:
+    """Rows per folder, the specs workers time, and the result row each spec fills. Targets not present on this
+    machine are skipped here and cost no worker time."""
+    per_folder: list[list[BenchResult]] = []
+    specs, timed = [], []
+    for index, bench in enumerate(benches):
+        rows = []
+        for artifact in bench.folder.manifest.artifacts:
+            for target in targets_for(artifact.runtime, devices):
+                for batch in batches:
+                    row = BenchResult(artifact.name, artifact.format, target.runtime, target.device, batch,
+                                      file_bytes=artifact.bytes)
+                    if why := unavailable_reason(target):
+                        row.status, row.reason = Status.SKIPPED, why
+                    else:
+                        specs.append(RowSpec(index, artifact.name, target.runtime, target.device, batch,
+                                             threads_for(batch)))
+                        timed.append(row)
+                    rows.append(row)
+        per_folder.append(rows)
+    return per_folder, specs, timed
+
+
+def bench_folders(benches: list[Bench], batches: list[int], cfg: SamplingConfig, *,
+                  devices: tuple[str, ...] | None = None,
+                  on_process: Callable[[int], None] | None = None) -> list[list[BenchResult]]:
+    """Time every artifact of every folder on every available target, all rows interleaved in the same workers
+    (so two folders compared here are compared under the same conditions). Rows per folder, in manifest order."""
+    per_folder, specs, timed = plan(benches, batches, devices)
+    pairs = sorted(range(len(specs)), key=lambda i: (_key(specs[i]), specs[i].folder))  # A/B rows side by side
+    specs, timed = [specs[i] for i in pairs], [timed[i] for i in pairs]
+    if specs:
+        for row, samples in zip(timed, sample_rows([b.spec for b in benches], specs, cfg, on_process), strict=True):
+            summarize(row, samples)
+    for rows in per_folder:
+        _add_speedups(rows)
+    return per_folder
+
+
+def _key(spec: RowSpec) -> tuple:
+    return spec.artifact, spec.runtime, spec.device, spec.batch
+
+
+def summarize(row: BenchResult, samples: list[Sample]) -> BenchResult:
+    """Fold one row's per-process samples into the row; any process that could not run it decides its status."""
+    bad = next((s for s in samples if s.status != Status.PASSED), None)
+    if bad is not None:
+        row.status, row.reason = bad.status, bad.reason
+        return row
+    p50s = [s.p50 for s in samples]
+    row.process_p50_ms = p50s
+    row.p50_ms = float(np.median(p50s))
+    row.p90_ms, row.p99_ms = float(np.median([s.p90 for s in samples])), float(np.median([s.p99 for s in samples]))
+    row.mean_ms, row.min_ms = float(np.median([s.mean for s in samples])), float(min(s.min for s in samples))
+    row.iterations = sum(s.calls for s in samples)
     row.throughput_per_s = row.batch * 1000.0 / row.p50_ms
-    row.round_p50_ms = [float(np.median(r)) for r in rounds]
-    row.noise = (max(row.round_p50_ms) - min(row.round_p50_ms)) / row.p50_ms
-    row.noisy = row.noise > NOISY_SPREAD
+    row.p50_ci95_ms = list(bootstrap_median_ci(p50s)) if len(p50s) > 1 else None
+    row.noise = (max(p50s) - min(p50s)) / row.p50_ms
+    row.noisy = len(p50s) > 1 and row.noise > NOISY_SPREAD
+    row.settings = samples[0].settings
     return row
-
-
-def _batch_of(inputs: np.ndarray, batch: int) -> np.ndarray:
-    """``batch`` real golden inputs, repeated when the folder holds fewer."""
-    reps = -(-batch // len(inputs))
-    return np.ascontiguousarray(np.concatenate([inputs] * reps)[:batch])
-
-
-def bench_folder(folder: ArtifactsFolder, batches: list[int], cfg: BenchConfig = BenchConfig(), *,
-                 devices: tuple[str, ...] | None = None,
-                 on_row: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
-    rows = []
-    inputs = {batch: _batch_of(folder.golden().inputs, batch) for batch in batches}
-    for artifact in folder.manifest.artifacts:
-        for target in targets_for(artifact.runtime, devices):
-            for batch in batches:
-                row = BenchResult(artifact.name, artifact.format, target.runtime, target.device, batch,
-                                  file_bytes=artifact.bytes)
-                row.reason = unavailable_reason(target) or ""
-                if row.reason:
-                    row.status = "skipped"
-                else:
-                    _bench_one(folder, artifact, target, inputs[batch], cfg, row)
-                rows.append(row)
-                if on_row:
-                    on_row(row)
-    _add_speedups(rows)
-    return rows
-
-
-def _bench_one(folder, artifact, target, batch: np.ndarray, cfg: BenchConfig, row: BenchResult) -> None:
-    try:
-        with folder.runner(artifact, target, threads=threads_for(len(batch))) as runner:
-            rounds = time_runner(runner, batch, cfg)
-            row.settings = dict(runner.settings)
-        summarize(row, rounds)
-    except UnavailableError as exc:
-        row.status, row.reason = "skipped", str(exc)
-    except Exception as exc:
-        row.status, row.reason = "failed", first_line(exc)
 
 
 def _add_speedups(rows: list[BenchResult]) -> None:

@@ -211,19 +211,28 @@ def bench(
     baseline: Annotated[Path | None, typer.Option(help="fail on latency regressions against this file")] = None,
     max_regression: Annotated[str, typer.Option(help="allowed slowdown beyond the measured noise")] = "10%",
     save_baseline: Annotated[Path | None, typer.Option(help="write this run as a baseline")] = None,
+    against: Annotated[Path | None, typer.Option(help="another build of the same model, timed in the same worker "
+                                                      "processes and compared row by row (A/B)")] = None,
+    processes: Annotated[int, typer.Option(min=1, max=100, help="worker processes: each is one latency sample")] = 7,
+    quick: Annotated[bool, typer.Option(help="3 worker processes and fewer slices: faster, wider intervals")] = False,
     allow_env_mismatch: Annotated[bool, typer.Option(help="compare even if the environment differs")] = False,
     trust_key: TrustKeys = None,
     trust_code: TrustCode = False,
     allow_factory: AllowFactory = None,
     report_dir: ReportDir = None,
 ) -> None:
-    """Time every artifact on every available runtime and device; optionally gate on a saved baseline."""
+    """Time every artifact on every available runtime and device in fresh worker processes; optionally gate on a
+    saved baseline or on another build timed in the same run."""
     from export_kit import api
     from export_kit.baseline import parse_fraction
+    from export_kit.sampling import QUICK, SamplingConfig
 
-    gate = api.Gate(baseline, parse_fraction(max_regression), allow_env_mismatch, save_baseline)
+    if baseline and against:
+        raise errors.UsageError("give --baseline or --against, not both")
+    gate = api.Gate(baseline, parse_fraction(max_regression), allow_env_mismatch, save_baseline, against)
+    config = QUICK if quick else SamplingConfig(processes=processes)
     report = api.bench(artifacts, parse_batches(batch), devices=(device,) if device else None, gate=gate,
-                       access=access_from(trust_key, trust_code, allow_factory, report_dir), log=log)
+                       config=config, access=access_from(trust_key, trust_code, allow_factory, report_dir), log=log)
     finish(report, ("bench",), report_dir)
 
 

@@ -27,7 +27,7 @@ from export_kit.trust import Trust
 from export_kit.verify import verify_folder
 
 
-def _edit_onnx(folder: Path, name: str, edit: Callable) -> None:
+def edit_onnx(folder: Path, name: str, edit: Callable) -> None:
     """Apply ``edit(model_proto)`` to an ONNX artifact and re-hash it in the manifest."""
     import onnx
 
@@ -65,7 +65,7 @@ def _final_layer(proto):
 def scale_weight(folder: Path) -> None:
     from onnx import numpy_helper
 
-    _edit_onnx(folder, "onnx", lambda p: _replace(p, _largest(p), numpy_helper.to_array(_largest(p)) * 1.01))
+    edit_onnx(folder, "onnx", lambda p: _replace(p, _largest(p), numpy_helper.to_array(_largest(p)) * 1.01))
 
 
 def swap_classes(folder: Path) -> None:
@@ -83,7 +83,7 @@ def swap_classes(folder: Path) -> None:
             b[[0, 1]] = b[[1, 0]]
             _replace(proto, bias, b)
 
-    _edit_onnx(folder, "onnx", edit)
+    edit_onnx(folder, "onnx", edit)
 
 
 def bake_batch(folder: Path) -> None:
@@ -91,7 +91,7 @@ def bake_batch(folder: Path) -> None:
         for value in (*proto.graph.input, *proto.graph.output):
             value.type.tensor_type.shape.dim[0].dim_value = 1
 
-    _edit_onnx(folder, "onnx", edit)
+    edit_onnx(folder, "onnx", edit)
 
 
 def drift_preprocessing(folder: Path) -> None:
@@ -111,7 +111,7 @@ def change_bytes(folder: Path) -> None:
 def zero_int8_layer(folder: Path) -> None:
     from onnx import numpy_helper
 
-    _edit_onnx(folder, "int8-onnx", lambda p: _replace(p, _largest(p), numpy_helper.to_array(_largest(p)) * 0))
+    edit_onnx(folder, "int8-onnx", lambda p: _replace(p, _largest(p), numpy_helper.to_array(_largest(p)) * 0))
 
 
 def nan_output(folder: Path) -> None:
@@ -126,7 +126,7 @@ def nan_output(folder: Path) -> None:
         b[3] = np.nan
         _replace(proto, bias[-1], b)
 
-    _edit_onnx(folder, "int8-onnx", edit)
+    edit_onnx(folder, "int8-onnx", edit)
 
 
 def truncate(folder: Path) -> None:
@@ -194,7 +194,7 @@ def unknown_operator(folder: Path) -> None:
     def edit(proto):
         next(n for n in proto.graph.node if n.op_type == "Relu").op_type = "NoSuchOperator"
 
-    _edit_onnx(folder, "onnx", edit)
+    edit_onnx(folder, "onnx", edit)
 
 
 @dataclass(frozen=True)

@@ -87,11 +87,18 @@ def _per_class_table(rows: list[VerifyResult], classes: list[str]) -> str:
                    for r in shown])
 
 
+def _p50(row: BenchResult) -> str:
+    if row.p50_ms is None or not row.p50_ci95_ms:
+        return _fmt(row.p50_ms, ".4f")
+    low, high = row.p50_ci95_ms
+    return f"{row.p50_ms:.4f} [{low:.4f}, {high:.4f}]"
+
+
 def _bench_table(rows: list[BenchResult]) -> str:
     return _table(
-        ["artifact", "runtime", "device", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "images/s",
-         "vs eager", "round spread", "threads", "status"],
-        [[r.artifact, r.runtime, r.device, str(r.batch), _fmt(r.p50_ms, ".4f"), _fmt(r.p90_ms, ".4f"),
+        ["artifact", "runtime", "device", "batch", "p50 ms [95% CI]", "p90 ms", "p99 ms", "mean ms", "images/s",
+         "vs eager", "spread between processes", "threads", "status"],
+        [[r.artifact, r.runtime, r.device, str(r.batch), _p50(r), _fmt(r.p90_ms, ".4f"),
           _fmt(r.p99_ms, ".4f"), _fmt(r.mean_ms, ".4f"), _fmt(r.throughput_per_s, ",.0f"),
           f"{r.speedup_vs_eager:.2f}x" if r.speedup_vs_eager else "-",
           "-" if r.noise is None else f"{r.noise:.1%}{' NOISY' if r.noisy else ''}",
@@ -133,8 +140,10 @@ def render(report: Report) -> str:
         parts += ["## int8 slower than fp32 here", "", *[f"- {line}" for line in report.notes], ""]
     if report.gate:
         parts += ["## Latency gate against the baseline", "",
-                  _table(["row", "status", "baseline p50 ms", "p50 ms", "change", "detail"],
-                         [[g.key, g.verdict, _fmt(g.baseline_p50_ms, ".4f"), _fmt(g.p50_ms, ".4f"),
+                  "Each sample is one worker process; the interval is a bootstrap 95% interval of new/baseline. "
+                  "Only `slower` rows whose whole interval lies above the allowed regression fail.", "",
+                  _table(["row", "verdict", "gate", "baseline p50 ms", "p50 ms", "change", "detail"],
+                         [[g.key, g.verdict, g.status, _fmt(g.baseline_p50_ms, ".4f"), _fmt(g.p50_ms, ".4f"),
                            _fmt(g.change, "+.1%"), g.detail] for g in report.gate_rows()]), ""]
     if report.recommendation:
         parts += ["## Recommendation", "", "Fastest artifact per target among those that passed verification:", "",

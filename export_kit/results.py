@@ -126,21 +126,26 @@ class BenchResult(StatusRecord):
     iterations: int = 0
     throughput_per_s: float | None = None
     speedup_vs_eager: float | None = None
-    round_p50_ms: list[float] = field(default_factory=list)
-    noise: float | None = None
+    process_p50_ms: list[float] = field(default_factory=list)  # one median per worker process
+    p50_ci95_ms: list[float] | None = None  # bootstrap 95% interval of p50_ms over the worker processes
+    noise: float | None = None  # spread of process_p50_ms, (max - min) / median
     noisy: bool = False
     file_bytes: int | None = None
     settings: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict):
-        """Reports and baselines written before the shared vocabulary called a timed row "ok"."""
-        return super().from_dict({**data, "status": Status.PASSED if data.get("status") == "ok" else
-                                  data.get("status", Status.PASSED)})
+        """Reports and baselines written before the shared vocabulary called a timed row "ok", and before each
+        sample was a worker process (``round_p50_ms`` held rounds inside one process)."""
+        data = {**data, "status": Status.PASSED if data.get("status") == "ok" else data.get("status", Status.PASSED)}
+        if "round_p50_ms" in data:
+            data.setdefault("process_p50_ms", data.pop("round_p50_ms"))
+        return super().from_dict(data)
 
 
 #: What the latency gate concluded for a row, and the status that verdict gives it.
-VERDICTS = {"no change": Status.PASSED, "improved": Status.PASSED, "regressed": Status.FAILED,
+#: A gate verdict's status. ``slower`` alone depends on the allowed regression: the comparison sets it.
+VERDICTS = {"no change": Status.PASSED, "faster": Status.PASSED, "too noisy": Status.PASSED,
             "new": Status.SKIPPED, "missing": Status.SKIPPED}
 
 
@@ -155,13 +160,18 @@ class GateResult(StatusRecord):
     change: float | None = None  # relative change of the median, + is slower
     detail: str = ""
     status: str = Status.PASSED
+    ratio_ci95: list[float] | None = None  # bootstrap 95% interval of new/baseline
+    samples_needed: int | None = None  # for "too noisy": worker processes per side that could decide
 
     def __post_init__(self) -> None:
-        self.status = VERDICTS.get(self.verdict, Status.SKIPPED)
+        if self.verdict != "slower":
+            self.status = VERDICTS.get(self.verdict, Status.SKIPPED)
 
     @classmethod
     def from_dict(cls, data: dict):
-        """Reports written before verdicts kept the gate's word in ``status`` ("ok" meant no change)."""
+        """Reports written before verdicts kept the gate's word in ``status`` ("ok" meant no change), and before
+        the statistical verdicts said "regressed" and "improved"."""
         if "verdict" not in data:
             data = {**data, "verdict": {"ok": "no change"}.get(data.get("status"), data.get("status", "new"))}
-        return super().from_dict(data)
+        renamed = {"regressed": "slower", "improved": "faster"}
+        return super().from_dict({**data, "verdict": renamed.get(data["verdict"], data["verdict"])})

@@ -56,3 +56,54 @@ def agreement_below(agreement: float, samples: int, budget: float) -> bool:
     """
     agreed = round(agreement * samples)
     return agreed < samples and wilson_interval(agreed, samples)[1] < budget
+
+
+#: Bootstrap resamples for latency intervals: enough that the 2.5th/97.5th percentiles move by well under the
+#: spread between worker processes, cheap next to the seconds each worker takes.
+BOOTSTRAP = 4000
+
+
+def bootstrap_median_ci(values: list[float], resamples: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap 95% interval of the median of ``values`` (one value per worker process). The seed is
+    fixed so the same samples always give the same interval."""
+    data = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    medians = np.median(data[rng.integers(0, len(data), (resamples, len(data)))], axis=1)
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
+
+
+def ratio_ci(new: list[float], old: list[float], *, paired: bool, resamples: int = BOOTSTRAP,
+             seed: int = 0) -> tuple[float, float, float]:
+    """Median ratio new/old and its percentile-bootstrap 95% interval.
+
+    Paired (both measured in the same worker processes): the per-process ratios are resampled, so whatever made
+    one process slow cancels. Unpaired (a saved baseline): each side is resampled on its own and the ratio of
+    medians taken, so the interval carries both runs' spread between processes.
+    """
+    a, b = np.asarray(new, dtype=np.float64), np.asarray(old, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    if paired:
+        ratios = a / b
+        boot = np.median(ratios[rng.integers(0, len(ratios), (resamples, len(ratios)))], axis=1)
+        point = float(np.median(ratios))
+    else:
+        boot = (np.median(a[rng.integers(0, len(a), (resamples, len(a)))], axis=1)
+                / np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1))
+        point = float(np.median(a) / np.median(b))
+    return point, float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
+def latency_verdict(point: float, low: float, high: float, threshold: float, samples: int) -> tuple[str, int | None]:
+    """``slower`` / ``faster`` when the ratio's interval lies wholly above / below 1; ``no change`` when it lies
+    inside [1/(1+threshold), 1+threshold]; else ``too noisy``, with the samples per side that would shrink the
+    interval enough to decide (its width falls as 1/sqrt(n))."""
+    if low > 1.0:
+        return "slower", None
+    if high < 1.0:
+        return "faster", None
+    band = math.log1p(threshold)
+    if -band <= math.log(low) and math.log(high) <= band:
+        return "no change", None
+    half = (math.log(high) - math.log(low)) / 2
+    distance = max(abs(math.log(point)), band - abs(math.log(point)))
+    return "too noisy", math.ceil(samples * (half / distance) ** 2) if distance > 0 else None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"
-FAST_BENCH = {"warmup_s": 0.02, "min_iters": 5, "min_time_s": 0.02, "rounds": 2}
+FAST_BENCH = {"processes": 0, "passes": 2, "slice_s": 0.01, "slice_iters": 3, "warmup_s": 0.02}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -40,9 +40,9 @@ def checkpoint(tmp_path_factory, synthetic) -> Path:
 def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscript", "int8", "int8-static"),
                  calibration=None, **kwargs):
     from export_kit import api
-    from export_kit.bench import BenchConfig
     from export_kit.modelspec import load_checkpoint
     from export_kit.preprocessing import Preprocessing
+    from export_kit.sampling import SamplingConfig
 
     model, meta = load_checkpoint(checkpoint)
     example = __import__("torch").zeros(1, *meta["input_shape"])
@@ -51,7 +51,7 @@ def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscrip
                      preprocessing=Preprocessing.from_dict(meta["preprocessing"]), classes=meta["classes"],
                      test=test, calibration=calibration, checkpoint=checkpoint,
                      model_info={"factory": meta["factory"]},
-                     bench_config=BenchConfig(**FAST_BENCH), log=lambda _: None, **kwargs)
+                     bench_config=SamplingConfig(**FAST_BENCH), log=lambda _: None, **kwargs)
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ ENV = {"cpu": "X", "cpu_cores": 2, "machine": "x86_64", "torch": "2", "onnxrunti
        "torch_threads": 2, "cuda": None}
 
 
-def _row(p50, rounds, batch=1):
-    return BenchResult("onnx", "onnx", "onnxruntime", "cpu", batch, p50_ms=p50, round_p50_ms=rounds,
+def _row(p50, processes, batch=1):
+    return BenchResult("onnx", "onnx", "onnxruntime", "cpu", batch, p50_ms=p50, process_p50_ms=processes,
                        settings={"intra_op_threads": 1})
 
 
@@ -31,19 +31,27 @@ def test_same_run_passes(tmp_path):
 
 def test_a_slowdown_beyond_threshold_and_noise_regresses(tmp_path):
     base = [_row(1.0, [0.98, 1.0, 1.02])]
-    assert _gate(tmp_path, base, [_row(1.3, [1.28, 1.3, 1.33])])[0].verdict == "regressed"
+    result = _gate(tmp_path, base, [_row(1.3, [1.28, 1.3, 1.33])])[0]
+    assert result.verdict == "slower" and not result.passed and result.ratio_ci95[0] > 1.1
 
 
 def test_a_baseline_30_percent_faster_fails(tmp_path):
     current = [_row(1.0, [0.97, 1.0, 1.03])]
     faster = [_row(0.7, [0.68, 0.7, 0.72])]
     result = _gate(tmp_path, faster, current)
-    assert result[0].verdict == "regressed" and not result[0].passed and "+42.9%" in result[0].detail
+    assert result[0].verdict == "slower" and not result[0].passed and result[0].change == pytest.approx(0.4286, 1e-3)
 
 
-def test_a_slowdown_inside_the_measured_noise_does_not(tmp_path):
+def test_a_slowdown_whose_interval_reaches_below_the_allowance_is_slower_but_passes(tmp_path):
     base = [_row(1.0, [0.9, 1.0, 1.15])]
-    assert _gate(tmp_path, base, [_row(1.2, [1.2, 1.2, 1.3])])[0].verdict == "no change"
+    result = _gate(tmp_path, base, [_row(1.2, [1.2, 1.2, 1.3])])[0]
+    assert result.verdict == "slower" and result.passed and 1.0 < result.ratio_ci95[0] < 1.1
+
+
+def test_an_interval_across_both_edges_is_too_noisy_and_says_how_many_samples_would_decide(tmp_path):
+    base = [_row(1.0, [0.7, 1.0, 1.4])]
+    result = _gate(tmp_path, base, [_row(1.05, [0.75, 1.05, 1.5])])[0]
+    assert result.verdict == "too noisy" and result.passed and result.samples_needed > 3
 
 
 def test_new_and_missing_rows_are_reported_not_failed(tmp_path):
@@ -75,13 +83,13 @@ def test_parse_fraction_refuses_nonsense(text):
 
 def test_cli_gate_against_itself_a_faster_baseline_and_another_machine(built_copy, tmp_path):
     base = tmp_path / "base.json"
-    common = ["bench", "--artifacts", built_copy, "--batch", "1", "--device", "cpu"]
+    common = ["bench", "--artifacts", built_copy, "--batch", "1", "--device", "cpu", "--processes", "2"]
     assert invoke(*common, "--save-baseline", base).exit_code == 0
     data = json.loads(base.read_text())
-    assert data["rows"] and all(len(r["round_p50_ms"]) == 3 for r in data["rows"])
+    assert data["rows"] and all(len(r["process_p50_ms"]) == 2 for r in data["rows"])
     for row in data["rows"]:  # a baseline 3x faster than anything this machine can do
         row["p50_ms"] /= 3
-        row["round_p50_ms"] = [v / 3 for v in row["round_p50_ms"]]
+        row["process_p50_ms"] = [v / 3 for v in row["process_p50_ms"]]
     faster = tmp_path / "faster.json"
     faster.write_text(json.dumps(data))
     result = invoke(*common, "--baseline", faster, "--max-regression", "10%")
@@ -130,3 +138,89 @@ def test_the_ci_recipe_uses_only_options_the_cli_has():
         help_text = invoke(command, "--help").output
         for option in re.findall(r"(--[a-z-]+)", args):
             assert option in help_text, (command, option)
+
+
+def test_pairing_cancels_what_made_a_whole_process_slow():
+    from export_kit.stats import ratio_ci
+
+    process_speed = [1.0, 1.6, 0.8, 2.0, 1.2, 0.9, 1.4]  # each worker process ran everything this much slower
+    old = [0.05 * f for f in process_speed]
+    new = [0.05 * 1.3 * f for f in process_speed]
+    point, low, high = ratio_ci(new, old, paired=True)
+    assert point == pytest.approx(1.3) and high - low < 1e-9
+    _, low, high = ratio_ci(new, old, paired=False)
+    assert low < 1.1 and high > 1.6  # unpaired, the same samples cannot rule out "no change"
+
+
+@pytest.mark.parametrize("interval, verdict", [((1.3, 1.2, 1.4), "slower"), ((0.8, 0.7, 0.9), "faster"),
+                                               ((1.0, 0.95, 1.05), "no change"), ((1.0, 0.8, 1.3), "too noisy")])
+def test_latency_verdicts(interval, verdict):
+    from export_kit.stats import latency_verdict
+
+    assert latency_verdict(*interval, 0.10, 7)[0] == verdict
+
+
+def test_baselines_written_with_in_process_rounds_still_load():
+    row = BenchResult.from_dict({"artifact": "onnx", "format": "onnx", "runtime": "onnxruntime", "device": "cpu",
+                                 "batch": 1, "status": "ok", "p50_ms": 1.0, "round_p50_ms": [0.9, 1.0, 1.1]})
+    assert row.process_p50_ms == [0.9, 1.0, 1.1] and row.passed
+    from export_kit.results import GateResult
+
+    old = GateResult.from_dict({"key": "k", "verdict": "regressed", "status": "failed"})
+    assert old.verdict == "slower" and not old.passed
+
+
+def test_worker_processes_time_every_row_and_report_its_samples(built):
+    from export_kit.access import open_folder
+    from export_kit.api import folder_spec
+    from export_kit.bench import Bench, bench_folders
+    from export_kit.sampling import SamplingConfig
+
+    folder = open_folder(built[0], writes=False)[0]
+    cfg = SamplingConfig(processes=2, passes=2, slice_s=0.01, slice_iters=3, warmup_s=0.01)
+    rows = bench_folders([Bench(folder, folder_spec(folder, None))], [1], cfg, devices=("cpu",))[0]
+    timed = [r for r in rows if r.status == "passed"]
+    assert {r.artifact for r in timed} >= {"pytorch", "onnx", "torchscript", "int8-onnx"}
+    for r in timed:
+        assert len(r.process_p50_ms) == 2 and r.iterations >= 2 * 2 * 3 and r.p50_ms > 0
+        low, high = r.p50_ci95_ms
+        assert min(r.process_p50_ms) <= low <= r.p50_ms <= high <= max(r.process_p50_ms)
+
+
+def test_a_planted_slowdown_keeps_outputs_and_passes_verify(built_copy):
+    import numpy as np
+    import onnxruntime as ort
+
+    from export_kit import api
+    from export_kit.signing import sign_folder
+    from export_kit.slowdown import add_work
+
+    golden = np.load(built_copy / "golden.npz")["inputs"][:16]
+    before = ort.InferenceSession(str(built_copy / "model.onnx")).run(None, {"input": golden})[0]
+    add_work(built_copy, copies=2)
+    after = ort.InferenceSession(str(built_copy / "model.onnx")).run(None, {"input": golden})[0]
+    assert np.array_equal(before, after)
+    sign_folder(built_copy)
+    report = api.verify(built_copy, None, devices=("cpu",), log=lambda _: None)
+    assert all(r.passed for r in report.verify_rows() if r.artifact == "onnx")
+
+
+def test_ab_in_one_run_fails_a_slowed_copy_and_refuses_another_model(built, built_copy, tmp_path):
+    from export_kit.slowdown import add_work
+
+    add_work(built_copy, copies=8)
+    common = ["bench", "--batch", "1", "--device", "cpu", "--processes", "3"]
+    result = invoke(*common, "--artifacts", built_copy, "--against", built[0], "--report-dir", tmp_path / "r")
+    assert result.exit_code == 1 and "onnx/onnxruntime/cpu/batch1: latency regressed" in result.output
+    gate = {g["key"]: g for g in json.loads((tmp_path / "r" / "report.json").read_text())["gate"]}
+    assert gate["onnx/onnxruntime/cpu/batch1"]["verdict"] == "slower"
+    assert gate["onnx/onnxruntime/cpu/batch1"]["ratio_ci95"][0] > 1.1
+    manifest = json.loads((built_copy / "manifest.json").read_text())
+    manifest["input"]["shape"] = [1, 32, 32]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke(*common, "--artifacts", built_copy, "--against", other)
+    assert result.exit_code == 2 and "holds another model" in result.output
+    result = invoke(*common, "--artifacts", built_copy, "--against", built[0], "--baseline", tmp_path / "b.json")
+    assert result.exit_code == 2 and "not both" in result.output

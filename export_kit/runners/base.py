@@ -86,6 +86,10 @@ class Runner:
     def synchronize(self) -> None:
         """Block until queued device work is done; a no-op on the CPU."""
 
+    def prepare(self) -> None:
+        """Reapply process-wide settings before a timed slice: bench interleaves runners in one process, and
+        another runner may have changed them since (torch's thread count is one per process)."""
+
     def close(self) -> None:
         """Release the session or module."""
 

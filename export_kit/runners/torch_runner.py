@@ -61,6 +61,11 @@ class TorchRunner(Runner):
             out = [out]
         return [o.float().cpu().numpy() for o in out]
 
+    def prepare(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.settings["threads"])
+
     def synchronize(self) -> None:
         import torch
 
