@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export_kit.access import Access, open_folder
+from export_kit.access import Access, check_report_dir, open_folder
 from export_kit.baseline import compare, compare_rows, save_baseline
 from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
@@ -270,10 +270,12 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
 
 def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ...] | None = None,
           config: SamplingConfig | None = None, gate: Gate | None = None, access: Access | None = None,
-          log: Log = print) -> Report:
+          tune: bool = False, log: Log = print) -> Report:
     """Time every artifact on every available target at each batch size. Rewrites the report's bench section,
-    and with ``gate`` compares against a baseline or another folder (timed in the same workers), or saves one."""
+    and with ``gate`` compares against a baseline or another folder (timed in the same workers), or saves one.
+    ``tune`` times every candidate setting per row and records the winners in the manifest (``export_kit.tuning``)."""
     from export_kit.bench import Bench, bench_folders
+    from export_kit.tuning import record
 
     if not batches:
         raise UsageError("give at least one batch size")
@@ -286,10 +288,16 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
     benches = [Bench(folder, folder_spec(folder, access))]
     if gate and gate.against is not None:
         benches.append(_against(folder, gate.against, access))
+    if tune:
+        if len(benches) > 1:
+            raise UsageError("--tune chooses settings for one folder; run it without --against")
+        check_report_dir(folder.path, "--tune (it records the settings in the manifest)")
     log(f"bench: {len(benches)} folder(s) in {max(config.processes, 1)} worker process(es), rows interleaved")
-    measured = bench_folders(benches, list(batches), config, devices=devices,
+    measured = bench_folders(benches, list(batches), config, devices=devices, tune=tune,
                              on_process=lambda i: log(f"bench: worker {i + 1}/{max(config.processes, 1)} done"))
     rows = measured[0]
+    if tune:
+        folder.manifest = record(folder.path, rows)
     for row in rows:
         log(f"bench {row.artifact} on {row.runtime}/{row.device} batch {row.batch}: " + (
             f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"))

@@ -16,10 +16,11 @@ import numpy as np
 
 from export_kit.folder import ArtifactsFolder
 from export_kit.results import BenchResult, Status
-from export_kit.runners import targets_for, unavailable_reason
+from export_kit.runners import RUNTIMES, targets_for, unavailable_reason
 from export_kit.runners.base import accelerator_of
 from export_kit.sampling import FolderSpec, RowSpec, Sample, SamplingConfig, sample_rows
 from export_kit.stats import bootstrap_median_ci
+from export_kit.tuning import choose, recorded_options
 
 #: A row whose worker-process medians spread by more than this (relative to their median) is flagged noisy.
 NOISY_SPREAD = 0.10
@@ -38,12 +39,12 @@ class Bench:
     spec: FolderSpec
 
 
-def plan(benches: list[Bench], batches: list[int],
-         devices: tuple[str, ...] | None) -> tuple[list[list[BenchResult]], list[RowSpec], list[BenchResult]]:
-    """Rows per folder, the specs workers time, and the result row each spec fills. Targets not present on this
-    machine are skipped here and cost no worker time."""
+def plan(benches: list[Bench], batches: list[int], devices: tuple[str, ...] | None,
+         tune: bool = False) -> tuple[list[list[BenchResult]], list[tuple[BenchResult, RowSpec]]]:
+    """Rows per folder, and the specs workers time with the row each fills: one per row, or with ``tune`` one per
+    candidate setting. Targets not present on this machine are skipped here and cost no worker time."""
     per_folder: list[list[BenchResult]] = []
-    specs, timed = [], []
+    timed = []
     for index, bench in enumerate(benches):
         rows = []
         for artifact in bench.folder.manifest.artifacts:
@@ -51,28 +52,38 @@ def plan(benches: list[Bench], batches: list[int],
                 for batch in batches:
                     row = BenchResult(artifact.name, artifact.format, target.runtime, target.device, batch,
                                       file_bytes=artifact.bytes)
+                    rows.append(row)
                     if why := unavailable_reason(target):
                         row.status, row.reason = Status.SKIPPED, why
-                    else:
-                        specs.append(RowSpec(index, artifact.name, target.runtime, target.device, batch,
-                                             threads_for(batch)))
-                        timed.append(row)
-                    rows.append(row)
+                        continue
+                    recorded = recorded_options(bench.folder.manifest, row)
+                    for options in (RUNTIMES[target.runtime].candidates(target.device, batch) if tune
+                                    else [recorded]):
+                        timed.append((row, RowSpec(index, artifact.name, target.runtime, target.device, batch,
+                                                   threads_for(batch), options)))
         per_folder.append(rows)
-    return per_folder, specs, timed
+    return per_folder, timed
 
 
 def bench_folders(benches: list[Bench], batches: list[int], cfg: SamplingConfig, *,
-                  devices: tuple[str, ...] | None = None,
+                  devices: tuple[str, ...] | None = None, tune: bool = False,
                   on_process: Callable[[int], None] | None = None) -> list[list[BenchResult]]:
     """Time every artifact of every folder on every available target, all rows interleaved in the same workers
-    (so two folders compared here are compared under the same conditions). Rows per folder, in manifest order."""
-    per_folder, specs, timed = plan(benches, batches, devices)
-    pairs = sorted(range(len(specs)), key=lambda i: (_key(specs[i]), specs[i].folder))  # A/B rows side by side
-    specs, timed = [specs[i] for i in pairs], [timed[i] for i in pairs]
-    if specs:
-        for row, samples in zip(timed, sample_rows([b.spec for b in benches], specs, cfg, on_process), strict=True):
-            summarize(row, samples)
+    (so two folders compared here are compared under the same conditions). Rows per folder, in manifest order.
+    With ``tune``, every candidate setting of each row is timed and the row reports the one chosen."""
+    per_folder, timed = plan(benches, batches, devices, tune)
+    timed.sort(key=lambda pair: (_key(pair[1]), pair[1].folder))  # A/B rows side by side
+    if timed:
+        samples = sample_rows([b.spec for b in benches], [spec for _, spec in timed], cfg, on_process)
+        by_row: dict[int, list[tuple[dict | None, list[Sample]]]] = {}
+        for (row, spec), row_samples in zip(timed, samples, strict=True):
+            by_row.setdefault(id(row), []).append((spec.options, row_samples))
+        rows = {id(row): row for row, _ in timed}
+        for key, candidates in by_row.items():
+            if tune:
+                choose(rows[key], candidates, summarize)
+            else:
+                summarize(rows[key], candidates[0][1])
     for rows in per_folder:
         _add_speedups(rows)
     return per_folder

@@ -215,6 +215,9 @@ def bench(
                                                       "processes and compared row by row (A/B)")] = None,
     processes: Annotated[int, typer.Option(min=1, max=100, help="worker processes: each is one latency sample")] = 7,
     quick: Annotated[bool, typer.Option(help="3 worker processes and fewer slices: faster, wider intervals")] = False,
+    tune: Annotated[bool, typer.Option(help="time each runtime's candidate settings (threads, spinning, IO "
+                                            "binding; the defaults always among them) and record the fastest "
+                                            "in the manifest")] = False,
     allow_env_mismatch: Annotated[bool, typer.Option(help="compare even if the environment differs")] = False,
     trust_key: TrustKeys = None,
     trust_code: TrustCode = False,
@@ -232,7 +235,8 @@ def bench(
     gate = api.Gate(baseline, parse_fraction(max_regression), allow_env_mismatch, save_baseline, against)
     config = QUICK if quick else SamplingConfig(processes=processes)
     report = api.bench(artifacts, parse_batches(batch), devices=(device,) if device else None, gate=gate,
-                       config=config, access=access_from(trust_key, trust_code, allow_factory, report_dir), log=log)
+                       config=config, access=access_from(trust_key, trust_code, allow_factory, report_dir), tune=tune,
+                       log=log)
     finish(report, ("bench",), report_dir)
 
 

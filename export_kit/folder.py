@@ -69,7 +69,8 @@ class ArtifactsFolder:
             return f"{rel} sha256 differs from the manifest"
         return None
 
-    def runner(self, artifact: Artifact, target: Target, threads: int | None = None) -> Runner:
+    def runner(self, artifact: Artifact, target: Target, threads: int | None = None,
+               options: dict | None = None) -> Runner:
         """A runner for ``artifact`` on ``target``; the eager reference is rebuilt from its checkpoint.
 
         A file whose loader runs code is opened only when the trust covers its bytes as they are now.
@@ -79,7 +80,8 @@ class ArtifactsFolder:
             module = self.reference_module(artifact)
         elif RUNTIMES[artifact.runtime].runs_code and not self.trust.code_allowed(self.digest(self.file(artifact))):
             raise UntrustedCodeError(self.trust.untrusted_reason())
-        return open_runner(target, self.io, path=self.file(artifact), module=module, threads=threads)
+        return open_runner(target, self.io, path=self.file(artifact), module=module, threads=threads,
+                           options=options)
 
     @property
     def io(self) -> IOSpec:

@@ -53,6 +53,7 @@ class Manifest:
     model: dict[str, Any] = field(default_factory=dict)
     golden: dict[str, Any] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
+    runtime_settings: dict[str, dict[str, dict]] = field(default_factory=dict)  # written by bench --tune
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
@@ -75,7 +76,8 @@ class Manifest:
                            classes=[str(c) for c in data["classes"]],
                            artifacts=[Artifact.from_dict(a) for a in data.get("artifacts", [])],
                            model=dict(data.get("model", {})), golden=dict(data.get("golden", {})),
-                           failures=list(data.get("failures", [])))
+                           failures=list(data.get("failures", [])),
+                           runtime_settings=dict(data.get("runtime_settings", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"manifest is missing or mistypes a field: {exc}") from None
         manifest.check()

@@ -8,6 +8,7 @@ from export_kit.checks import STAGES, stage_of
 from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
+from export_kit.tuning import gain
 
 if TYPE_CHECKING:
     from export_kit.report import Report
@@ -133,6 +134,14 @@ def render(report: Report) -> str:
                       *[f"![{name.removesuffix('.png')}]({name})" for name in report.plots if name == CLASSES_PNG], ""]
     if report.bench:
         parts += ["## Latency", "", _bench_table(report.bench_rows()), ""]
+        tuned = [r for r in report.bench_rows() if r.tuning]
+        if tuned:
+            parts += ["### Runtime settings chosen by measurement (bench --tune)", "",
+                      "Every candidate ran in the same worker processes as the runtime's defaults; a candidate "
+                      "replaces the defaults only when the interval of its latency over theirs lies below 1.", "",
+                      _table(["artifact", "runtime", "device", "batch", "candidates", "chosen, vs the defaults"],
+                             [[r.artifact, r.runtime, r.device, str(r.batch), str(len(r.tuning)), gain(r)]
+                              for r in tuned]), ""]
         latency = [name for name in report.plots if name != CLASSES_PNG]
         parts += [f"![{name.removesuffix('.png')}]({name})" for name in latency]
         parts += [""] if latency else []

@@ -132,6 +132,8 @@ class BenchResult(StatusRecord):
     noisy: bool = False
     file_bytes: int | None = None
     settings: dict = field(default_factory=dict)
+    tuned: dict | None = None  # the settings bench --tune chose ({}: the runtime's defaults)
+    tuning: list[dict] | None = None  # every candidate: options, p50_ms, vs_default [ratio, low, high]
 
     @classmethod
     def from_dict(cls, data: dict):

@@ -46,7 +46,8 @@ QUICK = SamplingConfig(processes=3, passes=3)
 
 @dataclass(frozen=True)
 class RowSpec:
-    """One (folder, artifact, target, batch) to time, with the intra-op threads its runner gets."""
+    """One (folder, artifact, target, batch) to time, with the intra-op threads its runner gets, or the settings
+    (a tuning candidate or those a tuning run recorded) that replace them."""
 
     folder: int
     artifact: str
@@ -54,6 +55,7 @@ class RowSpec:
     device: str
     batch: int
     threads: int
+    options: dict | None = None
 
 
 @dataclass
@@ -156,7 +158,7 @@ def _start(folder, row: RowSpec, sample: Sample, runners: dict, inputs: dict, i:
 
     try:
         runner = folder.runner(folder.manifest.artifact(row.artifact), Target(row.runtime, row.device),
-                               threads=row.threads)
+                               threads=row.threads, options=row.options)
     except UnavailableError as exc:
         sample.status, sample.reason = "skipped", str(exc)
         return

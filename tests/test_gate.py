@@ -197,7 +197,7 @@ def test_a_planted_slowdown_keeps_outputs_and_passes_verify(built_copy):
 
     golden = np.load(built_copy / "golden.npz")["inputs"][:16]
     before = ort.InferenceSession(str(built_copy / "model.onnx")).run(None, {"input": golden})[0]
-    add_work(built_copy, copies=2)
+    add_work(built_copy, width=512)
     after = ort.InferenceSession(str(built_copy / "model.onnx")).run(None, {"input": golden})[0]
     assert np.array_equal(before, after)
     sign_folder(built_copy)
@@ -208,7 +208,7 @@ def test_a_planted_slowdown_keeps_outputs_and_passes_verify(built_copy):
 def test_ab_in_one_run_fails_a_slowed_copy_and_refuses_another_model(built, built_copy, tmp_path):
     from export_kit.slowdown import add_work
 
-    add_work(built_copy, copies=8)
+    add_work(built_copy, width=32768)
     common = ["bench", "--batch", "1", "--device", "cpu", "--processes", "3"]
     result = invoke(*common, "--artifacts", built_copy, "--against", built[0], "--report-dir", tmp_path / "r")
     assert result.exit_code == 1 and "onnx/onnxruntime/cpu/batch1: latency regressed" in result.output
@@ -224,3 +224,48 @@ def test_ab_in_one_run_fails_a_slowed_copy_and_refuses_another_model(built, buil
     assert result.exit_code == 2 and "holds another model" in result.output
     result = invoke(*common, "--artifacts", built_copy, "--against", built[0], "--baseline", tmp_path / "b.json")
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def _samples(p50s):
+    from export_kit.sampling import Sample
+
+    return [Sample(p50=v, p90=v, p99=v, mean=v, min=v, calls=10) for v in p50s]
+
+
+def test_tuning_keeps_the_defaults_unless_a_candidate_is_faster_beyond_noise():
+    from export_kit.bench import summarize
+    from export_kit.tuning import choose
+
+    default = [1.0, 1.2, 0.9, 1.1, 1.0]
+    clearly = [0.8 * v for v in default]
+    barely = [0.99, 1.25, 0.85, 1.12, 0.97]  # faster in some processes, slower in others
+    row = _row(None, [])
+    choose(row, [({}, _samples(default)), ({"threads": 2}, _samples(clearly)), ({"threads": 1}, _samples(barely))],
+           summarize)
+    assert row.tuned == {"threads": 2} and row.p50_ms == pytest.approx(0.8)
+    assert [t["options"] for t in row.tuning] == [{}, {"threads": 2}, {"threads": 1}]
+    row = _row(None, [])
+    choose(row, [({}, _samples(default)), ({"threads": 1}, _samples(barely))], summarize)
+    assert row.tuned == {} and row.p50_ms == pytest.approx(1.0)
+
+
+def test_bench_tune_records_settings_that_later_runs_and_verify_use(built_copy, tmp_path):
+    from export_kit import api
+
+    args = ["bench", "--artifacts", built_copy, "--batch", "1", "--device", "cpu", "--processes", "2"]
+    result = invoke(*args, "--tune")
+    assert result.exit_code == 0, result.output
+    settings = json.loads((built_copy / "manifest.json").read_text())["runtime_settings"]
+    assert set(settings) >= {"pytorch", "onnx", "torchscript"} and "onnxruntime/cpu/batch1" in settings["onnx"]
+    bench = {r["artifact"]: r for r in json.loads((built_copy / "report.json").read_text())["bench"]
+             if r["status"] == "passed"}
+    for name, row in bench.items():
+        chosen = next(t for t in row["tuning"] if t["options"] == row["tuned"])
+        assert row["tuning"][0]["options"] == {} and (row["tuned"] == {} or chosen["vs_default"][2] < 1.0), name
+    assert "Runtime settings chosen by measurement" in (built_copy / "report.md").read_text()
+    assert invoke(*args).exit_code == 0
+    later = {r["artifact"]: r for r in json.loads((built_copy / "report.json").read_text())["bench"]
+             if r["status"] == "passed"}
+    assert later["onnx"]["settings"]["options"] == settings["onnx"]["onnxruntime/cpu/batch1"]
+    report = api.verify(built_copy, None, devices=("cpu",), log=lambda _: None)  # re-signed: still trusted
+    assert all(r.passed and r.status == "passed" for r in report.verify_rows())

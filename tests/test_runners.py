@@ -116,3 +116,15 @@ def test_the_runner_layer_imports_no_higher_layer():
             "'export_kit.api', 'export_kit.verify', 'export_kit.bench', 'export_kit.cli', 'train'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_onnxruntime_candidates_start_with_the_defaults_and_apply_their_knobs(built):
+    candidates = RUNTIMES["onnxruntime"].candidates("cpu", 1)
+    assert candidates[0] == {} and {"threads": 1} in candidates
+    assert RUNTIMES["onnxruntime"].candidates("cuda", 1) == [{}]
+    golden = np.load(built[0] / "golden.npz")
+    for options in candidates:
+        runner = OrtRunner(Target("onnxruntime", "cpu"), IO, options=options, path=str(built[0] / "model.onnx"))
+        assert runner.settings["options"] == options and runner.io_binding == options.get("io_binding", False)
+        assert runner.settings["threads"] == options.get("threads")
+        assert np.abs(runner.run_one(golden["inputs"][:1]) - golden["logits"][:1]).max() < 1e-4

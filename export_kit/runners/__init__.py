@@ -43,9 +43,9 @@ def unavailable_reason(target: Target) -> str | None:
 
 
 def open_runner(target: Target, io: IOSpec, *, path: Path | None = None, module=None,
-                threads: int | None = None) -> Runner:
+                threads: int | None = None, options: dict | None = None) -> Runner:
     """A runner for a file, or for the ``eager`` runtime an in-memory module."""
     runtime = RUNTIMES.get(target.runtime)
     if runtime is None or target.device not in runtime.devices:
         raise UnavailableError(f"no runner for {target}")
-    return runtime.open(OpenRequest(target, io, path, module, threads))
+    return runtime.open(OpenRequest(target, io, path, module, threads, options))

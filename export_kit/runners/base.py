@@ -56,6 +56,9 @@ class Runner:
     io: IOSpec
     threads: int | None = None
     settings: dict = field(default_factory=dict)
+    #: A tuning candidate (``{}``: the runtime's own defaults; else knobs such as ``threads``); None keeps the
+    #: per-batch thread heuristic of ``threads``.
+    options: dict | None = None
 
     def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one batch given as ``{input name: array}``; every input shares the batch size."""
@@ -113,6 +116,7 @@ class OpenRequest:
     path: Path | None = None
     module: Any = None
     threads: int | None = None
+    options: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,8 @@ class Runtime:
     unavailable: Callable[[str], str | None]
     version: Callable[[], str | None]
     runs_code: bool = False
+    #: Settings ``bench --tune`` tries for (device, batch); the first, ``{}``, is always the runtime's defaults.
+    candidates: Callable[[str, int], list[dict]] = lambda device, batch: [{}]
 
 
 RUNTIMES: dict[str, Runtime] = {}
@@ -144,6 +150,15 @@ def register_runtime(runtime: Runtime) -> Runtime:
 def accelerator_of(device: str) -> str:
     """The device class a latency compares within: ``cpu``, or ``cuda`` for every GPU provider (cuda, tensorrt)."""
     return "cpu" if device == "cpu" else "cuda"
+
+
+def thread_ladder(cores: int) -> list[int]:
+    """Thread counts worth trying: 1, 2, 4, ... up to and including every core."""
+    ladder, n = [], 1
+    while n < cores:
+        ladder.append(n)
+        n *= 2
+    return [*ladder, cores]
 
 
 def threads_of(settings: dict) -> int | None:

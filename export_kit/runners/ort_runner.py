@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from export_kit.errors import UnavailableError
-from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_ladder
 
 #: Short device names used in targets and reports -> onnxruntime execution provider names.
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -45,12 +45,7 @@ class OrtRunner(Runner):
 
         if why := provider_unavailable_reason(self.target.device):
             raise UnavailableError(why)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts = self._session_options(ort)
         provider = PROVIDERS[self.target.device]
         self.session = ort.InferenceSession(self.path, sess_options=opts, providers=[provider])
         if self.session.get_providers()[0] != provider:
@@ -62,9 +57,29 @@ class OrtRunner(Runner):
         self.io_binding = (self.io_binding and output.type == "tensor(float)" and len(self._inputs) == 1
                            and len(self.session.get_outputs()) == 1
                            and all(isinstance(d, int) for d in self._row_shape))
-        self.settings = {"providers": self.session.get_providers(), "threads": opts.intra_op_num_threads,
-                         "intra_op_threads": opts.intra_op_num_threads, "graph_optimization": "ORT_ENABLE_ALL",
-                         "io_binding_at_batch_1": self.io_binding}
+        threads = opts.intra_op_num_threads or None  # 0: onnxruntime picks (one per physical core)
+        self.settings = {"providers": self.session.get_providers(), "threads": threads, "intra_op_threads": threads,
+                         "graph_optimization": "ORT_ENABLE_ALL", "io_binding_at_batch_1": self.io_binding,
+                         **({} if self.options is None else {"options": self.options})}
+
+    def _session_options(self, ort):
+        """Without ``options``: the per-batch thread heuristic. With them: onnxruntime's defaults (``{}``) plus
+        the knobs a tuning candidate names: ``threads``, ``spinning`` (False stops idle threads from spinning),
+        ``io_binding`` (a preallocated binding at batch 1)."""
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if self.options is None:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
+            opts.inter_op_num_threads = 1
+            return opts
+        if "threads" in self.options:
+            opts.intra_op_num_threads = int(self.options["threads"])
+        if self.options.get("spinning") is False:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.io_binding = bool(self.options.get("io_binding", False))
+        return opts
 
     def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if not self.io_binding or len(inputs[0]) > 1:
@@ -96,10 +111,24 @@ def _version() -> str:
 
 
 def _open(request: OpenRequest) -> Runner:
-    return OrtRunner(request.target, request.io, request.threads, path=str(request.path))
+    return OrtRunner(request.target, request.io, request.threads, options=request.options, path=str(request.path))
 
 
-register_runtime(Runtime("onnxruntime", ("cpu", "cuda", "tensorrt"), _open, provider_unavailable_reason, _version))
+def candidates(device: str, batch: int) -> list[dict]:
+    """onnxruntime's defaults first; on the CPU, thread counts up the ladder (with the IO binding at batch 1) and
+    every core without spinning. A GPU provider's work does not run on these threads: defaults only."""
+    if device != "cpu":
+        return [{}]
+    cores = os.cpu_count() or 1
+    found = [{}, *({"threads": n} for n in thread_ladder(cores)), {"threads": cores, "spinning": False}]
+    if batch == 1:
+        found += [{"threads": n, "io_binding": True} for n in thread_ladder(cores)]
+    return found
+
+
+register_runtime(Runtime("onnxruntime", ("cpu", "cuda", "tensorrt"), _open, provider_unavailable_reason, _version,
+                         candidates=candidates))
 #: onnxruntime running an ORT-format file: its optimizations were fixed for CPUs at conversion, as on a phone, so
 #: it is checked on the CPU provider only.
-register_runtime(Runtime("onnxruntime-mobile", ("cpu",), _open, provider_unavailable_reason, _version))
+register_runtime(Runtime("onnxruntime-mobile", ("cpu",), _open, provider_unavailable_reason, _version,
+                         candidates=candidates))

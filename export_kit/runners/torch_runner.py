@@ -3,6 +3,8 @@ file ``torch.jit.load`` runs; its loader executes code stored in the file, so it
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,20 @@ import numpy as np
 
 from export_kit.errors import UnavailableError
 from export_kit.limits import check_zip
-from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_ladder
+
+
+@functools.cache
+def default_threads() -> int:
+    """torch's intra-op thread count as a fresh process starts it, read before any runner changes it."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def candidates(device: str, batch: int) -> list[dict]:
+    """Thread counts up the ladder; on a GPU the host threads hardly matter, so only the defaults."""
+    return [{}] if device != "cpu" else [{}, *({"threads": n} for n in thread_ladder(os.cpu_count() or 1))]
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -42,11 +57,13 @@ class TorchRunner(Runner):
 
         if self.target.device == "cuda" and (why := cuda_unavailable_reason()):
             raise UnavailableError(why)
+        default = default_threads()  # first, so the cache holds the count no runner has changed yet
         self._restore_threads = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        threads = self.threads if self.options is None else self.options.get("threads", default)
+        if threads:
+            torch.set_num_threads(threads)
         self.settings = {"threads": torch.get_num_threads(), "torch_threads": torch.get_num_threads(),
-                         "inference_mode": True}
+                         "inference_mode": True, **({} if self.options is None else {"options": self.options})}
         self._device = torch.device(self.target.device)
         self.module = self.module.to(self._device).eval()
 
@@ -107,13 +124,14 @@ def load_torchscript(path: str, device: str):
 def _open_eager(request: OpenRequest) -> Runner:
     if request.module is None:
         raise UnavailableError(f"no module for {request.target}")
-    return TorchRunner(request.target, request.io, request.threads, module=request.module)
+    return TorchRunner(request.target, request.io, request.threads, options=request.options, module=request.module)
 
 
 def _open_torchscript(request: OpenRequest) -> Runner:
     module = load_torchscript(str(request.path), request.target.device)
-    return TorchRunner(request.target, request.io, request.threads, module=module)
+    return TorchRunner(request.target, request.io, request.threads, options=request.options, module=module)
 
 
-register_runtime(Runtime("eager", ("cpu", "cuda"), _open_eager, _unavailable, _version))
-register_runtime(Runtime("torchscript", ("cpu", "cuda"), _open_torchscript, _unavailable, _version, runs_code=True))
+register_runtime(Runtime("eager", ("cpu", "cuda"), _open_eager, _unavailable, _version, candidates=candidates))
+register_runtime(Runtime("torchscript", ("cpu", "cuda"), _open_torchscript, _unavailable, _version, runs_code=True,
+                         candidates=candidates))
