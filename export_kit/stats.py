@@ -72,9 +72,9 @@ def bootstrap_median_ci(values: list[float], resamples: int = BOOTSTRAP, seed: i
     return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
-def ratio_ci(new: list[float], old: list[float], *, paired: bool, resamples: int = BOOTSTRAP,
-             seed: int = 0) -> tuple[float, float, float]:
-    """Median ratio new/old and its percentile-bootstrap 95% interval.
+def ratio_ci(new: list[float], old: list[float], *, paired: bool, resamples: int = BOOTSTRAP, seed: int = 0,
+             confidence: float = 0.95) -> tuple[float, float, float]:
+    """Median ratio new/old and its percentile-bootstrap interval (95% unless ``confidence`` says otherwise).
 
     Paired (both measured in the same worker processes): the per-process ratios are resampled, so whatever made
     one process slow cancels. Unpaired (a saved baseline): each side is resampled on its own and the ratio of
@@ -90,7 +90,8 @@ def ratio_ci(new: list[float], old: list[float], *, paired: bool, resamples: int
         boot = (np.median(a[rng.integers(0, len(a), (resamples, len(a)))], axis=1)
                 / np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1))
         point = float(np.median(a) / np.median(b))
-    return point, float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+    tail = 50 * (1 - confidence)
+    return point, float(np.percentile(boot, tail)), float(np.percentile(boot, 100 - tail))
 
 
 def latency_verdict(point: float, low: float, high: float, threshold: float, samples: int) -> tuple[str, int | None]:

@@ -3,7 +3,8 @@
 Every candidate setting of a row (the runtime's defaults first, then thread counts, spinning, IO binding; each
 runtime lists its own) is timed in the same worker processes, interleaved. The fastest replaces the defaults only
 when it is faster beyond noise: the paired bootstrap interval of its latency over the defaults' lies wholly below
-1. So a tuned row is never slower than the defaults beyond noise. The winners go into the manifest's
+1, at a confidence raised for the number of candidates (Bonferroni), so trying many candidates does not make a
+lucky one win. So a tuned row is never slower than the defaults beyond noise. The winners go into the manifest's
 ``runtime_settings`` (artifact -> "runtime/device/batchN" -> settings), which later bench runs and the C++ and
 JavaScript consumers apply; the manifest is then signed again with the local key.
 """
@@ -40,9 +41,10 @@ def choose(row: BenchResult, candidates: list[tuple[dict | None, list[Sample]]],
         summarize(row, candidates[0][1])
         return
     default_p50s = [s.p50 for s in default[1]]
+    confidence = 1 - 0.05 / max(len(runnable) - 1, 1)  # Bonferroni: k candidates, one 5% chance of a false win
     row.tuning = []
     for options, samples in runnable:
-        point, low, high = ratio_ci([s.p50 for s in samples], default_p50s, paired=True)
+        point, low, high = ratio_ci([s.p50 for s in samples], default_p50s, paired=True, confidence=confidence)
         row.tuning.append({"options": options, "p50_ms": float(np.median([s.p50 for s in samples])),
                            "vs_default": [point, low, high]})
     best = min(row.tuning, key=lambda t: t["p50_ms"])

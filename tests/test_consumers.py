@@ -103,6 +103,20 @@ def _checks_and_classifies(program: list[str], folder: Path, tmp_path: Path, opt
 @pytest.mark.slow
 def test_cpp_program_matches_the_golden_vectors_and_classifies_images(mobile, classify, tmp_path):
     _checks_and_classifies([str(classify)], mobile[0], tmp_path, ("--top", "3"))
+    _applies_tuned_threads([str(classify)], mobile[0], tmp_path, "torchscript", "torchscript")
+
+
+def _applies_tuned_threads(program: list[str], folder: Path, tmp_path: Path, artifact: str, runtime: str) -> None:
+    """With the manifest's runtime_settings naming one thread, the consumer says it applied it and still passes."""
+    import shutil
+
+    copy = tmp_path / "tuned"
+    shutil.copytree(folder, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["runtime_settings"] = {artifact: {f"{runtime}/cpu/batch1": {"threads": 1, "spinning": False}}}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([*program, str(copy), "--check"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "intra-op threads 1" in done.stderr, done.stdout + done.stderr
 
 
 def test_cpp_check_fails_on_wrong_logits_and_bad_input_exits_3(mobile, classify, tmp_path):
@@ -126,6 +140,7 @@ def _node() -> str:
 
 def test_js_consumer_matches_the_golden_vectors_and_classifies_images(mobile, tmp_path):
     _checks_and_classifies([_node(), str(JS / "classify.mjs")], mobile[0], tmp_path)
+    _applies_tuned_threads([_node(), str(JS / "classify.mjs")], mobile[0], tmp_path, "onnx", "onnxruntime")
 
 
 def test_js_check_fails_on_wrong_logits(mobile, tmp_path):
@@ -164,5 +179,7 @@ def test_the_consumers_read_only_fields_the_manifest_schema_describes():
         assert key in schema()["properties"]["golden"]["properties"]["fp32_tolerance"]["required"]
     sources = (Path(__file__).resolve().parents[1] / "examples" / "cpp" / "classify.cpp").read_text() + (
         Path(__file__).resolve().parents[1] / "examples" / "js" / "classify.mjs").read_text()
-    for key in ("fp32_tolerance", "plain", "preprocessing", "classes", "artifacts"):
+    for key in ("fp32_tolerance", "plain", "preprocessing", "classes", "artifacts", "runtime_settings"):
         assert key in sources, key
+    assert "threads" in schema()["properties"]["runtime_settings"]["additionalProperties"]["additionalProperties"][
+        "properties"]

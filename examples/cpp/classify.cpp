@@ -8,6 +8,7 @@
 // tolerance. --check preprocesses the golden uint8 pixels here, in C++, so it tests this program's
 // preprocessing as well as the artifact. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
 
+#include <ATen/Parallel.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -79,6 +80,18 @@ torch::Tensor run(Model& m, const uint8_t* pixels, int64_t count) {
   return m.module.forward({input}).toTensor().contiguous();
 }
 
+// The intra-op thread count `exportkit bench --tune` measured fastest for one image on this kind of CPU, when the
+// manifest records one (runtime_settings, artifact, "<runtime>/cpu/batch1"); otherwise libtorch's default.
+void apply_runtime_settings(const mini_json::Value& manifest, const mini_json::Value& art) {
+  const std::string key = art["runtime"].str() + "/cpu/batch1";
+  if (!manifest.has("runtime_settings") || !manifest["runtime_settings"].has(art["name"].str())) return;
+  const auto& per_row = manifest["runtime_settings"][art["name"].str()];
+  if (!per_row.has(key) || !per_row[key].has("threads")) return;
+  const int threads = static_cast<int>(per_row[key]["threads"].num());
+  at::set_num_threads(threads);
+  std::fprintf(stderr, "intra-op threads %d (manifest runtime_settings, %s)\n", threads, key.c_str());
+}
+
 Model load_model(const std::string& folder, const std::string& artifact_name) {
   mini_json::Value manifest = mini_json::parse(read_file(folder + "/manifest.json"));
   Model m;
@@ -94,7 +107,9 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
     m.std[c] = static_cast<float>(prep["std"].array().at(c).num());
   }
   for (const auto& name : manifest["classes"].array()) m.classes.push_back(name.str());
-  std::string path = inside(folder, pick_artifact(manifest, artifact_name)["path"].str());
+  const auto& art = pick_artifact(manifest, artifact_name);
+  apply_runtime_settings(manifest, art);
+  std::string path = inside(folder, art["path"].str());
   m.module = torch::jit::load(path);
   m.module.eval();
   return m;

@@ -121,6 +121,21 @@ async function check(session, manifest, folder, height, width) {
   return ok ? 0 : 1;
 }
 
+// The settings `exportkit bench --tune` measured fastest for one image on this kind of CPU, when the manifest
+// records them (runtime_settings, artifact, "<runtime>/cpu/batch1"); otherwise onnxruntime's defaults.
+function sessionOptions(manifest, art) {
+  const key = `${art.runtime}/cpu/batch1`;
+  const tuned = manifest.runtime_settings?.[art.name]?.[key] ?? {};
+  const options = { executionProviders: ["cpu"] };
+  if (tuned.threads) options.intraOpNumThreads = tuned.threads;
+  if (tuned.spinning === false) options.extra = { session: { intra_op: { allow_spinning: "0" } } };
+  if (tuned.threads || tuned.spinning === false) {
+    console.error(`intra-op threads ${tuned.threads ?? "default"}, spinning ${tuned.spinning !== false} ` +
+                  `(manifest runtime_settings, ${key})`);
+  }
+  return options;
+}
+
 async function main() {
   let opts;
   try {
@@ -135,7 +150,7 @@ async function main() {
     if (!art) throw new Error(opts.artifact ? `the manifest lists no artifact named '${opts.artifact}'`
                                             : "the manifest lists no onnx artifact; build with --formats onnx");
     const [, , height, width] = manifest.input.shape;
-    const session = await ort.InferenceSession.create(inside(opts.folder, art.path), { executionProviders: ["cpu"] });
+    const session = await ort.InferenceSession.create(inside(opts.folder, art.path), sessionOptions(manifest, art));
     const status = opts.check ? await check(session, manifest, opts.folder, height, width) : 0;
     for (const file of opts.images) {
       const logits = (await run(session, manifest, readPpm(file, height, width), 1, height, width)).data;
