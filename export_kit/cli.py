@@ -18,6 +18,7 @@ from export_kit import errors
 from export_kit.cli_support import (
     STATE,
     AllowFactory,
+    BenchProcesses,
     DataDir,
     Dataset,
     Folder,
@@ -112,15 +113,18 @@ def build(
     epochs: Annotated[int | None, typer.Option(min=1, help="epochs when training [default: per arch]")] = None,
     batch: Annotated[str, typer.Option(help="bench batch sizes")] = "1,32",
     bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
+    bench_processes: BenchProcesses = 7,
     golden: Annotated[int, typer.Option(min=8, help="golden test images stored for parity")] = 250,
 ) -> None:
     """Train (unless --checkpoint or --model), export each format, verify and benchmark: the whole pipeline."""
     from export_kit.pipeline import ModelChoice, build_pipeline
+    from export_kit.sampling import SamplingConfig
 
     choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()))
     batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
-                            bench_batches=batches if bench else (), golden_count=golden, log=log)
+                            bench_batches=batches if bench else (), golden_count=golden,
+                            bench_config=SamplingConfig(processes=bench_processes), log=log)
     finish(report, ("export", "verify", "bench"))
 
 
@@ -213,7 +217,7 @@ def bench(
     save_baseline: Annotated[Path | None, typer.Option(help="write this run as a baseline")] = None,
     against: Annotated[Path | None, typer.Option(help="another build of the same model, timed in the same worker "
                                                       "processes and compared row by row (A/B)")] = None,
-    processes: Annotated[int, typer.Option(min=1, max=100, help="worker processes: each is one latency sample")] = 7,
+    processes: BenchProcesses = 7,
     quick: Annotated[bool, typer.Option(help="3 worker processes and fewer slices: faster, wider intervals")] = False,
     tune: Annotated[bool, typer.Option(help="time each runtime's candidate settings (threads, spinning, IO "
                                             "binding; the defaults always among them) and record the fastest "

@@ -14,6 +14,8 @@ from export_kit import errors
 #: Set by the root ``--debug`` option: user errors then keep their traceback.
 STATE = {"debug": False}
 
+BenchProcesses = Annotated[int, typer.Option(min=0, max=100, help="bench worker processes, each one latency "
+                                                                  "sample; 0 times in this process (no interval)")]
 DataDir = Annotated[Path | None, typer.Option(help="CIFAR-10 folder (else $EXPORTKIT_DATA, else ./data)")]
 Dataset = Annotated[str, typer.Option(help="cifar10, or synthetic (generated, for offline demos)")]
 Folder = Annotated[Path, typer.Option("--artifacts", help="artifacts folder written by build")]

@@ -13,8 +13,10 @@ from export_kit import api, sources
 from export_kit.datasets import Dataset
 from export_kit.exporters import parse_formats
 from export_kit.fileio import stopwatch
+from export_kit.folder_write import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import Report
+from export_kit.sampling import SamplingConfig
 
 #: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
 TRAINER = "train.loop:train"
@@ -69,12 +71,12 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
             timings: dict) -> sources.ModelSource:
     if choice.factory and parsed:
         prep, shape = parsed
-        return sources.from_factory(choice.factory, api.prepare_out_dir(out) / api.CHECKPOINT_NAME,
+        return sources.from_factory(choice.factory, prepare_out_dir(out) / CHECKPOINT_NAME,
                                     input_shape=shape, weights=choice.checkpoint, classes_file=choice.classes_file,
                                     preprocessing=prep)
     checkpoint = choice.checkpoint
     if checkpoint is None:
-        checkpoint = api.prepare_out_dir(out) / api.CHECKPOINT_NAME
+        checkpoint = prepare_out_dir(out) / CHECKPOINT_NAME
         with stopwatch(timings, "train"):
             train(data, checkpoint, arch=choice.arch, settings={"epochs": choice.epochs})
     return sources.from_checkpoint(checkpoint, choice.allow_factories)
@@ -82,7 +84,8 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
 
 def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), formats: Sequence[str] | str | None = None,
                    dataset: str | None = None, data_dir: Path | None = None, bench_batches: Sequence[int] = (1, 32),
-                   golden_count: int = api.GOLDEN_COUNT, log: Callable[[str], None] = print) -> Report:
+                   golden_count: int = GOLDEN_COUNT, bench_config: SamplingConfig | None = None,
+                   log: Callable[[str], None] = print) -> Report:
     """Data, model, then export, verify and bench into ``out``. A factory model needs data only when
     ``dataset``/``data_dir`` is given; the other two always read it (CIFAR-10 by default)."""
     parsed = _check_inputs(choice, formats)
@@ -95,4 +98,4 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
                      preprocessing=src.preprocessing, test=data.test if data else None,
                      calibration=data.train.subset(CALIBRATION_PER_CLASS) if data else None,
                      checkpoint=src.checkpoint, model_info=src.info, golden_count=golden_count,
-                     bench_batches=bench_batches, timings=timings, log=log)
+                     bench_batches=bench_batches, bench_config=bench_config, timings=timings, log=log)

@@ -21,7 +21,8 @@ def test_torchvision_architectures_build_verify_and_bench(tmp_path, arch, shape)
     """BatchNorm, residual adds, depthwise convs, hardswish, SE blocks, adaptive pooling, dropout in eval."""
     out = tmp_path / arch
     result = invoke("build", "--model", f"torchvision.models:{arch}", "--input-shape", shape, "--out", out,
-                    "--golden", "40", "--batch", "1", "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225")
+                    "--golden", "40", "--batch", "1", "--bench-processes", "0", "--mean", "0.485,0.456,0.406",
+                    "--std", "0.229,0.224,0.225")
     report, rows = _rows(out)
     for name in ("pytorch", "onnx", "torchscript"):
         assert rows[name]["status"] == "passed", (name, rows[name]["reason"])
@@ -76,6 +77,7 @@ def test_weights_classes_and_bad_factory_inputs(tmp_path):
         assert fragment in result.output
 
 
+@pytest.mark.slow
 def test_python_api_builds_a_module_in_memory(tmp_path):
     model = __import__("byo_models").tiny()
     report = export_kit.build(model, torch.zeros(1, 3, 24, 24), formats="onnx,torchscript", out=tmp_path / "api",
@@ -85,6 +87,7 @@ def test_python_api_builds_a_module_in_memory(tmp_path):
     assert json.loads((tmp_path / "api" / "manifest.json").read_text())["classes"] == ["class0", "class1", "class2"]
 
 
+@pytest.mark.slow
 def test_the_python_api_example_runs(tmp_path):
     import subprocess
     import sys

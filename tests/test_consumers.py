@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export_kit import api
+from export_kit.folder_write import FP32
 
 ROOT = Path(__file__).resolve().parents[1]
 JS = ROOT / "examples" / "js"
@@ -153,7 +153,7 @@ def test_js_check_fails_on_wrong_logits(mobile, tmp_path):
 def test_manifest_carries_the_plain_golden_files_and_their_tolerance(mobile):
     folder, _ = mobile
     golden = json.loads((folder / "manifest.json").read_text())["golden"]
-    assert golden["fp32_tolerance"] == {"max_abs": api.FP32.max_abs, "min_cosine": api.FP32.min_cosine}
+    assert golden["fp32_tolerance"] == {"max_abs": FP32.max_abs, "min_cosine": FP32.min_cosine}
     npz = np.load(folder / golden["path"])
     assert np.array_equal(np.load(folder / golden["plain"]["pixels"]), npz["images"])
     assert np.array_equal(np.load(folder / golden["plain"]["logits"]), npz["logits"])

@@ -81,6 +81,7 @@ def test_parse_fraction_refuses_nonsense(text):
         parse_fraction(text)
 
 
+@pytest.mark.slow
 def test_cli_gate_against_itself_a_faster_baseline_and_another_machine(built_copy, tmp_path):
     base = tmp_path / "base.json"
     common = ["bench", "--artifacts", built_copy, "--batch", "1", "--device", "cpu", "--processes", "2"]
@@ -249,6 +250,7 @@ def test_tuning_keeps_the_defaults_unless_a_candidate_is_faster_beyond_noise():
     assert row.tuned == {} and row.p50_ms == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_bench_tune_records_settings_that_later_runs_and_verify_use(built_copy, tmp_path):
     from export_kit import api
 

@@ -123,10 +123,13 @@ def test_a_torchscript_payload_in_an_unsigned_folder_is_not_loaded(built_copy):
     assert "signature does not match" in done.stdout
     rows = json.loads((built_copy / "report.json").read_text())["verify"]
     assert all(r["status"] == "passed" for r in rows if r["runtime"] != "torchscript" and r["device"] == "cpu")
-    done = _exportkit("bench", "--artifacts", built_copy, "--batch", "1")
+    done = _exportkit("bench", "--artifacts", built_copy, "--batch", "1", "--processes", "1")
     assert done.returncode == EXIT_UNTRUSTED and marker not in done.stdout + done.stderr
     done = _exportkit("verify", "--artifacts", built_copy, "--trust-code")  # the user's explicit choice: it runs
     assert marker in done.stdout
+    done = _exportkit("bench", "--artifacts", built_copy, "--batch", "1", "--processes", "1", "--device", "cpu",
+                      "--trust-code")  # and a bench worker's output reaches the user, so the check above can fail
+    assert marker in done.stderr
 
 
 def test_signed_folders_are_trusted_by_key_and_tampering_after_signing_is_seen(built_copy, tmp_path, monkeypatch):
@@ -315,7 +318,7 @@ def test_each_command_exits_on_its_own_checks_only(built_copy):
     report = json.loads((built_copy / "report.json").read_text())
     report["verify"][1]["status"] = "failed"
     (built_copy / "report.json").write_text(json.dumps(report))
-    assert invoke("bench", "--artifacts", built_copy, "--batch", "1").exit_code == 0
+    assert invoke("bench", "--artifacts", built_copy, "--batch", "1", "--processes", "1").exit_code == 0
 
 
 @pytest.mark.parametrize("args, code, fragment", [

@@ -95,7 +95,9 @@ def test_bench_keeps_the_verify_section_of_a_failing_report(built_copy):
     (built_copy / "manifest.json").write_text(_json.dumps(manifest))
     failing = api.verify(built_copy, None, log=lambda _: None)
     assert not failing.passed
-    after = api.bench(built_copy, [1], devices=("cpu",), log=lambda _: None)
+    from export_kit.sampling import SamplingConfig
+
+    after = api.bench(built_copy, [1], devices=("cpu",), config=SamplingConfig(processes=0), log=lambda _: None)
     assert len(after.verify) == len(failing.verify) and not after.passed
 
 
