@@ -9,6 +9,8 @@ code, so it must be one the user allowed (:mod:`export_kit.trust`).
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,16 +32,30 @@ CHECKPOINT_FORMAT = "exportkit-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
+def _import_like_python(module_name: str):
+    """Import as ``python -m`` would find it: installed packages and PYTHONPATH first, then the current folder.
+    The folder goes last on the path, so a file there never shadows an installed module (``train``, ``torch``);
+    it only supplies a module found nowhere else, such as the user's ``mymodel.py``."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != module_name.split(".")[0] or here in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(module_name)
+
+
 def load_factory(spec: str):
     """Resolve ``package.module:callable``; a spec that does not resolve is a usage error, not a crash."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UsageError(f"model factory must look like package.module:function, got {spec!r}")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_like_python(module_name)
     except ImportError as exc:
-        raise FactoryImportError(f"cannot import {module_name!r} for model factory {spec!r}: {exc} (a module in the "
-                         "current folder needs PYTHONPATH=.)") from None
+        raise FactoryImportError(f"cannot import {module_name!r} for model factory {spec!r}: {exc} (looked in the "
+                                 "current folder and on PYTHONPATH)") from None
     except Exception as exc:
         raise UsageError(f"importing {module_name!r} for model factory {spec!r} failed: {first_line(exc)}") from None
     factory = getattr(module, attr, None)

@@ -97,3 +97,15 @@ def test_the_python_api_example_runs(tmp_path):
     done = subprocess.run([sys.executable, str(script), str(tmp_path / "ex")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout and (tmp_path / "ex" / "manifest.json").is_file()
+
+
+def test_a_model_module_in_the_current_folder_is_found_as_python_would(tmp_path, monkeypatch):
+    (tmp_path / "my_own_net.py").write_text(
+        "import torch\n\n\ndef make():\n"
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))\n")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("build", "--model", "my_own_net:make", "--input-shape", "3x8x8", "--out", tmp_path / "o",
+                    "--golden", "16", "--formats", "onnx", "--no-bench")
+    assert result.exit_code == 0, result.output
+    result = invoke("build", "--model", "not_here_either:make", "--input-shape", "3x8x8", "--out", tmp_path / "p")
+    assert result.exit_code == 2 and "current folder" in result.output and "PYTHONPATH" in result.output
