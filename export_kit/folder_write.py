@@ -124,7 +124,10 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
         preprocessing=preprocessing, classes=list(classes), model=dict(model_info),
         artifacts=_reference_artifact(out, checkpoint) + artifacts, failures=failures,
         golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels),
-                "plain": plain, "fp32_tolerance": {"max_abs": FP32.max_abs, "min_cosine": FP32.min_cosine}})
+                "plain": plain, "fp32_tolerance": {"max_abs": FP32.max_abs, "min_cosine": FP32.min_cosine},
+                "tolerances": {name: {"max_abs": t.max_abs, "min_cosine": t.min_cosine,
+                                      "min_top1_agreement": t.min_top1_agreement}
+                               for name, t in DEFAULT_TOLERANCES.items()}})
     manifest.write(out)
     sign_folder(out)
     return manifest

@@ -183,3 +183,23 @@ def test_the_consumers_read_only_fields_the_manifest_schema_describes():
         assert key in sources, key
     assert "threads" in schema()["properties"]["runtime_settings"]["additionalProperties"]["additionalProperties"][
         "properties"]
+
+
+def _checks_int8_against_its_own_class(program: list[str], folder: Path, artifact: str) -> None:
+    """An int8 artifact is held to the int8 class (no max-abs bound, 97% agreement), not to fp32's 1e-4."""
+    done = subprocess.run([*program, str(folder), "--artifact", artifact, "--check"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "int8 tolerance" in done.stdout, done.stdout + done.stderr
+    assert "(limit 0.97)" in done.stdout
+
+
+def test_js_consumer_checks_int8_with_its_own_tolerance_and_answers_help(built):
+    node = _node()
+    _checks_int8_against_its_own_class([node, str(JS / "classify.mjs")], built[0], "int8-onnx")
+    done = subprocess.run([node, str(JS / "classify.mjs"), "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: node classify.mjs ARTIFACTS")
+
+
+@pytest.mark.slow
+def test_cpp_consumer_checks_int8_with_its_own_tolerance(built, classify):
+    _checks_int8_against_its_own_class([str(classify)], built[0], "int8-torchscript")
