@@ -73,13 +73,15 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
         prep, shape = parsed
         return sources.from_factory(choice.factory, prepare_out_dir(out) / CHECKPOINT_NAME,
                                     input_shape=shape, weights=choice.checkpoint, classes_file=choice.classes_file,
-                                    preprocessing=prep)
+                                    preprocessing=prep, data_classes=data.classes if data else None)
     checkpoint = choice.checkpoint
     if checkpoint is None:
         checkpoint = prepare_out_dir(out) / CHECKPOINT_NAME
         with stopwatch(timings, "train"):
             train(data, checkpoint, arch=choice.arch, settings={"epochs": choice.epochs})
-    return sources.from_checkpoint(checkpoint, choice.allow_factories)
+    src = sources.from_checkpoint(checkpoint, choice.allow_factories)
+    sources.check_class_count(f"checkpoint {checkpoint}", len(src.classes), data.classes if data else None)
+    return src
 
 
 def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), formats: Sequence[str] | str | None = None,

@@ -93,8 +93,18 @@ def _load_weights(model, weights: Path) -> None:
         raise CheckpointError(f"{weights} does not fit the model: {detail}") from None
 
 
+def check_class_count(model: str, outputs: int, data_classes: list[str] | None) -> None:
+    """A model whose output count differs from the data's class count would be scored against the wrong labels
+    (accuracy near 0 with every check green): refuse it before anything is exported."""
+    if data_classes is not None and outputs != len(data_classes):
+        shown = ", ".join(data_classes[:6]) + (", ..." if len(data_classes) > 6 else "")
+        raise UsageError(f"{model} gives {outputs} outputs but the data has {len(data_classes)} classes ({shown}); "
+                         "use a model with one output per class folder")
+
+
 def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int], weights: Path | None = None,
-                 classes_file: Path | None = None, preprocessing: Preprocessing) -> ModelSource:
+                 classes_file: Path | None = None, preprocessing: Preprocessing,
+                 data_classes: list[str] | None = None) -> ModelSource:
     """Instantiate ``spec``, load ``weights`` if given, and write a checkpoint naming the factory to ``target``."""
     import torch
 
@@ -112,6 +122,7 @@ def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int], 
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         raise UsageError(f"{spec} must return (batch, classes) logits; got "
                          f"{getattr(out, 'shape', type(out).__name__)}")
+    check_class_count(spec, out.shape[1], data_classes)
     classes = read_classes(classes_file, out.shape[1])
     info = {"factory": spec, "input_shape": list(input_shape), "weights": str(weights) if weights else "random"}
     save_checkpoint(target, model, factory=spec, kwargs={}, meta={

@@ -109,3 +109,22 @@ def test_a_model_module_in_the_current_folder_is_found_as_python_would(tmp_path,
     assert result.exit_code == 0, result.output
     result = invoke("build", "--model", "not_here_either:make", "--input-shape", "3x8x8", "--out", tmp_path / "p")
     assert result.exit_code == 2 and "current folder" in result.output and "PYTHONPATH" in result.output
+
+
+def test_a_model_whose_outputs_do_not_match_the_data_classes_is_refused_before_export(tmp_path, checkpoint):
+    out = tmp_path / "o"
+    result = invoke("build", "--model", "byo_models:tiny", "--input-shape", "3x32x32", "--out", out,
+                    "--dataset", "synthetic", "--no-bench")
+    assert result.exit_code == 2 and "gives 3 outputs but the data has 10 classes" in result.output
+    assert not (out / "manifest.json").exists() and not list(out.glob("model.*"))
+
+
+def test_a_checkpoint_for_other_classes_than_the_data_is_refused(tmp_path, checkpoint):
+    from conftest import write_image_folder
+
+    write_image_folder(tmp_path / "d", ["left", "middle", "right"], per_class=4)
+    result = invoke("build", "--checkpoint", checkpoint, "--data-dir", tmp_path / "d", "--out", tmp_path / "o",
+                    "--no-bench")
+    assert result.exit_code == 2
+    assert "gives 10 outputs but the data has 3 classes (left, middle, right)" in result.output
+    assert not (tmp_path / "o" / "manifest.json").exists()
