@@ -62,6 +62,9 @@ def test_weights_classes_and_bad_factory_inputs(tmp_path):
                     "--input-shape", "3x20x20", "--out", out, "--golden", "16", "--no-bench")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "manifest.json").read_text())["classes"] == ["cat", "dog", "bird"]
+    onnx = next(r for r in json.loads((out / "report.json").read_text())["verify"] if r["artifact"] == "onnx")
+    batched = next(c for c in onnx["checks"] if c["name"] == "parity_batch32")
+    assert batched["passed"] and batched["observed"]["samples"] == 32  # 16 golden images, repeated to a full batch
     for args, code, fragment in [
         (["--model", "byo_models:not_a_module"], 2, "not a torch.nn.Module"),
         (["--model", "byo_models:nope"], 2, "no callable 'nope'"),

@@ -58,13 +58,21 @@ def batch1(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyRe
             tolerance_for(artifact, ctx.tolerances), row)
 
 
+def at_least_one_batch(inputs: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Golden sets smaller than :data:`BATCH` repeat until one full batch runs: a graph with a batch size baked in
+    must meet a batch of that size, or the check named after it checks nothing."""
+    reps = -(-BATCH // len(inputs))
+    return np.concatenate([inputs] * reps), np.concatenate([logits] * reps)
+
+
 def batched(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
-    _parity(f"parity_batch{BATCH}", ctx.golden.logits, lambda: run_batched(runner, ctx.golden.inputs, BATCH),
+    inputs, logits = at_least_one_batch(ctx.golden.inputs, ctx.golden.logits)
+    _parity(f"parity_batch{BATCH}", logits, lambda: run_batched(runner, inputs, BATCH),
             tolerance_for(artifact, ctx.tolerances), row)
 
 
 register_check(CheckSpec("load", "target", "load", "a file the runtime cannot open"))
 register_check(CheckSpec("parity_batch1", "target", "parity", f"outputs of {SINGLE_SAMPLES} golden images, one per "
                          "call, against the reference", batch1))
-register_check(CheckSpec(f"parity_batch{BATCH}", "target", "parity", f"all golden images in batches of {BATCH}: "
-                         "catches a batch size baked into the graph", batched))
+register_check(CheckSpec(f"parity_batch{BATCH}", "target", "parity", f"all golden images in batches of {BATCH} "
+                         "(repeated to one full batch when fewer): catches a batch size baked into the graph", batched))
