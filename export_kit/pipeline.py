@@ -71,6 +71,8 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
             timings: dict) -> sources.ModelSource:
     if choice.factory and parsed:
         prep, shape = parsed
+        if data is not None:
+            sources.check_input_shape(shape, data.test.images)
         return sources.from_factory(choice.factory, prepare_out_dir(out) / CHECKPOINT_NAME,
                                     input_shape=shape, weights=choice.checkpoint, classes_file=choice.classes_file,
                                     preprocessing=prep, data_classes=data.classes if data else None)

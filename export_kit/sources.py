@@ -93,6 +93,16 @@ def _load_weights(model, weights: Path) -> None:
         raise CheckpointError(f"{weights} does not fit the model: {detail}") from None
 
 
+def check_input_shape(input_shape: tuple[int, int, int], images) -> None:
+    """The data's images must be what the model takes (uint8 HWC against CxHxW), before anything is exported:
+    otherwise every row fails later with the same shape error."""
+    height, width, channels = images.shape[1:]
+    if tuple(input_shape) != (channels, height, width):
+        raise UsageError(f"your images are {height}x{width} with {channels} channels but --input-shape is "
+                         f"{'x'.join(map(str, input_shape))}: pass --input-shape {channels}x{height}x{width} or "
+                         "resize the images")
+
+
 def check_class_count(model: str, outputs: int, data_classes: list[str] | None) -> None:
     """A model whose output count differs from the data's class count would be scored against the wrong labels
     (accuracy near 0 with every check green): refuse it before anything is exported."""
@@ -124,6 +134,12 @@ def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int], 
                          f"{getattr(out, 'shape', type(out).__name__)}")
     check_class_count(spec, out.shape[1], data_classes)
     classes = read_classes(classes_file, out.shape[1])
+    if data_classes is not None:
+        if classes_file is not None and classes != data_classes:
+            raise UsageError(f"--classes {classes_file} lists {classes} but the data's class folders, in label "
+                             f"order, are {data_classes}; the labels follow the folders, so drop --classes or "
+                             "list the folders in that order")
+        classes = list(data_classes)
     info = {"factory": spec, "input_shape": list(input_shape), "weights": str(weights) if weights else "random"}
     save_checkpoint(target, model, factory=spec, kwargs={}, meta={
         "classes": classes, "preprocessing": preprocessing.to_dict(), "input_shape": list(input_shape),

@@ -131,3 +131,22 @@ def test_a_checkpoint_for_other_classes_than_the_data_is_refused(tmp_path, check
     assert result.exit_code == 2
     assert "gives 10 outputs but the data has 3 classes (left, middle, right)" in result.output
     assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_own_data_names_the_classes_and_a_disagreeing_shape_or_class_list_is_refused(tmp_path):
+    from conftest import write_image_folder
+
+    write_image_folder(tmp_path / "d", ["left", "middle", "right"], per_class=4, size=20)
+    common = ["build", "--model", "byo_models:tiny", "--data-dir", tmp_path / "d", "--golden", "16", "--no-bench",
+              "--formats", "onnx"]
+    result = invoke(*common, "--input-shape", "3x20x20", "--out", tmp_path / "ok")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "ok" / "manifest.json").read_text())["classes"] == ["left", "middle", "right"]
+    result = invoke(*common, "--input-shape", "3x24x24", "--out", tmp_path / "shape")
+    assert result.exit_code == 2 and "your images are 20x20 with 3 channels" in result.output
+    assert "--input-shape 3x20x20" in result.output and not (tmp_path / "shape").exists()
+    names = tmp_path / "names.txt"
+    names.write_text("right\nleft\nmiddle\n")
+    result = invoke(*common, "--input-shape", "3x20x20", "--classes", names, "--out", tmp_path / "order")
+    assert result.exit_code == 2 and "['right', 'left', 'middle']" in result.output
+    assert "['left', 'middle', 'right']" in result.output and not (tmp_path / "order" / "manifest.json").exists()
