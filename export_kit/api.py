@@ -171,9 +171,10 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
         if len(benches) > 1:
             raise UsageError("--tune chooses settings for one folder; run it without --against")
         check_report_dir(folder.path, "--tune (it records the settings in the manifest)")
-    log(f"bench: {len(benches)} folder(s) in {max(config.processes, 1)} worker process(es), rows interleaved")
+    workers = max(config.processes, 1)
+    log(f"bench: {len(benches)} folder(s) in {workers} worker process(es), rows interleaved")
     measured = bench_folders(benches, list(batches), config, devices=devices, tune=tune,
-                             on_process=lambda i: log(f"bench: worker {i + 1}/{max(config.processes, 1)} done"))
+                             on_process=lambda i: log(f"bench: worker {i + 1}/{workers} done"))
     rows = measured[0]
     if tune:
         folder.manifest = record(folder.path, rows)

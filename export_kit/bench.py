@@ -75,15 +75,14 @@ def bench_folders(benches: list[Bench], batches: list[int], cfg: SamplingConfig,
     timed.sort(key=lambda pair: (_key(pair[1]), pair[1].folder))  # A/B rows side by side
     if timed:
         samples = sample_rows([b.spec for b in benches], [spec for _, spec in timed], cfg, on_process)
-        by_row: dict[int, list[tuple[dict | None, list[Sample]]]] = {}
+        by_row: dict[int, tuple[BenchResult, list[tuple[dict | None, list[Sample]]]]] = {}
         for (row, spec), row_samples in zip(timed, samples, strict=True):
-            by_row.setdefault(id(row), []).append((spec.options, row_samples))
-        rows = {id(row): row for row, _ in timed}
-        for key, candidates in by_row.items():
+            by_row.setdefault(id(row), (row, []))[1].append((spec.options, row_samples))
+        for row, candidates in by_row.values():
             if tune:
-                choose(rows[key], candidates, summarize)
+                choose(row, candidates, summarize)
             else:
-                summarize(rows[key], candidates[0][1])
+                summarize(row, candidates[0][1])
     for rows in per_folder:
         _add_speedups(rows)
     return per_folder

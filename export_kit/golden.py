@@ -71,3 +71,9 @@ def entry_limits(count: int, sample_shape: tuple[int, ...], classes: int) -> dic
     sizes = {"images": count * sample, "inputs": count * sample * 4, "logits": count * classes * 4,
              "labels": count * 8, "test_predictions": MAX_TEST_IMAGES * 8, "test_labels": MAX_TEST_IMAGES * 8}
     return {f"{k}.npy": v + NPY_HEADER_SLACK for k, v in sizes.items()}
+
+
+def repeated(array: np.ndarray, at_least: int) -> np.ndarray:
+    """``array`` repeated whole until it holds at least ``at_least`` rows (unchanged when it already does): small
+    golden sets still fill a full batch, each image counted equally often."""
+    return np.concatenate([array] * -(-at_least // len(array)))

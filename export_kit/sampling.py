@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from export_kit.errors import UnavailableError, UsageError, first_line
+from export_kit.golden import repeated
 
 
 @dataclass(frozen=True)
@@ -200,8 +201,7 @@ def _summarize(sample: Sample, ms: np.ndarray) -> None:
 
 def batch_of(inputs: np.ndarray, batch: int) -> np.ndarray:
     """``batch`` real golden inputs, repeated when the folder holds fewer."""
-    reps = -(-batch // len(inputs))
-    return np.ascontiguousarray(np.concatenate([inputs] * reps)[:batch])
+    return np.ascontiguousarray(repeated(inputs, batch)[:batch])
 
 
 def _main() -> None:

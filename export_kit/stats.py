@@ -63,12 +63,15 @@ def agreement_below(agreement: float, samples: int, budget: float) -> bool:
 BOOTSTRAP = 4000
 
 
+def _resampled_medians(data: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """The median of each of ``resamples`` bootstrap resamples of ``data`` (drawn with replacement)."""
+    return np.median(data[rng.integers(0, len(data), (resamples, len(data)))], axis=1)
+
+
 def bootstrap_median_ci(values: list[float], resamples: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
     """Percentile-bootstrap 95% interval of the median of ``values`` (one value per worker process). The seed is
     fixed so the same samples always give the same interval."""
-    data = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    medians = np.median(data[rng.integers(0, len(data), (resamples, len(data)))], axis=1)
+    medians = _resampled_medians(np.asarray(values, dtype=np.float64), np.random.default_rng(seed), resamples)
     return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
@@ -83,12 +86,9 @@ def ratio_ci(new: list[float], old: list[float], *, paired: bool, resamples: int
     a, b = np.asarray(new, dtype=np.float64), np.asarray(old, dtype=np.float64)
     rng = np.random.default_rng(seed)
     if paired:
-        ratios = a / b
-        boot = np.median(ratios[rng.integers(0, len(ratios), (resamples, len(ratios)))], axis=1)
-        point = float(np.median(ratios))
+        boot, point = _resampled_medians(a / b, rng, resamples), float(np.median(a / b))
     else:
-        boot = (np.median(a[rng.integers(0, len(a), (resamples, len(a)))], axis=1)
-                / np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1))
+        boot = _resampled_medians(a, rng, resamples) / _resampled_medians(b, rng, resamples)
         point = float(np.median(a) / np.median(b))
     tail = 50 * (1 - confidence)
     return point, float(np.percentile(boot, tail)), float(np.percentile(boot, 100 - tail))

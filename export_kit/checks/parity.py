@@ -11,6 +11,7 @@ import numpy as np
 from export_kit.checks import CheckSpec, VerifyContext, register_check
 from export_kit.compare import Tolerance, parity
 from export_kit.errors import first_line
+from export_kit.golden import repeated
 from export_kit.manifest import Artifact
 from export_kit.results import Check, VerifyResult
 from export_kit.runners import Runner
@@ -58,15 +59,10 @@ def batch1(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyRe
             tolerance_for(artifact, ctx.tolerances), row)
 
 
-def at_least_one_batch(inputs: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Golden sets smaller than :data:`BATCH` repeat until one full batch runs: a graph with a batch size baked in
-    must meet a batch of that size, or the check named after it checks nothing."""
-    reps = -(-BATCH // len(inputs))
-    return np.concatenate([inputs] * reps), np.concatenate([logits] * reps)
-
-
 def batched(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
-    inputs, logits = at_least_one_batch(ctx.golden.inputs, ctx.golden.logits)
+    # a golden set smaller than BATCH repeats until one full batch runs: a graph with a batch size baked in must
+    # meet a batch of that size, or the check named after it checks nothing
+    inputs, logits = repeated(ctx.golden.inputs, BATCH), repeated(ctx.golden.logits, BATCH)
     _parity(f"parity_batch{BATCH}", logits, lambda: run_batched(runner, inputs, BATCH),
             tolerance_for(artifact, ctx.tolerances), row)
 

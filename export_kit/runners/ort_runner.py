@@ -46,6 +46,8 @@ class OrtRunner(Runner):
         if why := provider_unavailable_reason(self.target.device):
             raise UnavailableError(why)
         opts = self._session_options(ort)
+        if self.options is not None:  # a tuning candidate says whether to bind; the defaults do not
+            self.io_binding = bool(self.options.get("io_binding", False))
         provider = PROVIDERS[self.target.device]
         self.session = ort.InferenceSession(self.path, sess_options=opts, providers=[provider])
         if self.session.get_providers()[0] != provider:
@@ -64,8 +66,8 @@ class OrtRunner(Runner):
 
     def _session_options(self, ort):
         """Without ``options``: the per-batch thread heuristic. With them: onnxruntime's defaults (``{}``) plus
-        the knobs a tuning candidate names: ``threads``, ``spinning`` (False stops idle threads from spinning),
-        ``io_binding`` (a preallocated binding at batch 1)."""
+        the knobs a tuning candidate names: ``threads`` and ``spinning`` (False stops idle threads from
+        spinning); its ``io_binding`` (a preallocated binding at batch 1) is applied by the runner."""
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if self.options is None:
@@ -78,7 +80,6 @@ class OrtRunner(Runner):
             opts.intra_op_num_threads = int(self.options["threads"])
         if self.options.get("spinning") is False:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.io_binding = bool(self.options.get("io_binding", False))
         return opts
 
     def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
