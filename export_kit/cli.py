@@ -66,6 +66,8 @@ def train(
     seed: Annotated[int | None, Opt()] = None,
     dtype: Annotated[str | None, Opt(help="float32, or float64 for reproducibility checks (slower) "
                                           "[default: float32]")] = None,
+    device: Annotated[str | None, Opt(help="auto (the GPU when torch sees one, else the CPU), cpu or cuda; "
+                                           "CUDA training is made deterministic [default: auto]")] = None,
     resume: Annotated[Path | None, Opt(help="continue this checkpoint with its own settings")] = None,
     stop_after: Annotated[int | None, Opt(min=1, help="stop after this epoch, leaving a resumable checkpoint")] = None,
     data_dir: DataDir = None,
@@ -77,7 +79,7 @@ def train(
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
                 "weight_decay": weight_decay, "label_smoothing": label_smoothing, "schedule": schedule, "crop": crop,
                 "flip": flip, "channels_last": channels_last, "eval_each_epoch": eval_each_epoch, "seed": seed,
-                "dtype": dtype}
+                "dtype": dtype, "device": device}
     given = sorted(k for k, v in {**settings, "arch": arch}.items() if v is not None)
     if resume is not None and given:
         raise errors.UsageError(f"--resume continues the run with its own settings; drop --"

@@ -19,6 +19,7 @@ def _isolated_cache(tmp_path_factory):
     os.environ["EXPORTKIT_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["EXPORTKIT_HOME"] = str(tmp_path_factory.mktemp("home"))  # this machine's signing key
     os.environ.pop("EXPORTKIT_DATA", None)
+    os.environ["EXPORTKIT_TRAIN_DEVICE"] = "cpu"  # the figures the tests hold were measured on CPU-trained weights
 
 
 @pytest.fixture(scope="session")

@@ -107,6 +107,29 @@ def test_cuda_runners_match_the_cpu_reference(built):
         assert np.abs(runner.run_one(golden["inputs"]) - golden["logits"]).max() < 1e-3
 
 
+@pytest.mark.gpu
+def test_eager_cuda_computes_in_true_fp32_even_where_tf32_is_allowed():
+    """cuDNN may round convolutions to TF32 by default; the fp32 row must not. Random weights of the residual CNN
+    give logits of order 1, where float32 kernels that differ only in summation order agree to ~1e-6 and TF32
+    (10-bit mantissa) misses by ~1e-4."""
+    import torch
+
+    from train.models import residual_cnn
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.manual_seed(0)
+    model = residual_cnn(num_classes=10).eval()
+    x = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        cpu = model(torch.from_numpy(x)).numpy()
+    torch.backends.cudnn.allow_tf32 = True
+    with open_runner(Target("eager", "cuda"), IO, module=model) as runner:
+        assert runner.settings["tf32"] is False
+        assert np.abs(runner.run_one(x) - cpu).max() < 2e-5 * max(1.0, np.abs(cpu).max())
+    assert torch.backends.cudnn.allow_tf32 is True  # the caller's setting is given back
+
+
 def test_the_runner_layer_imports_no_higher_layer():
     import subprocess
     import sys

@@ -1,6 +1,7 @@
 """The training stage: the seed architecture, learning, seeding, and the checkpoint's self-description."""
 
 import numpy as np
+import pytest
 import torch
 
 from export_kit.modelspec import load_checkpoint
@@ -22,12 +23,17 @@ def test_training_learns_the_synthetic_set_and_describes_itself(checkpoint):
     assert meta["config"]["seed"] == 0
 
 
-def test_same_seed_same_weights(tmp_path, synthetic):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_same_seed_same_weights(tmp_path, synthetic, device):
     from export_kit.datasets import Dataset
 
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
     small = Dataset(synthetic.train.subset(20), synthetic.test.subset(5), synthetic.classes, {})
     for name in ("a.pt", "b.pt"):
-        train(small, TrainConfig(epochs=1, batch_size=32), tmp_path / name, progress=False)
+        train(small, TrainConfig(epochs=1, batch_size=32, device=device), tmp_path / name, progress=False)
+    assert load_checkpoint(tmp_path / "a.pt")[1]["config"]["device"] == device
+    assert torch.are_deterministic_algorithms_enabled() is False  # the switch is given back after training
     a, _ = load_checkpoint(tmp_path / "a.pt")
     b, _ = load_checkpoint(tmp_path / "b.pt")
     for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):

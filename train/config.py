@@ -11,6 +11,8 @@ SCHEDULES = ("onecycle", "cosine")
 #: float64 is for reproducibility checks: its rounding is 2**29 times finer, so runs that differ only in the order
 #: of additions (process count, thread count) agree to ~1e-12 instead of ~1e-5, at 2-4x the training time.
 DTYPES = ("float32", "float64")
+#: ``auto`` trains on the GPU when torch sees one, unless ``EXPORTKIT_TRAIN_DEVICE`` names a device.
+DEVICES = ("auto", "cpu", "cuda")
 
 #: Settings that differ from the :class:`TrainConfig` defaults for an architecture.
 ARCH_DEFAULTS: dict[str, dict] = {
@@ -36,6 +38,7 @@ class TrainConfig:
     eval_each_epoch: bool = True
     seed: int = 0
     dtype: str = "float32"
+    device: str = "auto"
 
     @classmethod
     def for_arch(cls, arch: str = "seed", **overrides) -> TrainConfig:
@@ -76,6 +79,8 @@ class TrainConfig:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}")
         if self.dtype not in DTYPES:
             problems.append(f"dtype must be one of {', '.join(DTYPES)}")
+        if self.device not in DEVICES:
+            problems.append(f"device must be one of {', '.join(DEVICES)}")
         if self.epochs < 1 or self.batch_size < 1:
             problems.append("epochs and batch size must be at least 1")
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -10,10 +10,47 @@ own shard, as DDP does; on CUDA the layers become SyncBatchNorm).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+
+from export_kit.errors import UsageError
+
+
+def wants_cuda(device: str) -> bool:
+    """``auto`` means the GPU when torch sees one, unless ``EXPORTKIT_TRAIN_DEVICE`` says otherwise (the test
+    suite pins the CPU with it, so its calibrated figures do not depend on the machine)."""
+    if device == "auto":
+        device = os.environ.get("EXPORTKIT_TRAIN_DEVICE", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"EXPORTKIT_TRAIN_DEVICE={device!r}: use auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch.cuda.is_available() is False (no GPU or a CPU-only torch build)")
+    return device == "cuda" or (device == "auto" and torch.cuda.is_available())
+
+
+@contextlib.contextmanager
+def deterministic(device: str) -> Iterator[None]:
+    """Make a CUDA run repeat itself bit for bit: cuDNN's autotuner and atomic-add kernels choose and sum in an
+    order that varies between runs, and two runs with the same seed ended with different weights (H100). The
+    flags are process-wide, so they are restored after. On the CPU, torch's kernels already repeat themselves at
+    a fixed thread count."""
+    if not device.startswith("cuda"):
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark = saved[2]
 
 
 @dataclass(frozen=True)
@@ -31,15 +68,16 @@ class Workers:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls) -> Workers:
+    def from_env(cls, device: str = "auto") -> Workers:
         """One process unless ``torchrun`` (or the same variables) says otherwise; then join the group:
-        NCCL when each process has a GPU, gloo on CPU."""
+        NCCL when each process has a GPU, gloo on CPU. ``device`` is the config's choice (auto, cpu, cuda)."""
+        use_cuda = wants_cuda(device)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
-            return cls(device="cuda" if torch.cuda.is_available() else "cpu")
+            return cls(device="cuda" if use_cuda else "cpu")
         import torch.distributed as dist
 
-        cuda = torch.cuda.is_available() and torch.cuda.device_count() >= world
+        cuda = use_cuda and torch.cuda.device_count() >= world
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if cuda:
             torch.cuda.set_device(local)

@@ -22,7 +22,7 @@ from export_kit.preprocessing import Preprocessing
 from train.augment import CropFlip
 from train.config import TrainConfig
 from train.data import TrainBatches, channel_stats, evaluate
-from train.distributed import Workers
+from train.distributed import Workers, deterministic
 from train.models import ARCHITECTURES
 from train.progress import EpochBar
 from train.runlog import RunLog
@@ -133,12 +133,13 @@ def train(dataset: Dataset, cfg: TrainConfig, out: Path, *, progress: bool = Tru
         check_resumable(payload, dataset, resume)
         cfg, training = TrainConfig.from_dict(payload["config"]), payload["training"]
     cfg.check()
-    workers = Workers.from_env()
+    workers = Workers.from_env(cfg.device)
     try:
-        run = _start(dataset, cfg, workers)
-        if training is not None:
-            _restore(run, training)
-        return _loop(run, dataset, out, workers, progress=progress, stop_after=stop_after)
+        with deterministic(workers.device):
+            run = _start(dataset, cfg, workers)
+            if training is not None:
+                _restore(run, training)
+            return _loop(run, dataset, out, workers, progress=progress, stop_after=stop_after)
     finally:
         workers.close()
 

@@ -3,9 +3,11 @@ file ``torch.jit.load`` runs; its loader executes code stored in the file, so it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,24 @@ def _version() -> str:
     return torch.__version__
 
 
+@contextlib.contextmanager
+def full_fp32() -> Iterator[None]:
+    """Convolutions and matmuls in true float32 while the block runs, restoring the caller's choice after.
+
+    torch lets cuDNN round convolution inputs to TF32 (10-bit mantissa) by default on Ampere and later GPUs. An
+    fp32 row computed that way is not the fp32 model: on an H100 the residual CNN's eager logits moved by
+    1.9e-4 from the CPU's, past the fp32 tolerance, and a verifier that allowed it would bless TF32 as fp32.
+    """
+    import torch
+
+    cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = cudnn, matmul
+
+
 @dataclass
 class TorchRunner(Runner):
     module: Any = None
@@ -63,14 +83,15 @@ class TorchRunner(Runner):
         if threads:
             torch.set_num_threads(threads)
         self.settings = {"threads": torch.get_num_threads(), "torch_threads": torch.get_num_threads(),
-                         "inference_mode": True, **({} if self.options is None else {"options": self.options})}
+                         "inference_mode": True, "tf32": False,
+                         **({} if self.options is None else {"options": self.options})}
         self._device = torch.device(self.target.device)
         self.module = self.module.to(self._device).eval()
 
     def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), full_fp32():
             out = self.module(*(torch.from_numpy(x).to(self._device, non_blocking=True) for x in inputs))
         if isinstance(out, dict):
             out = [out[name] for name in self.io.outputs]
