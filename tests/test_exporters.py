@@ -102,3 +102,13 @@ def test_parse_formats_refuses_bad_lists_and_names_the_valid_ones(text, fragment
         parse_formats(text)
     assert fragment in str(info.value)
     assert info.value.exit_code == 2
+
+
+def test_torchscript_convolutions_are_traced_with_tf32_off(built):
+    """Tracing writes cuDNN's TF32 switch into each convolution as a constant, which no runner can change later;
+    an fp32 file must carry ``allow_tf32=False`` so a GPU (here or in a C++ app) computes it in fp32."""
+    module = torch.jit.load(str(built[0] / "model.torchscript.pt"), map_location="cpu")
+    convs = [n for n in module.graph.nodes() if n.kind() == "aten::_convolution"]
+    assert len(convs) == 2
+    assert all(list(n.inputs())[-1].toIValue() is False for n in convs)
+    assert torch.backends.cudnn.allow_tf32 is True  # the exporter gave torch's default back
