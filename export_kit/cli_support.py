@@ -102,6 +102,11 @@ def finish(report, sections: tuple[str, ...], report_dir: Path | None = None) ->
         typer.echo(f"FAILED {line}", err=True)
     for line in untrusted:
         typer.echo(f"NOT RUN {line}: untrusted code (--trust-key KEY.pub or --trust-code)", err=True)
+    from export_kit.verdict import overall, verdict_lines
+
+    log(f"verdict: {overall(report)}")
+    for line in verdict_lines(report):
+        log(f"  {line}")
     log(f"report: {Path(report_dir or report.folder) / 'report.md'}")
     if failures:
         raise typer.Exit(errors.EXIT_CHECK_FAILED)

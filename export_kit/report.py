@@ -78,23 +78,25 @@ class Report(Record):
         int8_ops = {a["name"]: sorted({op.split(":")[0] for op in a.get("details", {}).get("int8_layers", [])})
                     for a in self.artifacts}
         timed = {(b.artifact, b.runtime, b.device, b.batch): b for b in self.bench_rows()
-                 if b.status == Status.PASSED}
+                 if b.status == Status.PASSED and not b.noisy}
         lines = []
         for (name, runtime, device, batch), row in timed.items():
             if precision.get(name) != "int8":
                 continue
             for fp32 in (n for n, p in precision.items() if p == "fp32" and n != "pytorch"):
                 base = timed.get((fp32, runtime, device, batch))
-                if base and row.p50_ms > base.p50_ms:
-                    lines.append(f"{name} is {row.p50_ms / base.p50_ms:.1f}x slower than {fp32} on {runtime}/{device}"
+                if base and clearly_slower(row, base):
+                    lines.append(f"{name} is {row.p50_ms / base.p50_ms:.2f}x slower than {fp32} on {runtime}/{device}"
                                  f" at batch {batch} ({row.p50_ms:.4f} vs {base.p50_ms:.4f} ms p50; int8 ops: "
                                  f"{', '.join(int8_ops.get(name, [])) or 'none'})")
         return lines
 
     def recommend(self) -> list[dict]:
-        """Best verified artifact per target, with its speed-up over eager PyTorch measured in the same run."""
+        """Best verified artifact per target, with its speed-up over eager PyTorch measured in the same run. A row
+        flagged noisy never decides: its workers disagreed too much for its p50 to rank it."""
         verified = {(r.artifact, r.device) for r in self.verify_rows() if r.status == Status.PASSED}
-        timed = [b for b in self.bench_rows() if b.status == Status.PASSED and (b.artifact, b.device) in verified]
+        timed = [b for b in self.bench_rows()
+                 if b.status == Status.PASSED and not b.noisy and (b.artifact, b.device) in verified]
         picks = []
         targets = [("CPU, batch 1 (latency)", lambda b: b.device == "cpu" and b.batch == 1, "p50_ms", min),
                    ("CPU, largest batch (throughput)", lambda b: b.device == "cpu", "throughput_per_s", max),
@@ -121,6 +123,14 @@ class Report(Record):
         """Fill the sections computed from the rows: the recommendation and the int8 notes."""
         self.recommendation = self.recommend()
         self.notes = self.int8_slowdowns()
+
+
+def clearly_slower(row: BenchResult, base: BenchResult) -> bool:
+    """``row`` is slower than ``base`` beyond doubt: their 95% intervals do not overlap, or without intervals
+    (single-process rows) the p50s differ by more than 5%, the spread such rows show between runs."""
+    if row.p50_ci95_ms and base.p50_ci95_ms:
+        return row.p50_ci95_ms[0] > base.p50_ci95_ms[1]
+    return row.p50_ms > 1.05 * base.p50_ms
 
 
 def load_report(folder: Path) -> Report | None:

@@ -9,6 +9,7 @@ from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
 from export_kit.tuning import gain
+from export_kit.verdict import overall, verdict_lines
 
 if TYPE_CHECKING:
     from export_kit.report import Report
@@ -115,8 +116,9 @@ def _f1_table(rows: list[VerifyResult], classes: list[str]) -> str:
 
 
 def render(report: Report) -> str:
-    parts = [f"# exportkit report: {report.folder}", "",
-             f"Overall: **{'PASS' if report.passed else 'FAIL'}** ({report.created})", ""]
+    parts = [f"# exportkit report: {report.folder}", "", "## Verdict", "",
+             f"Overall: **{overall(report)}** ({report.created})", "", *[f"- {line}" for line in verdict_lines(report)],
+             ""]
     if report.model:
         acc = report.model.get("test_accuracy")
         parts += [f"Model: `{report.model.get('factory', '?')}`, reference test accuracy "

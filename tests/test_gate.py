@@ -113,18 +113,33 @@ def test_recommendation_names_the_fastest_verified_artifact(built):
     assert "## Recommendation" in (built[0] / "report.md").read_text()
 
 
-def test_int8_slower_than_fp32_is_said_plainly():
+def test_int8_slower_than_fp32_is_said_plainly_and_only_when_it_clearly_is():
     from export_kit.report import Report
+
+    def row(name, batch, p50, **kw):
+        return BenchResult(name, name, "onnxruntime", "cpu", batch, p50_ms=p50, **kw).to_dict()
 
     report = Report(artifacts=[{"name": "onnx", "precision": "fp32"},
                                {"name": "int8-onnx", "precision": "int8", "details": {"int8_layers": [
                                    "ConvInteger:a", "MatMulInteger:b"]}}],
-                    bench=[BenchResult("onnx", "onnx", "onnxruntime", "cpu", 32, p50_ms=1.0).to_dict(),
-                           BenchResult("int8-onnx", "int8", "onnxruntime", "cpu", 32, p50_ms=3.0).to_dict(),
-                           BenchResult("onnx", "onnx", "onnxruntime", "cpu", 1, p50_ms=1.0).to_dict(),
-                           BenchResult("int8-onnx", "int8", "onnxruntime", "cpu", 1, p50_ms=0.5).to_dict()])
-    assert report.int8_slowdowns() == ["int8-onnx is 3.0x slower than onnx on onnxruntime/cpu at batch 32 "
+                    bench=[row("onnx", 32, 1.0), row("int8-onnx", 32, 3.0), row("onnx", 1, 1.0),
+                           row("int8-onnx", 1, 0.5), row("onnx", 8, 1.0), row("int8-onnx", 8, 1.04),
+                           row("onnx", 4, 1.0, p50_ci95_ms=[0.9, 1.1]),
+                           row("int8-onnx", 4, 1.3, p50_ci95_ms=[1.05, 1.5]),
+                           row("onnx", 16, 1.0), row("int8-onnx", 16, 2.0, noisy=True)])
+    assert report.int8_slowdowns() == ["int8-onnx is 3.00x slower than onnx on onnxruntime/cpu at batch 32 "
                                        "(3.0000 vs 1.0000 ms p50; int8 ops: ConvInteger, MatMulInteger)"]
+
+
+def test_noisy_rows_never_decide_the_recommendation():
+    from export_kit.report import Report
+    from export_kit.results import VerifyResult
+
+    verified = [VerifyResult(a, a, "onnxruntime", "cpu", "fp32").to_dict() for a in ("onnx", "int8-onnx")]
+    bench = [BenchResult("onnx", "onnx", "onnxruntime", "cpu", 1, p50_ms=1.0).to_dict(),
+             BenchResult("int8-onnx", "int8", "onnxruntime", "cpu", 1, p50_ms=0.2, noisy=True).to_dict()]
+    picks = Report(verify=verified, bench=bench).recommend()
+    assert [p["artifact"] for p in picks if p["target"].startswith("CPU, batch 1")] == ["onnx"]
 
 
 def test_the_ci_recipe_uses_only_options_the_cli_has():

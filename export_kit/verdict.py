@@ -1,0 +1,57 @@
+"""The answer a report opens with: one overall word, then one line per target saying what to ship and what it
+costs, and one line for the devices this machine lacks. Commands print the same lines last, so a user sees the
+decision without opening the report."""
+
+from __future__ import annotations
+
+from export_kit.results import Status
+
+
+def overall(report) -> str:
+    """PASS only when something was verified and nothing failed: a report whose checks never ran (a build killed
+    during verify, a folder with every row skipped) is INCOMPLETE, never PASS."""
+    if report.failures():
+        return "FAIL"
+    if not any(r.status == Status.PASSED for r in report.verify_rows()):
+        return "INCOMPLETE"
+    return "PASS"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "size -"
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def _accuracy(report, artifact: str, device: str) -> str:
+    row = next((r for r in report.verify_rows() if (r.artifact, r.device) == (artifact, device)), None)
+    if row is None or row.accuracy is None:
+        return "accuracy not measured"
+    if row.reference_accuracy is None or artifact == "pytorch":
+        return f"accuracy {row.accuracy:.4f}"
+    return f"accuracy {row.accuracy:.4f} ({(row.accuracy - row.reference_accuracy) * 100:+.2f} pts vs PyTorch)"
+
+
+def absent_devices(report) -> dict[str, str]:
+    """Devices on which every verify row was skipped, each with the first reason given."""
+    rows = report.verify_rows()
+    devices = dict.fromkeys(r.device for r in rows)
+    return {d: next(r.reason for r in rows if r.device == d) for d in devices
+            if all(r.status == Status.SKIPPED for r in rows if r.device == d)}
+
+
+def verdict_lines(report) -> list[str]:
+    sizes = {b.artifact: b.file_bytes for b in report.bench_rows() if b.file_bytes is not None}
+    lines = []
+    for pick in report.recommendation:
+        speed = f"{pick['speedup_vs_eager']:.2f}x eager" if pick.get("speedup_vs_eager") else "no eager row to compare"
+        lines.append(f"{pick['target']}: ship {pick['artifact']} ({pick['runtime']}/{pick['device']}), "
+                     f"p50 {pick['p50_ms']:.4f} ms at batch {pick['batch']}, {speed}, "
+                     f"{_accuracy(report, pick['artifact'], pick['device'])}, {_size(sizes.get(pick['artifact']))}")
+    if not lines:
+        lines.append("nothing to recommend: no artifact was both verified and timed without noise"
+                     if report.bench else "nothing to recommend yet: run exportkit bench for latencies")
+    absent = absent_devices(report)
+    if absent:
+        lines.append("not present here: " + "; ".join(f"{d} ({why})" for d, why in absent.items()))
+    return lines

@@ -1,0 +1,37 @@
+"""The verdict a report opens with and a command ends with: never PASS when nothing was checked."""
+
+from export_kit.report import Report
+from export_kit.report_md import render
+from export_kit.results import BenchResult, Status, VerifyResult
+from export_kit.verdict import overall, verdict_lines
+
+
+def _verify(artifact, device="cpu", status=Status.PASSED, reason="", **kw):
+    return VerifyResult(artifact, artifact, "onnxruntime", device, "fp32", status=status, reason=reason,
+                        **kw).to_dict()
+
+
+def test_a_report_in_which_nothing_was_checked_is_incomplete_never_pass():
+    assert overall(Report()) == "INCOMPLETE"
+    skipped = Report(verify=[_verify("onnx", "cuda", Status.SKIPPED, "no GPU")])
+    assert overall(skipped) == "INCOMPLETE" and "Overall: **INCOMPLETE**" in render(skipped)
+    assert overall(Report(verify=[_verify("onnx")])) == "PASS"
+    assert overall(Report(verify=[_verify("onnx"), _verify("fp16", status=Status.FAILED, reason="x")])) == "FAIL"
+
+
+def test_the_card_names_what_to_ship_and_collapses_absent_devices():
+    report = Report(verify=[_verify("pytorch", accuracy=0.70, reference_accuracy=0.70),
+                            _verify("onnx", accuracy=0.69, reference_accuracy=0.70),
+                            _verify("onnx", "cuda", Status.SKIPPED, "no CUDA provider"),
+                            _verify("pytorch", "cuda", Status.SKIPPED, "no GPU")],
+                    bench=[BenchResult("pytorch", "eager", "onnxruntime", "cpu", 1, p50_ms=0.4,
+                                       throughput_per_s=2_500).to_dict(),
+                           BenchResult("onnx", "onnx", "onnxruntime", "cpu", 1, p50_ms=0.1, speedup_vs_eager=4.0,
+                                       throughput_per_s=10_000, file_bytes=250_000).to_dict()])
+    report.derive()
+    lines = verdict_lines(report)
+    assert lines[0] == ("CPU, batch 1 (latency): ship onnx (onnxruntime/cpu), p50 0.1000 ms at batch 1, "
+                        "4.00x eager, accuracy 0.6900 (-1.00 pts vs PyTorch), 250 kB")
+    assert lines[-1] == "not present here: cuda (no CUDA provider)"
+    markdown = render(report)
+    assert markdown.split("\n## ")[1].startswith("Verdict") and lines[0] in markdown.split("\n## ")[1]
