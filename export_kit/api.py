@@ -7,6 +7,7 @@ Commands talk through the artifacts folder: ``build`` writes it (``manifest.json
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from export_kit.folder import ArtifactsFolder
 from export_kit.folder_write import GOLDEN_COUNT, Log, export_folder, prepare_out_dir, resolve_formats
 from export_kit.limits import check_batch
 from export_kit.preprocessing import Preprocessing
-from export_kit.report import Report, load_report
+from export_kit.report import Report, keep_accuracy, load_report
 from export_kit.report_write import write_report
 from export_kit.results import BenchResult, GateResult, VerifyResult
 from export_kit.runners import check_devices
@@ -141,7 +142,11 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
 
     rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
     _require_requested_devices(rows, devices)
+    previous = load_report(report_dir) if test is None else None
     report = _report_for(folder, report_dir)
+    if previous is not None:
+        keep_accuracy(rows, previous, report.artifacts)
+    report.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     report.verify = [r.to_dict() for r in rows]
     write_report(report, report_dir)
     return report

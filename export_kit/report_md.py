@@ -57,7 +57,8 @@ def _accuracy_cell(r: VerifyResult) -> str:
     if r.accuracy is None:
         return "-"
     lo, hi = r.accuracy_ci95 or (None, None)
-    return f"{r.accuracy:.4f} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}]"
+    kept = f" (measured {r.accuracy_measured})" if r.accuracy_measured else ""
+    return f"{r.accuracy:.4f} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}]{kept}"
 
 
 def _change_cell(r: VerifyResult) -> str:

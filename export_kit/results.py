@@ -88,6 +88,7 @@ class VerifyResult(StatusRecord):
     mcnemar: dict | None = None
     per_class_delta: list[float | None] | None = None
     class_metrics: dict | None = None  # confusion matrix, per-class precision/recall/F1 (export_kit.metrics)
+    accuracy_measured: str | None = None  # set when the accuracy fields were kept from an earlier run with data
     min_passing: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
