@@ -9,7 +9,7 @@ from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
 from export_kit.tuning import gain
-from export_kit.verdict import overall, verdict_lines
+from export_kit.verdict import absent_devices, overall, verdict_lines
 
 if TYPE_CHECKING:
     from export_kit.report import Report
@@ -38,7 +38,10 @@ def _stage(rows: list[VerifyResult], stage: str) -> str:
 
 
 def status_rows(report: Report) -> list[list[str]]:
+    """One row per artifact; the skips of a device this machine lacks are left to the verdict's one line, so
+    "why" holds only what is particular to the artifact."""
     verify, bench = report.verify_rows(), report.bench_rows()
+    absent = absent_devices(report)
     out = []
     for art in report.artifacts:
         mine = [r for r in verify if r.artifact == art["name"]]
@@ -46,7 +49,8 @@ def status_rows(report: Report) -> list[list[str]]:
         bench_state = ("FAIL" if any(not b.passed for b in timed) else "ok" if any(b.status == Status.PASSED
                                                                                    for b in timed)
                        else "skipped" if timed else "-")
-        why = "; ".join(sorted({f"{r.runtime}/{r.device}: {r.reason}" for r in mine if r.status != "passed"}))
+        why = "; ".join(sorted({f"{r.runtime}/{r.device}: {r.reason}" for r in mine
+                                if r.status != "passed" and r.device not in absent}))
         out.append([art["name"], "ok", *(_stage(mine, stage) for stage in STAGES), bench_state, why or "-"])
     for fail in report.export_failures:
         out.append([fail["format"], fail.get("status", "FAIL"), *("-" for _ in STAGES), "-", fail["reason"]])

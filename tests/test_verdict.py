@@ -35,3 +35,14 @@ def test_the_card_names_what_to_ship_and_collapses_absent_devices():
     assert lines[-1] == "not present here: cuda (no CUDA provider)"
     markdown = render(report)
     assert markdown.split("\n## ")[1].startswith("Verdict") and lines[0] in markdown.split("\n## ")[1]
+
+
+def test_the_status_table_leaves_absent_devices_to_the_verdict_line():
+    from export_kit.report_md import status_rows
+
+    report = Report(artifacts=[{"name": "onnx"}, {"name": "fp16"}],
+                    verify=[_verify("onnx"), _verify("onnx", "cuda", Status.SKIPPED, "no GPU"),
+                            _verify("fp16", status=Status.FAILED, reason="parity_batch1: max abs error 0.2"),
+                            _verify("fp16", "cuda", Status.SKIPPED, "no GPU")])
+    why = {row[0]: row[-1] for row in status_rows(report)}
+    assert why == {"onnx": "-", "fp16": "onnxruntime/cpu: parity_batch1: max abs error 0.2"}
