@@ -138,3 +138,14 @@ def test_a_built_manifest_fits_the_published_schema(built):
     jsonschema.Draft202012Validator(schema()).validate(json.loads((built[0] / "manifest.json").read_text()))
     assert SCHEMA_PATH.name == f"manifest-v{SCHEMA_VERSION}.schema.json"
     assert schema()["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
+
+
+def test_artifacts_readme_names_every_file_a_build_writes(built):
+    """artifacts/README.md is what users read to know a folder; a file a build writes and it omits is a gap."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "artifacts" / "README.md").read_text()
+    listed = {name.rstrip("/") for row in readme.splitlines() if row.startswith("| `")
+              for name in re.findall(r"`([^`]+)`", row.split("|")[1])}
+    assert {p.name for p in built[0].iterdir()} <= listed
