@@ -27,30 +27,55 @@ def _pyplot():
     return plt
 
 
-def latency_plot(rows: list[BenchResult], path: Path) -> bool:
-    """One panel per batch size; returns False when there is nothing to draw."""
+#: A panel's x axis ends at this multiple of its slowest p50: one row's stray p99 (a noisy 100 ms among 1 ms rows)
+#: would otherwise squash every bar into the first pixels; a whisker cut there is labelled with its value.
+CLIP_AT_P50 = 2.5
+
+
+def latency_figure(rows: list[BenchResult]):
+    """One panel per batch size, or None when nothing passed."""
     ok = [r for r in rows if r.status == Status.PASSED]
     batches = sorted({r.batch for r in ok})
     if not batches:
-        return False
+        return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(batches), figsize=(5 * len(batches), 0.45 * max(4, len(ok) / len(batches)) + 1.5),
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.5 * len(batches), 0.45 * max(4, len(ok) / len(batches)) + 2),
                              squeeze=False)
     for ax, batch in zip(axes[0], batches, strict=True):
-        mine = sorted((r for r in ok if r.batch == batch), key=lambda r: r.p50_ms)
-        labels = [f"{r.artifact} ({r.runtime}/{r.device})" for r in mine]
-        p50 = [r.p50_ms for r in mine]
-        ax.barh(labels, p50, color="#4c78a8")
-        ax.errorbar(p50, labels, xerr=[[0] * len(mine), [r.p99_ms - r.p50_ms for r in mine]], fmt="none",
-                    ecolor="black", capsize=3, label="p99")
-        ax.scatter([r.p90_ms for r in mine], labels, marker="|", color="#e45756", s=120, zorder=3, label="p90")
-        ax.set_title(f"batch {batch}")
-        ax.set_xlabel("latency per call, ms (bar p50, tick p90, whisker p99)")
-        ax.invert_yaxis()
-    axes[0][0].legend(loc="best")
+        _latency_panel(ax, sorted((r for r in ok if r.batch == batch), key=lambda r: r.p50_ms), batch)
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("latency per call, ms: bar p50, tick p90, whisker p99", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def _latency_panel(ax, mine: list[BenchResult], batch: int) -> None:
+    limit = CLIP_AT_P50 * max(r.p50_ms for r in mine)
+    labels = [f"{r.artifact} ({r.runtime}/{r.device}){' NOISY' if r.noisy else ''}" for r in mine]
+    p50 = [r.p50_ms for r in mine]
+    ax.barh(labels, p50, color="#4c78a8")
+    ax.errorbar(p50, labels, xerr=[[0] * len(mine), [min(r.p99_ms, limit) - r.p50_ms for r in mine]], fmt="none",
+                ecolor="black", capsize=3, label="p99")
+    ax.scatter([min(r.p90_ms, limit) for r in mine], labels, marker="|", color="#e45756", s=120, zorder=3,
+               label="p90")
+    for label, r in zip(labels, mine, strict=True):
+        if r.p99_ms > limit:
+            ax.annotate(f"p99 {r.p99_ms:.3g} ms", (limit, label), xytext=(-4, 6), textcoords="offset points",
+                        ha="right", fontsize=7)
+    ax.set_xlim(0, limit * 1.02)
+    ax.set_title(f"batch {batch}")
+    ax.set_xlabel("ms")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.invert_yaxis()
+
+
+def latency_plot(rows: list[BenchResult], path: Path) -> bool:
+    """Write :func:`latency_figure`; returns False when there is nothing to draw."""
+    fig = latency_figure(rows)
+    if fig is None:
+        return False
     _save(fig, path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return True
 
 

@@ -46,3 +46,16 @@ def test_the_status_table_leaves_absent_devices_to_the_verdict_line():
                             _verify("fp16", "cuda", Status.SKIPPED, "no GPU")])
     why = {row[0]: row[-1] for row in status_rows(report)}
     assert why == {"onnx": "-", "fp16": "onnxruntime/cpu: parity_batch1: max abs error 0.2"}
+
+
+def test_one_stray_p99_does_not_flatten_the_latency_panel():
+    from export_kit.plots import CLIP_AT_P50, latency_figure
+
+    rows = [BenchResult("onnx", "onnx", "onnxruntime", "cpu", 32, p50_ms=1.0, p90_ms=1.2, p99_ms=1.5),
+            BenchResult("torchscript", "torchscript", "torchscript", "cpu", 32, p50_ms=2.0, p90_ms=99.97,
+                        p99_ms=120.0, noisy=True)]
+    fig = latency_figure(rows)
+    ax = fig.axes[0]
+    assert ax.get_xlim()[1] <= CLIP_AT_P50 * 2.0 * 1.05
+    assert [t.get_text() for t in ax.texts] == ["p99 120 ms"]
+    assert "torchscript (torchscript/cpu) NOISY" in [t.get_text() for t in ax.get_yticklabels()]
