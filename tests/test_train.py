@@ -38,3 +38,14 @@ def test_same_seed_same_weights(tmp_path, synthetic, device):
     b, _ = load_checkpoint(tmp_path / "b.pt")
     for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
         assert np.array_equal(x.numpy(), y.numpy())
+
+
+def test_the_progress_bar_says_when_the_whole_run_ends():
+    from train.progress import EpochBar, run_left
+
+    assert run_left(3725.4) == "1:02:05"
+    with EpochBar(1000, enabled=False) as bar:
+        bar.start_epoch(2, 4)  # 2 more epochs after this one
+        bar.advance(250, torch.tensor([500.0, 100.0, 250.0], dtype=torch.float64), 10.0)
+        description = bar.bar.tasks[-1].description
+    assert description == "loss 2.000 acc 0.400 25 img/s, run ends in 0:01:50"  # 2,750 images at 25/s = 110 s

@@ -1,4 +1,5 @@
-"""A rich progress bar per epoch showing running loss, accuracy and images/s (silent when disabled)."""
+"""A rich progress bar per epoch showing running loss, accuracy, images/s, the time left in the epoch and in the
+whole run (silent when disabled)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ class EpochBar:
 
         self.images = images
         self.task = None
+        self.epochs_after = 0  # whole epochs still to run after the current one
         self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.description}"), TimeRemainingColumn(), disable=not enabled)
 
@@ -23,9 +25,20 @@ class EpochBar:
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         self.task = self.bar.add_task("", total=self.images, epoch=f"{epoch}/{epochs}")
+        self.epochs_after = epochs - epoch
 
     def advance(self, images: int, totals: torch.Tensor, seconds: float) -> None:
         """``totals`` holds this process's loss sum, correct count and images seen so far."""
         loss, correct, seen = totals.tolist()
-        self.bar.update(self.task, advance=images, description=f"loss {loss / seen:.3f} acc {correct / seen:.3f} "
-                        f"{seen / max(seconds, 1e-9):,.0f} img/s")
+        self.bar.update(self.task, advance=images)
+        done = self.bar.tasks[-1].completed
+        rate = done / max(seconds, 1e-9)  # all processes' images per second
+        left = (self.images - done + self.epochs_after * self.images) / max(rate, 1e-9)
+        self.bar.update(self.task, description=f"loss {loss / seen:.3f} acc {correct / seen:.3f} "
+                        f"{rate:,.0f} img/s, run ends in {run_left(left)}")
+
+
+def run_left(seconds: float) -> str:
+    """Whole-run time left as h:mm:ss, evaluation not included."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
