@@ -126,6 +126,14 @@ def _report_for(folder: ArtifactsFolder, report_dir: Path) -> Report:
     return report
 
 
+def row_figures(row: VerifyResult) -> str:
+    """The numbers behind a verify row's pass or FAIL, in the order a reader weighs them."""
+    figures = [f"max abs err {row.max_abs_err:.3g}" if row.max_abs_err is not None else "",
+               f"top-1 agreement {row.top1_agreement:.4f}" if row.top1_agreement is not None else "",
+               f"accuracy {row.accuracy:.4f}" if row.accuracy is not None else ""]
+    return "(" + ", ".join(filter(None, figures)) + ")" if any(figures) else ""
+
+
 def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None = None,
            devices: tuple[str, ...] | None = None, access: Access | None = None, log: Log = print) -> Report:
     """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report's
@@ -138,7 +146,7 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
 
     def show(row: VerifyResult) -> None:
         mark = {"passed": "pass", "failed": "FAIL", "skipped": "skip"}[row.status]
-        log(f"verify {row.artifact} on {row.runtime}/{row.device}: {mark} {row.reason}".rstrip())
+        log(f"verify {row.artifact} on {row.runtime}/{row.device}: {mark} {row_figures(row)} {row.reason}".rstrip())
 
     rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
     _require_requested_devices(rows, devices)
