@@ -246,5 +246,17 @@ def bench(
     finish(report, ("bench",), report_dir)
 
 
+@app.command()
+@handled
+def env(freeze: Annotated[bool, Opt(help="print name==version pins of exportkit's dependencies as installed, "
+                                         "for pip install -c")] = False) -> None:
+    """What this machine is (the fingerprint recorded with every latency), or with --freeze its pinned versions."""
+    import json
+
+    from export_kit.environment import fingerprint, frozen_requirements
+
+    typer.echo("\n".join(frozen_requirements()) if freeze else json.dumps(fingerprint(), indent=2))
+
+
 def main() -> None:
     sys.exit(app())

@@ -48,3 +48,19 @@ def runtime_versions() -> dict[str, str | None]:
     from export_kit.runners import RUNTIMES
 
     return {name: runtime.version() for name, runtime in RUNTIMES.items()}
+
+
+def frozen_requirements() -> list[str]:
+    """``name==version`` for each of exportkit's own dependencies as installed here: a constraints file for
+    ``pip install -c``, so a CI job installs what a saved baseline was measured with (a baseline refuses another
+    version). Local labels such as ``+cpu`` are dropped: the pin then fits the CPU-only and the CUDA wheels."""
+    import re
+    from importlib import metadata
+
+    pins = []
+    for requirement in metadata.requires("exportkit") or []:
+        if "extra ==" in requirement:
+            continue
+        name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+        pins.append(f"{name}=={metadata.version(name).split('+')[0]}")
+    return pins

@@ -305,3 +305,25 @@ def test_bench_tune_records_settings_that_later_runs_and_verify_use(built_copy, 
     assert later["onnx"]["settings"]["options"] == settings["onnx"]["onnxruntime/cpu/batch1"]
     report = api.verify(built_copy, None, devices=("cpu",), log=lambda _: None)  # re-signed: still trusted
     assert all(r.passed and r.status == "passed" for r in report.verify_rows())
+
+
+def test_env_freeze_pins_every_dependency_and_the_recipe_installs_with_those_pins():
+    import re
+    import tomllib
+    from importlib import metadata
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    declared = {re.match(r"[A-Za-z0-9._-]+", r).group(0)
+                for r in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]}
+    result = invoke("env", "--freeze")
+    assert result.exit_code == 0
+    pins = dict(line.split("==") for line in result.output.split())
+    assert pins.keys() == declared
+    assert all(metadata.version(name).split("+")[0] == version for name, version in pins.items())
+    committed = [line for line in (root / "examples" / "ci" / "constraints.txt").read_text().splitlines()
+                 if not line.startswith("#")]
+    assert {line.split("==")[0] for line in committed} == declared
+    recipe = (root / "examples" / "ci" / "exportkit.yml").read_text()
+    installs = [line for line in recipe.splitlines() if "pip install" in line]
+    assert len(installs) == 6 and all("pip install -c examples/ci/constraints.txt" in line for line in installs)
