@@ -59,3 +59,14 @@ def test_one_stray_p99_does_not_flatten_the_latency_panel():
     assert ax.get_xlim()[1] <= CLIP_AT_P50 * 2.0 * 1.05
     assert [t.get_text() for t in ax.texts] == ["p99 120 ms"]
     assert "torchscript (torchscript/cpu) NOISY" in [t.get_text() for t in ax.get_yticklabels()]
+
+
+def test_the_verdict_is_the_first_section_of_report_html_too(tmp_path):
+    import re
+
+    from export_kit.report_html import render_html
+
+    report = Report(verify=[_verify("onnx")])
+    html = render_html(render(report), tmp_path)
+    assert re.findall(r"<h2>(.*?)</h2>", html)[0] == "Verdict"
+    assert html.index("Overall: <strong>PASS</strong>") < html.index("<h2>Status per artifact</h2>")
