@@ -51,6 +51,10 @@ def verdict_lines(report) -> list[str]:
     if not lines:
         lines.append("nothing to recommend: no artifact was both verified and timed without noise"
                      if report.bench else "nothing to recommend yet: run exportkit bench for latencies")
+    failed = [r for r in report.verify_rows() if r.status == Status.FAILED]
+    if failed:
+        lines.append("failed, do not ship: " + "; ".join(
+            f"{r.artifact} on {r.runtime}/{r.device} ({', '.join(r.failed_checks()) or 'failed'})" for r in failed))
     absent = absent_devices(report)
     if absent:
         lines.append("not present here: " + "; ".join(f"{d} ({why})" for d, why in absent.items()))

@@ -16,7 +16,9 @@ def test_a_report_in_which_nothing_was_checked_is_incomplete_never_pass():
     skipped = Report(verify=[_verify("onnx", "cuda", Status.SKIPPED, "no GPU")])
     assert overall(skipped) == "INCOMPLETE" and "Overall: **INCOMPLETE**" in render(skipped)
     assert overall(Report(verify=[_verify("onnx")])) == "PASS"
-    assert overall(Report(verify=[_verify("onnx"), _verify("fp16", status=Status.FAILED, reason="x")])) == "FAIL"
+    failing = Report(verify=[_verify("onnx"), _verify("fp16", status=Status.FAILED, reason="x")])
+    assert overall(failing) == "FAIL" and "failed, do not ship: fp16 on onnxruntime/cpu (failed)" in verdict_lines(
+        failing)
 
 
 def test_the_card_names_what_to_ship_and_collapses_absent_devices():
