@@ -72,3 +72,13 @@ def test_the_verdict_is_the_first_section_of_report_html_too(tmp_path):
     html = render_html(render(report), tmp_path)
     assert re.findall(r"<h2>(.*?)</h2>", html)[0] == "Verdict"
     assert html.index("Overall: <strong>PASS</strong>") < html.index("<h2>Status per artifact</h2>")
+
+
+def test_a_build_stopped_before_verify_leaves_a_report_that_never_says_pass(tmp_path, checkpoint, synthetic):
+    """The state a build killed during verify leaves: the export stage's report, with no verify row in it."""
+    from conftest import build_folder
+
+    build_folder(checkpoint, synthetic.test, tmp_path / "a", formats=("onnx",), verify_after=False,
+                 bench_batches=())
+    text = (tmp_path / "a" / "report.md").read_text()
+    assert "Overall: **INCOMPLETE**" in text and "PASS" not in text
