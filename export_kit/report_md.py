@@ -9,7 +9,7 @@ from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
 from export_kit.tuning import gain
-from export_kit.verdict import absent_devices, overall, verdict_lines
+from export_kit.verdict import absent_devices, glance, overall, verdict_lines
 
 if TYPE_CHECKING:
     from export_kit.report import Report
@@ -124,6 +124,8 @@ def render(report: Report) -> str:
     parts = [f"# exportkit report: {report.folder}", "", "## Verdict", "",
              f"Overall: **{overall(report)}** ({report.created})", "", *[f"- {line}" for line in verdict_lines(report)],
              ""]
+    if report.artifacts:
+        parts += ["### At a glance (CPU)", "", _table(*glance(report)), ""]
     if report.model:
         acc = report.model.get("test_accuracy")
         parts += [f"Model: `{report.model.get('factory', '?')}`, reference test accuracy "

@@ -17,6 +17,25 @@ def overall(report) -> str:
     return "PASS"
 
 
+def glance(report, device: str = "cpu") -> tuple[list[str], list[list[str]]]:
+    """One line per artifact on ``device``: status, size, accuracy, p50 at each batch, speed-up over eager at the
+    smallest batch; the table a reader compares formats with before the details."""
+    verify = {r.artifact: r for r in report.verify_rows() if r.device == device}
+    timed = {(b.artifact, b.batch): b for b in report.bench_rows() if b.device == device and b.status == Status.PASSED}
+    batches = sorted({batch for _, batch in timed})
+    header = ["artifact", "status", "size", "accuracy", *(f"p50 ms, batch {b}" for b in batches),
+              f"vs eager, batch {batches[0]}" if batches else "vs eager"]
+    rows = []
+    for art in report.artifacts:
+        name, row = art["name"], verify.get(art["name"])
+        first = timed.get((name, batches[0])) if batches else None
+        rows.append([name, row.status if row else "-", _size(art.get("bytes")),
+                     f"{row.accuracy:.4f}" if row and row.accuracy is not None else "-",
+                     *(f"{timed[(name, b)].p50_ms:.4f}" if (name, b) in timed else "-" for b in batches),
+                     f"{first.speedup_vs_eager:.2f}x" if first and first.speedup_vs_eager else "-"])
+    return header, rows
+
+
 def _size(n: int | None) -> str:
     if n is None:
         return "size -"

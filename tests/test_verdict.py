@@ -82,3 +82,21 @@ def test_a_build_stopped_before_verify_leaves_a_report_that_never_says_pass(tmp_
                  bench_batches=())
     text = (tmp_path / "a" / "report.md").read_text()
     assert "Overall: **INCOMPLETE**" in text and "PASS" not in text
+
+
+def test_the_glance_table_compares_formats_on_one_line_each():
+    from export_kit.verdict import glance
+
+    report = Report(artifacts=[{"name": "pytorch", "bytes": 250_000}, {"name": "onnx", "bytes": 266_000}],
+                    verify=[_verify("pytorch", accuracy=0.70), _verify("onnx", accuracy=0.69),
+                            _verify("onnx", "cuda", Status.SKIPPED, "no GPU")],
+                    bench=[BenchResult("pytorch", "eager", "eager", "cpu", b, p50_ms=0.4 * b).to_dict()
+                           for b in (1, 32)] +
+                          [BenchResult("onnx", "onnx", "onnxruntime", "cpu", 1, p50_ms=0.1, speedup_vs_eager=4.0)
+                           .to_dict()])
+    header, rows = glance(report)
+    assert header == ["artifact", "status", "size", "accuracy", "p50 ms, batch 1", "p50 ms, batch 32",
+                      "vs eager, batch 1"]
+    assert rows == [["pytorch", "passed", "250 kB", "0.7000", "0.4000", "12.8000", "-"],
+                    ["onnx", "passed", "266 kB", "0.6900", "0.1000", "-", "4.00x"]]
+    assert "### At a glance (CPU)" in render(report).split("\n## ")[1]
