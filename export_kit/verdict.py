@@ -1,6 +1,6 @@
-"""The answer a report opens with: one overall word, then one line per target saying what to ship and what it
-costs, and one line for the devices this machine lacks. Commands print the same lines last, so a user sees the
-decision without opening the report."""
+"""The answer a report opens with: one overall word, one line per target saying what to ship and what it costs,
+one naming what failed, one for the devices this machine lacks, and a one-line-per-artifact table. Commands
+print the same lines last, so a user sees the decision without opening the report."""
 
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def absent_devices(report) -> dict[str, str]:
 
 
 def verdict_lines(report) -> list[str]:
-    sizes = {b.artifact: b.file_bytes for b in report.bench_rows() if b.file_bytes is not None}
+    """The lines after the overall word, for the report's first section and the end of every command."""
+    sizes = {a["name"]: a.get("bytes") for a in report.artifacts}
     lines = []
     for pick in report.recommendation:
         speed = f"{pick['speedup_vs_eager']:.2f}x eager" if pick.get("speedup_vs_eager") else "no eager row to compare"

@@ -22,14 +22,15 @@ def test_a_report_in_which_nothing_was_checked_is_incomplete_never_pass():
 
 
 def test_the_card_names_what_to_ship_and_collapses_absent_devices():
-    report = Report(verify=[_verify("pytorch", accuracy=0.70, reference_accuracy=0.70),
+    report = Report(artifacts=[{"name": "pytorch", "bytes": 300_000}, {"name": "onnx", "bytes": 250_000}],
+                    verify=[_verify("pytorch", accuracy=0.70, reference_accuracy=0.70),
                             _verify("onnx", accuracy=0.69, reference_accuracy=0.70),
                             _verify("onnx", "cuda", Status.SKIPPED, "no CUDA provider"),
                             _verify("pytorch", "cuda", Status.SKIPPED, "no GPU")],
                     bench=[BenchResult("pytorch", "eager", "onnxruntime", "cpu", 1, p50_ms=0.4,
                                        throughput_per_s=2_500).to_dict(),
                            BenchResult("onnx", "onnx", "onnxruntime", "cpu", 1, p50_ms=0.1, speedup_vs_eager=4.0,
-                                       throughput_per_s=10_000, file_bytes=250_000).to_dict()])
+                                       throughput_per_s=10_000).to_dict()])
     report.derive()
     lines = verdict_lines(report)
     assert lines[0] == ("CPU, batch 1 (latency): ship onnx (onnxruntime/cpu), p50 0.1000 ms at batch 1, "
