@@ -22,7 +22,8 @@ def test_a_report_in_which_nothing_was_checked_is_incomplete_never_pass():
 
 
 def test_the_card_names_what_to_ship_and_collapses_absent_devices():
-    report = Report(artifacts=[{"name": "pytorch", "bytes": 300_000}, {"name": "onnx", "bytes": 250_000}],
+    report = Report(artifacts=[{"name": "pytorch", "precision": "fp32", "bytes": 300_000},
+                               {"name": "onnx", "precision": "fp32", "bytes": 250_000}],
                     verify=[_verify("pytorch", accuracy=0.70, reference_accuracy=0.70),
                             _verify("onnx", accuracy=0.69, reference_accuracy=0.70),
                             _verify("onnx", "cuda", Status.SKIPPED, "no CUDA provider"),
