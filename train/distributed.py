@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from export_kit.errors import UsageError
+from train.config import DEVICES
 
 
 def wants_cuda(device: str) -> bool:
@@ -25,8 +26,8 @@ def wants_cuda(device: str) -> bool:
     suite pins the CPU with it, so its calibrated figures do not depend on the machine)."""
     if device == "auto":
         device = os.environ.get("EXPORTKIT_TRAIN_DEVICE", "auto")
-    if device not in ("auto", "cpu", "cuda"):
-        raise UsageError(f"EXPORTKIT_TRAIN_DEVICE={device!r}: use auto, cpu or cuda")
+    if device not in DEVICES:
+        raise UsageError(f"EXPORTKIT_TRAIN_DEVICE={device!r}: use {', '.join(DEVICES)}")
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch.cuda.is_available() is False (no GPU or a CPU-only torch build)")
     return device == "cuda" or (device == "auto" and torch.cuda.is_available())

@@ -86,12 +86,13 @@ class TorchRunner(Runner):
                          "inference_mode": True, "tf32": False,
                          **({} if self.options is None else {"options": self.options})}
         self._device = torch.device(self.target.device)
+        self._precision = full_fp32 if self._device.type == "cuda" else contextlib.nullcontext  # TF32 is GPU-only
         self.module = self.module.to(self._device).eval()
 
     def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
-        with torch.inference_mode(), full_fp32():
+        with torch.inference_mode(), self._precision():
             out = self.module(*(torch.from_numpy(x).to(self._device, non_blocking=True) for x in inputs))
         if isinstance(out, dict):
             out = [out[name] for name in self.io.outputs]
