@@ -135,14 +135,20 @@ def row_figures(row: VerifyResult) -> str:
 
 
 def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None = None,
-           devices: tuple[str, ...] | None = None, access: Access | None = None, log: Log = print) -> Report:
+           devices: tuple[str, ...] | None = None, access: Access | None = None, data_optional: bool = False,
+           log: Log = print) -> Report:
     """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report's
-    verify section (in ``access.report_dir`` when given); ``access`` says what the folder is trusted with."""
-    from export_kit.verify import verify_folder
+    verify section (in ``access.report_dir`` when given); ``access`` says what the folder is trusted with.
+    ``data_optional`` (data found in the environment, not asked for) skips accuracy when ``test`` does not fit
+    the folder's model instead of refusing."""
+    from export_kit.verify import usable_test, verify_folder
 
     check_devices(devices)
     folder, report_dir = open_folder(Path(out), access)
     check_tolerance_names(tolerances, folder.manifest)
+    test, misfit = usable_test(folder, test, data_optional)
+    if misfit:
+        log(f"accuracy skipped: {misfit}")
 
     def show(row: VerifyResult) -> None:
         mark = {"passed": "pass", "failed": "FAIL", "skipped": "skip"}[row.status]

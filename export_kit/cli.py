@@ -130,17 +130,17 @@ def build(
     finish(report, ("export", "verify", "bench"))
 
 
-def _test_split(dataset: str | None, data_dir: Path | None, announce: bool = True):
-    """The test split when one is asked for (--dataset, --data-dir or $EXPORTKIT_DATA), else None."""
+def _test_split(dataset: str | None, data_dir: Path | None):
+    """The test split when one is asked for (--dataset, --data-dir or $EXPORTKIT_DATA), else None; and whether
+    it is optional (found in the environment rather than named on the command line)."""
     import os
 
     if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
         from export_kit.pipeline import load_data
 
-        return load_data(dataset, data_dir).test
-    if announce:
-        log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
-    return None
+        return load_data(dataset, data_dir).test, not (dataset or data_dir)
+    log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
+    return None, True
 
 
 VerifyDataset = Annotated[str | None, typer.Option(help="dataset for accuracy; default: none unless --data-dir "
@@ -166,9 +166,10 @@ def verify(
     from export_kit.tolerances import load_tolerances
 
     overrides = load_tolerances(tolerances) if tolerances else None
-    test = _test_split(dataset, data_dir)
+    test, optional = _test_split(dataset, data_dir)
     report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None,
-                        access=access_from(trust_key, trust_code, allow_factory, report_dir), log=log)
+                        access=access_from(trust_key, trust_code, allow_factory, report_dir),
+                        data_optional=optional, log=log)
     if junit:
         from export_kit.junit import write_junit
 
@@ -191,9 +192,12 @@ def selftest(
 
     from export_kit.access import open_folder
     from export_kit.faults import FAULTS, run_control, run_fault
+    from export_kit.verify import usable_test
 
     source, _ = open_folder(artifacts, access_from(trust_key, trust_code, allow_factory, None), writes=False)
-    test = _test_split(dataset, data_dir)
+    test, misfit = usable_test(source, *_test_split(dataset, data_dir))
+    if misfit:
+        log(f"accuracy skipped: {misfit}")
     results = [run_control(source, test)] + [run_fault(source, f, test) for f in FAULTS]
     table = Table("fault", "artifact", "must fail", "failed checks", "result", title="planted faults")
     for r in results:

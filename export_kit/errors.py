@@ -35,6 +35,11 @@ class DataError(ExportKitError):
     """The dataset is missing, has the wrong layout, or cannot be decoded."""
 
 
+class DataMismatchError(UsageError):
+    """The data given with --data-dir or --dataset is not what the folder's model was built with (other images,
+    shapes or classes): the command line names the wrong data."""
+
+
 class CheckpointError(ExportKitError):
     """A checkpoint is missing, corrupt, unsafe, or does not fit the architecture it names."""
 

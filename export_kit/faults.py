@@ -1,7 +1,8 @@
 """Planted faults: known defects made in a copy of a good folder, to prove verify catches each one.
 
 Each fault damages one thing the way real defects do (a scaled weight, swapped classes, a baked batch size,
-drifted preprocessing, changed or truncated bytes, NaN outputs, an int8 model that lost accuracy) and names the
+outputs wrong at some batch sizes only, drifted preprocessing, changed or truncated bytes, NaN outputs, an int8 model
+that lost accuracy) and names the
 check that must fail. Where a fault rewrites a file, it also rewrites the manifest's hash, so only the numbers
 can give it away. ``exportkit selftest`` and the test suite run the same list, plus an untouched control.
 """
@@ -19,79 +20,23 @@ from pathlib import Path
 import numpy as np
 
 from export_kit.datasets import Split
+from export_kit.faults_onnx import (
+    bake_batch,
+    external_weights,
+    int8_as_fp32,
+    nan_output,
+    scale_weight,
+    swap_classes,
+    unknown_operator,
+    wrong_above_batch32,
+    zero_int8_layer,
+)
 from export_kit.folder import ArtifactsFolder
 from export_kit.golden import GOLDEN_NAME
 from export_kit.manifest import MANIFEST_NAME, describe_file, load_manifest, resolve_inside
 from export_kit.results import Status, StatusRecord
 from export_kit.trust import Trust
 from export_kit.verify import verify_folder
-
-
-def edit_onnx(folder: Path, name: str, edit: Callable) -> None:
-    """Apply ``edit(model_proto)`` to an ONNX artifact and re-hash it in the manifest."""
-    import onnx
-
-    manifest = load_manifest(folder)
-    art = manifest.artifact(name)
-    proto = onnx.load(str(folder / art.path))
-    edit(proto)
-    onnx.save(proto, str(folder / art.path))
-    art.sha256, art.bytes = describe_file(folder, art.path)
-    manifest.write(folder)
-
-
-def _replace(proto, init, array: np.ndarray) -> None:
-    from onnx import numpy_helper
-
-    init.CopyFrom(numpy_helper.from_array(array.astype(numpy_helper.to_array(init).dtype), init.name))
-
-
-def _largest(proto):
-    return max(proto.graph.initializer, key=lambda t: int(np.prod(t.dims)))
-
-
-def _final_layer(proto):
-    """Weight and bias initializers of the last Gemm/MatMul node (the classifier)."""
-    from onnx import numpy_helper
-
-    inits = {t.name: t for t in proto.graph.initializer}
-    node = [n for n in proto.graph.node if n.op_type in ("Gemm", "MatMul")][-1]
-    weight = next(inits[i] for i in node.input if i in inits and len(inits[i].dims) == 2)
-    bias = next((t for t in proto.graph.initializer if len(t.dims) == 1 and
-                 t.dims[0] == numpy_helper.to_array(weight).shape[0 if node.op_type == "Gemm" else 1]), None)
-    return node, weight, bias
-
-
-def scale_weight(folder: Path) -> None:
-    from onnx import numpy_helper
-
-    edit_onnx(folder, "onnx", lambda p: _replace(p, _largest(p), numpy_helper.to_array(_largest(p)) * 1.01))
-
-
-def swap_classes(folder: Path) -> None:
-    from onnx import numpy_helper
-
-    def edit(proto):
-        node, weight, bias = _final_layer(proto)
-        axis = 0 if node.op_type == "Gemm" else 1  # Gemm(transB=1) stores (out, in); MatMul stores (in, out)
-        w = numpy_helper.to_array(weight).copy()
-        w = np.swapaxes(w, 0, axis)
-        w[[0, 1]] = w[[1, 0]]
-        _replace(proto, weight, np.swapaxes(w, 0, axis))
-        if bias is not None:
-            b = numpy_helper.to_array(bias).copy()
-            b[[0, 1]] = b[[1, 0]]
-            _replace(proto, bias, b)
-
-    edit_onnx(folder, "onnx", edit)
-
-
-def bake_batch(folder: Path) -> None:
-    def edit(proto):
-        for value in (*proto.graph.input, *proto.graph.output):
-            value.type.tensor_type.shape.dim[0].dim_value = 1
-
-    edit_onnx(folder, "onnx", edit)
 
 
 def drift_preprocessing(folder: Path) -> None:
@@ -106,27 +51,6 @@ def change_bytes(folder: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-
-
-def zero_int8_layer(folder: Path) -> None:
-    from onnx import numpy_helper
-
-    edit_onnx(folder, "int8-onnx", lambda p: _replace(p, _largest(p), numpy_helper.to_array(_largest(p)) * 0))
-
-
-def nan_output(folder: Path) -> None:
-    """Poison one class's bias in the int8 model: int8 has no logit bound, so only the NaN rule can catch it."""
-    from onnx import TensorProto, numpy_helper
-
-    classes = len(load_manifest(folder).classes)
-
-    def edit(proto):
-        bias = [t for t in proto.graph.initializer if t.data_type == TensorProto.FLOAT and list(t.dims) == [classes]]
-        b = numpy_helper.to_array(bias[-1]).copy()
-        b[3] = np.nan
-        _replace(proto, bias[-1], b)
-
-    edit_onnx(folder, "int8-onnx", edit)
 
 
 def truncate(folder: Path) -> None:
@@ -145,26 +69,6 @@ def relabel_precision(folder: Path) -> None:
     """Declare the dynamic int8 ONNX file fp32: the manifest may not choose the tolerance class a file is held to."""
     _edit_manifest(folder, lambda d: next(a for a in d["artifacts"] if a["name"] == "int8-onnx").update(
         precision="fp32"))
-
-
-def int8_as_fp32(folder: Path) -> None:
-    """The int8 file copied over the fp32 ONNX file, hash rewritten: only the graph's operators give it away."""
-    manifest = load_manifest(folder)
-    (folder / manifest.artifact("onnx").path).write_bytes((folder / manifest.artifact("int8-onnx").path).read_bytes())
-    art = manifest.artifact("onnx")
-    art.sha256, art.bytes = describe_file(folder, art.path)
-    manifest.write(folder)
-
-
-def external_weights(folder: Path) -> None:
-    import onnx
-
-    manifest = load_manifest(folder)
-    art = manifest.artifact("onnx")
-    onnx.save(onnx.load(str(folder / art.path)), str(folder / art.path), save_as_external_data=True,
-              location="weights.bin", size_threshold=0)
-    art.sha256, art.bytes = describe_file(folder, art.path)
-    manifest.write(folder)
 
 
 def swap_class_names(folder: Path) -> None:
@@ -188,15 +92,6 @@ def forge_reference(folder: Path) -> None:
     manifest.write(folder)
 
 
-def unknown_operator(folder: Path) -> None:
-    """A node no runtime implements: the file parses, but no session can be made from it."""
-
-    def edit(proto):
-        next(n for n in proto.graph.node if n.op_type == "Relu").op_type = "NoSuchOperator"
-
-    edit_onnx(folder, "onnx", edit)
-
-
 @dataclass(frozen=True)
 class Fault:
     name: str
@@ -210,6 +105,7 @@ FAULTS = (
     Fault("weight scaled by 1.01", "onnx", ("parity_batch1", "parity_batch32"), scale_weight),
     Fault("two output classes swapped", "onnx", ("parity_batch32",), swap_classes),
     Fault("batch dimension baked to 1", "onnx", ("parity_batch32",), bake_batch),
+    Fault("outputs wrong above batch 32 only", "onnx", ("parity_batches",), wrong_above_batch32),
     Fault("manifest mean/std drifted", "*", ("preprocessing",), drift_preprocessing),
     Fault("bytes changed after the manifest", "torchscript", ("integrity",), change_bytes),
     Fault("int8 accuracy below budget", "int8-onnx", ("accuracy",), zero_int8_layer, needs_data=True),

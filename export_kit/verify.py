@@ -13,7 +13,7 @@ import numpy as np
 
 from export_kit.checks import CHECKS, VerifyContext, checks_in
 from export_kit.datasets import Split
-from export_kit.errors import DataError, UnavailableError, first_line
+from export_kit.errors import DataError, DataMismatchError, UnavailableError, first_line
 from export_kit.folder import ArtifactsFolder
 from export_kit.manifest import Artifact
 from export_kit.results import Check, VerifyResult
@@ -64,18 +64,43 @@ def verify_target(ctx: VerifyContext, artifact: Artifact, target: Target, checks
     return row
 
 
+def data_misfit(folder: ArtifactsFolder, test: Split) -> str | None:
+    """Why ``test`` cannot measure this folder's accuracy (no reference accuracy was recorded, other image
+    shapes, another split), or None when it is the split the folder was built with."""
+    recorded = folder.golden().test_labels
+    if not len(recorded):
+        return (f"{folder.path} was built without a test set, so there is no reference accuracy to compare with "
+                "(rebuild it with --data-dir or --dataset)")
+    height, width, channels = test.images.shape[1:]
+    if (channels, height, width) != folder.input_shape:
+        return (f"the data's images are {channels}x{height}x{width} but the model takes "
+                f"{'x'.join(map(str, folder.input_shape))}")
+    if not np.array_equal(recorded, test.labels):
+        return (f"the test split given ({len(test)} images) is not the one this folder was built with "
+                f"({len(recorded)} images); pass the same --data-dir/--dataset as the build")
+    return None
+
+
+def usable_test(folder: ArtifactsFolder, test: Split | None, optional: bool) -> tuple[Split | None, str | None]:
+    """``test`` when it fits the folder. Data that came from the environment (``optional``) and does not fit
+    is dropped with the reason, so the checks that need no data still run; data named on the command line that
+    does not fit is the user's error (exit 2)."""
+    if test is None or folder.golden_problem():
+        return test, None  # a broken golden file is verify's own error, reported with its cause
+    misfit = data_misfit(folder, test)
+    if misfit and not optional:
+        raise DataMismatchError(misfit)
+    return (None, misfit) if misfit else (test, None)
+
+
 def _context(folder: ArtifactsFolder, test: Split | None, tolerances: Overrides | None) -> VerifyContext:
     golden_issue = folder.golden_problem()
     if golden_issue:
         raise DataError(f"cannot verify {folder.path}: golden vectors unusable ({golden_issue}); rebuild it")
-    golden = folder.golden()
-    if test is not None and not len(golden.test_labels):
-        raise DataError(f"{folder.path} was built without a test set, so there is no reference accuracy to "
-                        "compare with; rebuild it with --data-dir or --dataset")
-    if test is not None and not np.array_equal(golden.test_labels, test.labels):
-        raise DataError(f"the test split given ({len(test)} images) is not the one this folder was built with "
-                        f"({len(golden.test_labels)} images); pass the same --data-dir/--dataset as the build")
-    return VerifyContext(folder, golden, test, tolerances)
+    misfit = data_misfit(folder, test) if test is not None else None
+    if misfit:
+        raise DataMismatchError(misfit)
+    return VerifyContext(folder, folder.golden(), test, tolerances)
 
 
 def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,

@@ -83,8 +83,12 @@ def test_accuracy_statistics_are_reported_and_recomputable(built, synthetic):
     row = next(r for r in rows if r["artifact"] == "int8-onnx" and r["device"] == "cpu")
     prep = load_manifest(built[0]).preprocessing
     session = ort.InferenceSession(str(built[0] / "model.int8.onnx"), providers=["CPUExecutionProvider"])
-    x = prep.apply(synthetic.test.images)  # in verify's batches of 256: dynamic int8 scales each batch
-    preds = np.concatenate([session.run(None, {"input": x[i:i + 256]})[0] for i in range(0, len(x), 256)]).argmax(1)
+    from export_kit.checks.accuracy import ACCURACY_BATCHES
+
+    x = prep.apply(synthetic.test.images)  # in verify's batches: dynamic int8 scales each batch by its own range
+    starts = np.cumsum([0, *(ACCURACY_BATCHES * len(x))])
+    preds = np.concatenate([session.run(None, {"input": x[a:b]})[0] for a, b in zip(starts, starts[1:])
+                            if a < len(x)]).argmax(1)
     import torch
 
     from export_kit.modelspec import load_checkpoint
@@ -112,3 +116,44 @@ def test_selftest_catches_every_fault_and_passes_the_control(built_copy):
     from export_kit.faults import FAULTS
 
     assert result.output.count("caught") == len(FAULTS) and "no false alarm" in result.output
+
+
+@pytest.fixture(scope="module")
+def no_data_folder(tmp_path_factory):
+    """A factory model built without data: no reference accuracy exists for any dataset."""
+    out = tmp_path_factory.mktemp("nodata") / "artifacts"
+    result = invoke("build", "--model", "byo_models:tiny", "--input-shape", "3x20x20", "--out", out,
+                    "--formats", "onnx", "--golden", "16", "--no-bench")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_data_from_the_environment_that_does_not_fit_skips_accuracy_and_runs_the_rest(no_data_folder, tmp_path,
+                                                                                       monkeypatch):
+    from conftest import write_image_folder
+
+    data = tmp_path / "data"
+    write_image_folder(data, ["a", "b", "c"], per_class=2, size=20)
+    monkeypatch.setenv("EXPORTKIT_DATA", str(data))
+    result = invoke("verify", "--artifacts", no_data_folder)
+    assert result.exit_code == 0, result.output
+    assert "accuracy skipped:" in result.output and "built without a test set" in result.output
+    rows = json.loads((no_data_folder / "report.json").read_text())["verify"]
+    onnx = next(r for r in rows if r["artifact"] == "onnx" and r["device"] == "cpu")
+    assert onnx["status"] == "passed" and onnx["accuracy"] is None
+    explicit = invoke("verify", "--artifacts", no_data_folder, "--data-dir", data)
+    assert explicit.exit_code == 2 and "built without a test set" in explicit.output
+
+
+def test_environment_images_of_another_shape_skip_accuracy_named_ones_are_refused(built_copy, tmp_path,
+                                                                                   monkeypatch):
+    from conftest import write_image_folder
+
+    data = tmp_path / "data"
+    write_image_folder(data, [f"c{i}" for i in range(10)], per_class=1, size=20)
+    monkeypatch.setenv("EXPORTKIT_DATA", str(data))
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == 0, result.output
+    assert "accuracy skipped: the data's images are 3x20x20 but the model takes 3x32x32" in result.output
+    explicit = invoke("verify", "--artifacts", built_copy, "--data-dir", data)
+    assert explicit.exit_code == 2 and "3x20x20" in explicit.output

@@ -1,6 +1,7 @@
-"""Parity: the artifact's outputs on the golden vectors (real test images) against the reference's, once one
-image per call and once in batches of :data:`BATCH` (a graph whose batch size was baked in by tracing fails the
-second), each held to the artifact's precision tolerance."""
+"""Parity: the artifact's outputs on the golden vectors (real test images) against the reference's: one image per
+call, in batches of :data:`BATCH` (a graph whose batch size was baked in by tracing fails this one), and across
+:data:`SPREAD`, odd, prime and larger batch sizes (a graph right at 1 and 32 can be wrong at 61), each held to the
+artifact's precision tolerance."""
 
 from __future__ import annotations
 
@@ -20,10 +21,24 @@ from export_kit.tolerances import tolerance_for
 
 BATCH = 32
 SINGLE_SAMPLES = 64
+#: Batch sizes the dynamic batch axis is exercised at beyond 1 and :data:`BATCH`: even, odd, prime, and one
+#: above 32 (kernels often switch strategy past a power of two). Fixed, so every run checks the same sizes.
+SPREAD = (2, 3, 7, 13, 61)
 
 
 def run_batched(runner: Runner, inputs: np.ndarray, batch: int) -> np.ndarray:
-    return np.concatenate([runner.run_one(inputs[i:i + batch]) for i in range(0, len(inputs), batch)])
+    return run_sizes(runner, inputs, (batch,))
+
+
+def run_sizes(runner: Runner, inputs: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
+    """Outputs for ``inputs`` fed in consecutive batches whose sizes cycle through ``sizes`` (the last one may
+    be shorter)."""
+    outputs, start, turn = [], 0, 0
+    while start < len(inputs):
+        size = sizes[turn % len(sizes)]
+        outputs.append(runner.run_one(inputs[start:start + size]))
+        start, turn = start + size, turn + 1
+    return np.concatenate(outputs)
 
 
 def _parity(name: str, reference: np.ndarray, produce: Callable[[], np.ndarray], tol: Tolerance,
@@ -67,8 +82,18 @@ def batched(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyR
             tolerance_for(artifact, ctx.tolerances), row)
 
 
+def spread(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
+    total = sum(SPREAD)
+    inputs, logits = repeated(ctx.golden.inputs, total)[:total], repeated(ctx.golden.logits, total)[:total]
+    _parity("parity_batches", logits, lambda: run_sizes(runner, inputs, SPREAD),
+            tolerance_for(artifact, ctx.tolerances), row)
+
+
 register_check(CheckSpec("load", "target", "load", "a file the runtime cannot open"))
 register_check(CheckSpec("parity_batch1", "target", "parity", f"outputs of {SINGLE_SAMPLES} golden images, one per "
                          "call, against the reference", batch1))
 register_check(CheckSpec(f"parity_batch{BATCH}", "target", "parity", f"all golden images in batches of {BATCH} "
                          "(repeated to one full batch when fewer): catches a batch size baked into the graph", batched))
+register_check(CheckSpec("parity_batches", "target", "parity", f"golden images in batches of "
+                         f"{', '.join(map(str, SPREAD))}: a dynamic batch axis that is wrong at some sizes only",
+                         spread))
