@@ -39,15 +39,15 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
           log: Log = print) -> Report:
     """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
 
-    ``example_input`` is a float tensor ``(N, 3, H, W)``; the batch dimension stays dynamic. Without
-    ``preprocessing`` the model is taken to want pixels scaled to [0, 1]; without ``classes`` outputs are named
-    ``class0``...; without ``test`` (a labelled uint8 split) the golden vectors use seeded random pixels and no
-    accuracy is measured. ``calibration`` (training images, never test images) feeds formats that calibrate,
-such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager reference to the folder, which
-    gives verify and bench their ``pytorch`` rows. ``timings`` (seconds per stage already done, e.g. training)
-    is extended with the stages run here and stored in the report.
+    ``example_input`` is a float tensor ``(N, C, H, W)``, C 3 (RGB) or 1 (grayscale); the batch dimension stays
+    dynamic. Without ``preprocessing`` the model is taken to want pixels scaled to [0, 1]; without ``classes``
+    outputs are named ``class0``...; without ``test`` (a labelled uint8 split) the golden vectors use seeded
+    random pixels and no accuracy is measured. ``calibration`` (training images, never test images) feeds formats
+    that calibrate, such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager reference
+    to the folder, which gives verify and bench their ``pytorch`` rows. ``timings`` (seconds per stage already
+    done, e.g. training) is extended with the stages run here and stored in the report.
     """
-    preprocessing = preprocessing or Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    preprocessing = preprocessing or Preprocessing.identity(int(example_input.shape[1]))
     if classes is None:
         classes = [f"class{i}" for i in range(_output_width(model, example_input))]
     formats = resolve_formats(formats, calibration)

@@ -104,10 +104,11 @@ def build(
                                                          "weights for it")] = None,
     model: Annotated[str | None, typer.Option(help="your own model: package.module:factory")] = None,
     allow_factory: AllowFactory = None,
-    input_shape: Annotated[str, typer.Option(help="with --model: CxHxW")] = "3x224x224",
+    input_shape: Annotated[str, typer.Option(help="with --model: CxHxW, C 3 (RGB) or 1 (grayscale)")] = "3x224x224",
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
-    mean: Annotated[str, typer.Option(help="with --model: R,G,B mean of pixels scaled to [0,1]")] = "0,0,0",
-    std: Annotated[str, typer.Option(help="with --model: R,G,B std")] = "1,1,1",
+    mean: Annotated[str, typer.Option(help="with --model: mean of pixels scaled to [0,1], one per channel "
+                                           "(R,G,B) or one for all")] = "0",
+    std: Annotated[str, typer.Option(help="with --model: std, one per channel or one for all")] = "1",
     data_dir: DataDir = None,
     dataset: Annotated[str | None, typer.Option(help="cifar10 or synthetic; default cifar10, none with "
                                                      "--model")] = None,

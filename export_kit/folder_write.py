@@ -63,12 +63,13 @@ def make_golden(model, prep: Preprocessing, test: Split | None, example, count: 
         whole = Split(images[:0], np.empty(0, np.int64))
     else:
         picked, whole = test.balanced(count), test
-    inputs = prep.apply(picked.images)
+    pixels = prep.pixels(picked.images)  # stored in the model's colour mode, so apps need no conversion
+    inputs = prep.apply(pixels)
     with torch.inference_mode():
         logits = np.concatenate([model(torch.from_numpy(inputs[i:i + 50])).numpy() for i in range(0, count, 50)])
         preds = [model(torch.from_numpy(prep.apply(whole.images[i:i + 500]))).argmax(1).numpy()
                  for i in range(0, len(whole), 500)]
-    return Golden(picked.images, inputs, logits.astype(np.float32), picked.labels,
+    return Golden(pixels, inputs, logits.astype(np.float32), picked.labels,
                   np.concatenate(preds).astype(np.int64) if preds else np.empty(0, np.int64),
                   whole.labels.astype(np.int64))
 

@@ -28,7 +28,7 @@ PLAIN_FILES = {"pixels": "golden_pixels.npy", "logits": "golden_logits.npy"}
 
 @dataclass
 class Golden:
-    images: np.ndarray  # uint8 (N, H, W, 3)
+    images: np.ndarray  # uint8 (N, H, W, C): pixels in the model's colour mode (RGB or L)
     inputs: np.ndarray  # float32 (N, C, H, W)
     logits: np.ndarray  # float32 (N, classes), from the eager reference
     labels: np.ndarray  # int64 (N,)

@@ -14,7 +14,7 @@ from export_kit.datasets import Dataset
 from export_kit.exporters import parse_formats
 from export_kit.fileio import stopwatch
 from export_kit.folder_write import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
-from export_kit.preprocessing import Preprocessing
+from export_kit.preprocessing import Preprocessing, color_for
 from export_kit.report import Report
 from export_kit.sampling import SamplingConfig
 
@@ -34,8 +34,8 @@ class ModelChoice:
     checkpoint: Path | None = None
     input_shape: str = "3x224x224"
     classes_file: Path | None = None
-    mean: str = "0,0,0"
-    std: str = "1,1,1"
+    mean: str = "0"
+    std: str = "1"
     arch: str = "seed"
     epochs: int | None = None
     allow_factories: tuple[str, ...] = ()
@@ -62,9 +62,12 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None) -> t
         parse_formats(formats)
     if not choice.factory:
         return None
-    prep = Preprocessing(mean=sources.parse_triple(choice.mean, "--mean"),
-                         std=sources.parse_triple(choice.std, "--std", positive=True))
-    return prep, sources.parse_shape(choice.input_shape)
+    shape = sources.parse_shape(choice.input_shape)
+    channels = shape[0]
+    prep = Preprocessing(mean=sources.parse_channels(choice.mean, "--mean", channels),
+                         std=sources.parse_channels(choice.std, "--std", channels, positive=True),
+                         color=color_for(channels))
+    return prep, shape
 
 
 def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out: Path,

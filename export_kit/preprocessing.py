@@ -1,6 +1,9 @@
-"""Preprocessing that travels with the model: ``input = (pixel_uint8 * scale - mean) / std``, RGB, NCHW.
+"""Preprocessing that travels with the model: ``input = (pixel_uint8 * scale - mean) / std``, NCHW, in RGB (three
+channels) or L (one grayscale channel), with one mean and one std per channel.
 
 Apps on other runtimes re-implement exactly this formula from the manifest, so it stays this simple on purpose.
+Data readers decode RGB; a grayscale model's pixels are converted by Pillow (ITU-R 601 luma, the conversion most
+image libraries share), and the golden pixels are stored already converted, so apps never need to convert them.
 """
 
 from __future__ import annotations
@@ -11,17 +14,41 @@ import numpy as np
 
 from export_kit.errors import ManifestError
 
+#: Colour mode -> channel count.
+COLORS = {"RGB": 3, "L": 1}
+
 
 @dataclass(frozen=True)
 class Preprocessing:
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     scale: float = 1.0 / 255.0
     color: str = "RGB"
 
+    @classmethod
+    def identity(cls, channels: int = 3) -> Preprocessing:
+        """Pixels scaled to [0, 1] and nothing else, for ``channels`` (1: grayscale, 3: RGB)."""
+        return cls(mean=(0.0,) * channels, std=(1.0,) * channels, color=color_for(channels))
+
+    @property
+    def channels(self) -> int:
+        return COLORS[self.color]
+
+    def pixels(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``(N, H, W, 3)`` RGB or ``(N, H, W, channels)`` pixels in this colour mode."""
+        if images.shape[-1] == self.channels:
+            return images
+        if self.color == "L" and images.shape[-1] == 3:
+            from PIL import Image
+
+            return np.stack([np.asarray(Image.fromarray(img, "RGB").convert("L")) for img in images])[..., None]
+        raise ValueError(f"{self.color} preprocessing takes {self.channels}-channel or RGB pixels, got "
+                         f"{images.shape[-1]} channels")
+
     def apply(self, images: np.ndarray) -> np.ndarray:
-        """uint8 ``(N, H, W, 3)`` pixels -> float32 ``(N, 3, H, W)`` model input."""
-        x = images.astype(np.float32) * np.float32(self.scale)
+        """uint8 ``(N, H, W, C)`` pixels (RGB, converted first when the model is grayscale) -> float32
+        ``(N, channels, H, W)`` model input."""
+        x = self.pixels(images).astype(np.float32) * np.float32(self.scale)
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
@@ -34,7 +61,17 @@ class Preprocessing:
             mean, std = tuple(float(v) for v in data["mean"]), tuple(float(v) for v in data["std"])
             scale, color = float(data.get("scale", 1.0 / 255.0)), str(data.get("color", "RGB"))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ManifestError(f"preprocessing must have mean[3], std[3], scale, color; got {data!r}") from exc
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0 or color != "RGB":
-            raise ManifestError(f"preprocessing needs 3 means, 3 positive stds and color RGB; got {data!r}")
-        return cls(mean=mean, std=std, scale=scale, color=color)  # type: ignore[arg-type]
+            raise ManifestError(f"preprocessing must have mean[C], std[C], scale, color; got {data!r}") from exc
+        channels = COLORS.get(color)
+        if channels is None or len(mean) != channels or len(std) != channels or min(std) <= 0:
+            raise ManifestError(f"preprocessing needs color RGB (3 means, 3 positive stds) or L (1 and 1); got "
+                                f"{data!r}")
+        return cls(mean=mean, std=std, scale=scale, color=color)
+
+
+def color_for(channels: int) -> str:
+    """The colour mode of a model input with ``channels`` channels."""
+    for color, count in COLORS.items():
+        if count == channels:
+            return color
+    raise ValueError(f"no colour mode has {channels} channels; images have 1 (L) or 3 (RGB)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export_kit.faults import edit_onnx
+from export_kit.faults_onnx import edit_onnx
 
 
 def add_work(folder: Path, width: int, artifact: str = "onnx") -> None:

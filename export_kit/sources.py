@@ -14,7 +14,7 @@ from typing import Any
 from export_kit.errors import CheckpointError, UsageError, first_line
 from export_kit.limits import check_sample_shape
 from export_kit.modelspec import call_factory, load_checkpoint, safe_load, save_checkpoint
-from export_kit.preprocessing import Preprocessing
+from export_kit.preprocessing import COLORS, Preprocessing
 
 
 @dataclass
@@ -28,31 +28,32 @@ class ModelSource:
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
-    """``"3x224x224"`` -> ``(3, 224, 224)``; exactly three positive integers, three channels (RGB), and a size
-    that fits in memory."""
+    """``"3x224x224"`` -> ``(3, 224, 224)``; exactly three positive integers, 3 channels (RGB) or 1 (grayscale),
+    and a size that fits in memory."""
     try:
         dims = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
         dims = ()
     if len(dims) != 3 or min(dims) <= 0:
-        raise UsageError(f"--input-shape takes CxHxW, e.g. 3x224x224; got {text!r}")
-    if dims[0] != 3:
-        raise UsageError(f"--input-shape must have 3 channels (RGB preprocessing), got {dims[0]}")
+        raise UsageError(f"--input-shape takes CxHxW, e.g. 3x224x224 or 1x28x28; got {text!r}")
+    if dims[0] not in COLORS.values():
+        raise UsageError(f"--input-shape must have 3 channels (RGB) or 1 (grayscale), got {dims[0]}")
     check_sample_shape(dims)
     return dims  # type: ignore[return-value]
 
 
-def parse_triple(text: str, option: str, positive: bool = False) -> tuple[float, float, float]:
-    """Three finite numbers (R,G,B); ``positive`` for divisors such as --std."""
+def parse_channels(text: str, option: str, channels: int, positive: bool = False) -> tuple[float, ...]:
+    """One finite number per channel, or one for all of them; ``positive`` for divisors such as --std."""
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 3 or not all(math.isfinite(v) for v in values):
-        raise UsageError(f"{option} takes three comma-separated finite numbers (R,G,B), got {text!r}")
+    if len(values) not in (1, channels) or not all(math.isfinite(v) for v in values):
+        raise UsageError(f"{option} takes one finite number, or {channels} comma-separated (one per channel), "
+                         f"got {text!r}")
     if positive and min(values) <= 0:
         raise UsageError(f"{option} values divide the pixels, so they must be positive; got {text!r}")
-    return values  # type: ignore[return-value]
+    return values * channels if len(values) == 1 else values
 
 
 def read_classes(path: Path | None, count: int) -> list[str]:
@@ -94,13 +95,22 @@ def _load_weights(model, weights: Path) -> None:
 
 
 def check_input_shape(input_shape: tuple[int, int, int], images) -> None:
-    """The data's images must be what the model takes (uint8 HWC against CxHxW), before anything is exported:
-    otherwise every row fails later with the same shape error."""
-    height, width, channels = images.shape[1:]
-    if tuple(input_shape) != (channels, height, width):
-        raise UsageError(f"your images are {height}x{width} with {channels} channels but --input-shape is "
-                         f"{'x'.join(map(str, input_shape))}: pass --input-shape {channels}x{height}x{width} or "
-                         "resize the images")
+    """The data's images must be what the model takes (uint8 HWC against CxHxW; RGB images feed a grayscale
+    model through the conversion), before anything is exported: otherwise every row fails later with the same
+    shape error."""
+    problem = image_misfit(input_shape, images.shape[1:])
+    if problem:
+        raise UsageError(f"{problem}: pass --input-shape {images.shape[3]}x{images.shape[1]}x{images.shape[2]} "
+                         "or resize the images")
+
+
+def image_misfit(input_shape: tuple[int, ...], image_shape: tuple[int, ...]) -> str | None:
+    """Why uint8 ``(H, W, C)`` images cannot feed a ``(C, H, W)`` input, or None when they can."""
+    height, width, channels = image_shape
+    if (height, width) == tuple(input_shape[1:]) and channels in (input_shape[0], 3):
+        return None
+    return (f"the data's images are {channels}x{height}x{width} but the model takes "
+            f"{'x'.join(map(str, input_shape))}")
 
 
 def check_class_count(model: str, outputs: int, data_classes: list[str] | None) -> None:

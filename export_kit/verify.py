@@ -18,6 +18,7 @@ from export_kit.folder import ArtifactsFolder
 from export_kit.manifest import Artifact
 from export_kit.results import Check, VerifyResult
 from export_kit.runners import Target, targets_for, unavailable_reason
+from export_kit.sources import image_misfit
 from export_kit.tolerances import Overrides, tolerance_for
 
 
@@ -71,10 +72,9 @@ def data_misfit(folder: ArtifactsFolder, test: Split) -> str | None:
     if not len(recorded):
         return (f"{folder.path} was built without a test set, so there is no reference accuracy to compare with "
                 "(rebuild it with --data-dir or --dataset)")
-    height, width, channels = test.images.shape[1:]
-    if (channels, height, width) != folder.input_shape:
-        return (f"the data's images are {channels}x{height}x{width} but the model takes "
-                f"{'x'.join(map(str, folder.input_shape))}")
+    misfit = image_misfit(folder.input_shape, test.images.shape[1:])
+    if misfit:
+        return misfit
     if not np.array_equal(recorded, test.labels):
         return (f"the test split given ({len(test)} images) is not the one this folder was built with "
                 f"({len(recorded)} images); pass the same --data-dir/--dataset as the build")

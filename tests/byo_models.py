@@ -47,3 +47,9 @@ def exits() -> nn.Module:
 
 def wrong_input() -> nn.Module:
     return nn.Linear(7, 2)  # fails on an image-shaped input
+
+
+def gray() -> nn.Module:
+    """A grayscale CNN: one input channel, three classes."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 3))

@@ -68,9 +68,10 @@ def test_weights_classes_and_bad_factory_inputs(tmp_path):
     for args, code, fragment in [
         (["--model", "byo_models:not_a_module"], 2, "not a torch.nn.Module"),
         (["--model", "byo_models:nope"], 2, "no callable 'nope'"),
-        (["--model", "byo_models:tiny", "--input-shape", "1x20x20"], 2, "3 channels"),
+        (["--model", "byo_models:tiny", "--input-shape", "2x20x20"], 2, "3 channels (RGB) or 1 (grayscale)"),
+        (["--model", "byo_models:tiny", "--input-shape", "1x20x20"], 2, "fails on a zero input of shape (1, 1, 20"),
         (["--model", "byo_models:tiny", "--input-shape", "3x20"], 2, "CxHxW"),
-        (["--model", "byo_models:tiny", "--mean", "0.5,0.5"], 2, "three comma-separated"),
+        (["--model", "byo_models:tiny", "--mean", "0.5,0.5"], 2, "or 3 comma-separated (one per channel)"),
         (["--model", "byo_models:tiny", "--classes", tmp_path / "w.pt"], 2, "cannot be read"),
         (["--model", "torchvision.models:resnet18", "--checkpoint", weights], 3, "does not fit the model"),
     ]:
@@ -150,3 +151,26 @@ def test_own_data_names_the_classes_and_a_disagreeing_shape_or_class_list_is_ref
     result = invoke(*common, "--input-shape", "3x20x20", "--classes", names, "--out", tmp_path / "order")
     assert result.exit_code == 2 and "['right', 'left', 'middle']" in result.output
     assert "['left', 'middle', 'right']" in result.output and not (tmp_path / "order" / "manifest.json").exists()
+
+
+def test_a_grayscale_model_builds_and_verifies_with_accuracy_from_rgb_images(tmp_path):
+    """RGB JPEG-like folders feed a 1-channel model through the recorded conversion; golden pixels are stored
+    converted, and accuracy is measured per format."""
+    import numpy as np
+    from conftest import write_image_folder
+
+    data = tmp_path / "data"
+    write_image_folder(data, ["a", "b", "c"], per_class=12, size=20)
+    out = tmp_path / "gray"
+    result = invoke("build", "--model", "byo_models:gray", "--input-shape", "1x20x20", "--mean", "0.5", "--std",
+                    "0.25", "--data-dir", data, "--out", out, "--golden", "12", "--no-bench")
+    report, rows = _rows(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["preprocessing"]["color"] == "L" and manifest["preprocessing"]["mean"] == [0.5]
+    assert manifest["input"]["shape"] == ["batch", 1, 20, 20]
+    assert np.load(out / "golden_pixels.npy").shape == (12, 20, 20, 1)
+    for name in ("pytorch", "onnx", "torchscript"):
+        assert rows[name]["status"] == "passed", (name, rows[name]["reason"])
+        assert rows[name]["accuracy"] is not None
+    assert result.exit_code == (1 if any(r["status"] == "failed" for r in report["verify"]) else 0), result.output
+    assert invoke("verify", "--artifacts", out, "--data-dir", data).exit_code == result.exit_code

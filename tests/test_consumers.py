@@ -38,9 +38,27 @@ def classify(tmp_path_factory) -> Path:
 
 
 def _ppm(path: Path, pixels: np.ndarray) -> Path:
-    h, w, _ = pixels.shape
-    path.write_bytes(f"P6\n# golden image\n{w} {h}\n255\n".encode() + pixels.tobytes())
+    """Binary PPM for RGB pixels, PGM for grayscale ones."""
+    h, w, channels = pixels.shape
+    magic = "P6" if channels == 3 else "P5"
+    path.write_bytes(f"{magic}\n# golden image\n{w} {h}\n255\n".encode() + pixels.tobytes())
     return path
+
+
+@pytest.fixture(scope="module")
+def gray(tmp_path_factory) -> Path:
+    """A grayscale model built from RGB images (converted to L by the recorded preprocessing), in TorchScript and
+    ONNX."""
+    from conftest import write_image_folder
+    from test_cli import invoke
+
+    root = tmp_path_factory.mktemp("gray")
+    write_image_folder(root / "data", ["a", "b", "c"], per_class=12, size=20)
+    result = invoke("build", "--model", "byo_models:gray", "--input-shape", "1x20x20", "--mean", "0.5", "--std",
+                    "0.25", "--data-dir", root / "data", "--out", root / "artifacts", "--formats", "torchscript,onnx",
+                    "--golden", "12", "--no-bench")
+    assert result.exit_code == 0, result.output
+    return root / "artifacts"
 
 
 def _spoiled(folder: Path, tmp_path: Path) -> Path:
@@ -92,7 +110,8 @@ def _checks_and_classifies(program: list[str], folder: Path, tmp_path: Path, opt
     """``program FOLDER --check`` passes, and ``program FOLDER IMAGE...`` ranks first each golden image's reference
     class."""
     done = subprocess.run([*program, str(folder), "--check"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.startswith("PASS: 250 golden images"), done.stdout + done.stderr
+    count = json.loads((folder / "manifest.json").read_text())["golden"]["count"]
+    assert done.returncode == 0 and done.stdout.startswith(f"PASS: {count} golden images"), done.stdout + done.stderr
     pixels, logits = np.load(folder / "golden_pixels.npy"), np.load(folder / "golden_logits.npy")
     images = [str(_ppm(tmp_path / f"{i}.ppm", pixels[i])) for i in range(5)]
     done = subprocess.run([*program, str(folder), *images, *options], capture_output=True, text=True, timeout=120)
@@ -119,6 +138,14 @@ def _applies_tuned_threads(program: list[str], folder: Path, tmp_path: Path, art
     assert done.returncode == 0 and "intra-op threads 1" in done.stderr, done.stdout + done.stderr
 
 
+@pytest.mark.slow
+def test_cpp_program_runs_a_grayscale_model_and_refuses_an_rgb_image_for_it(gray, classify, tmp_path):
+    _checks_and_classifies([str(classify)], gray, tmp_path)
+    rgb = _ppm(tmp_path / "rgb.ppm", np.zeros((20, 20, 3), np.uint8))
+    done = subprocess.run([str(classify), str(gray), str(rgb)], capture_output=True, text=True)
+    assert done.returncode == 3 and "PGM (P5)" in done.stderr, done.stderr
+
+
 def test_cpp_check_fails_on_wrong_logits_and_bad_input_exits_3(mobile, classify, tmp_path):
     folder, _ = mobile
     done = subprocess.run([str(classify), str(_spoiled(folder, tmp_path)), "--check"], capture_output=True, text=True)
@@ -141,6 +168,15 @@ def _node() -> str:
 def test_js_consumer_matches_the_golden_vectors_and_classifies_images(mobile, tmp_path):
     _checks_and_classifies([_node(), str(JS / "classify.mjs")], mobile[0], tmp_path)
     _applies_tuned_threads([_node(), str(JS / "classify.mjs")], mobile[0], tmp_path, "onnx", "onnxruntime")
+
+
+def test_js_consumer_runs_a_grayscale_model_and_refuses_an_rgb_image_for_it(gray, tmp_path):
+    node = _node()
+    _checks_and_classifies([node, str(JS / "classify.mjs")], gray, tmp_path)
+    rgb = _ppm(tmp_path / "rgb.ppm", np.zeros((20, 20, 3), np.uint8))
+    done = subprocess.run([node, str(JS / "classify.mjs"), str(gray), str(rgb)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 3 and "PGM (P5)" in done.stderr, done.stderr
 
 
 def test_js_check_fails_on_wrong_logits(mobile, tmp_path):

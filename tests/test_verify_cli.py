@@ -1,5 +1,6 @@
 """verify as CI uses it: a copied folder with nothing else, JUnit output, tolerance files, and selftest."""
 
+import itertools
 import json
 import os
 import shutil
@@ -87,7 +88,7 @@ def test_accuracy_statistics_are_reported_and_recomputable(built, synthetic):
 
     x = prep.apply(synthetic.test.images)  # in verify's batches: dynamic int8 scales each batch by its own range
     starts = np.cumsum([0, *(ACCURACY_BATCHES * len(x))])
-    preds = np.concatenate([session.run(None, {"input": x[a:b]})[0] for a, b in zip(starts, starts[1:])
+    preds = np.concatenate([session.run(None, {"input": x[a:b]})[0] for a, b in itertools.pairwise(starts)
                             if a < len(x)]).argmax(1)
     import torch
 

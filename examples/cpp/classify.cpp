@@ -1,12 +1,13 @@
 // classify: run an exportkit TorchScript artifact from C++ with libtorch.
 //
-//   classify ARTIFACTS [--artifact NAME] [--top K] IMAGE.ppm...   print the top-K classes of each image
+//   classify ARTIFACTS [--artifact NAME] [--top K] IMAGE...       print the top-K classes of each image
+//                                                                  (binary PPM for RGB models, PGM for grayscale)
 //   classify ARTIFACTS [--artifact NAME] --check                  compare with the golden vectors
 //
 // Everything comes from ARTIFACTS/manifest.json: which file to load, the input size, the preprocessing
-// (input = (pixel * scale - mean) / std, RGB, NCHW), the class names, and the golden vectors with their fp32
-// tolerance. --check preprocesses the golden uint8 pixels here, in C++, so it tests this program's
-// preprocessing as well as the artifact. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
+// (input = (pixel * scale - mean) / std per channel, RGB or L (grayscale), NCHW), the class names, and the
+// golden vectors with their fp32 tolerance. --check preprocesses the golden uint8 pixels here, in C++, so it
+// tests this program's preprocessing as well as the artifact. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
@@ -31,9 +32,9 @@ struct UsageError : std::runtime_error {
 
 struct Model {
   torch::jit::script::Module module;
-  int64_t height = 0, width = 0;
+  int64_t channels = 3, height = 0, width = 0;
   float scale = 1.0f / 255.0f;
-  float mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
+  std::vector<float> mean, std;
   std::vector<std::string> classes;
   std::string precision = "fp32";
 };
@@ -66,17 +67,17 @@ const mini_json::Value& pick_artifact(const mini_json::Value& manifest, const st
 void preprocess(const Model& m, const uint8_t* pixels, float* out) {
   const int64_t plane = m.height * m.width;
   for (int64_t i = 0; i < plane; ++i) {
-    for (int c = 0; c < 3; ++c) {
-      float x = static_cast<float>(pixels[i * 3 + c]) * m.scale;
+    for (int64_t c = 0; c < m.channels; ++c) {
+      float x = static_cast<float>(pixels[i * m.channels + c]) * m.scale;
       out[c * plane + i] = (x - m.mean[c]) / m.std[c];
     }
   }
 }
 
 torch::Tensor run(Model& m, const uint8_t* pixels, int64_t count) {
-  torch::Tensor input = torch::empty({count, 3, m.height, m.width}, torch::kFloat32);
-  for (int64_t n = 0; n < count; ++n)
-    preprocess(m, pixels + n * m.height * m.width * 3, input.data_ptr<float>() + n * 3 * m.height * m.width);
+  const int64_t sample = m.channels * m.height * m.width;
+  torch::Tensor input = torch::empty({count, m.channels, m.height, m.width}, torch::kFloat32);
+  for (int64_t n = 0; n < count; ++n) preprocess(m, pixels + n * sample, input.data_ptr<float>() + n * sample);
   torch::InferenceMode guard;
   return m.module.forward({input}).toTensor().contiguous();
 }
@@ -97,15 +98,19 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
   mini_json::Value manifest = mini_json::parse(read_file(folder + "/manifest.json"));
   Model m;
   const auto& shape = manifest["input"]["shape"].array();
-  if (shape.size() != 4) throw std::runtime_error("manifest input shape must be [batch, 3, H, W]");
+  if (shape.size() != 4) throw std::runtime_error("manifest input shape must be [batch, C, H, W]");
+  m.channels = static_cast<int64_t>(shape[1].num());
   m.height = static_cast<int64_t>(shape[2].num());
   m.width = static_cast<int64_t>(shape[3].num());
   const auto& prep = manifest["preprocessing"];
-  if (prep["color"].str() != "RGB") throw std::runtime_error("only RGB preprocessing is supported");
+  const std::string color = prep["color"].str();
+  if (!((color == "RGB" && m.channels == 3) || (color == "L" && m.channels == 1)))
+    throw std::runtime_error("preprocessing color '" + color + "' with " + std::to_string(m.channels) +
+                             " input channels is not supported (RGB with 3, L with 1)");
   m.scale = static_cast<float>(prep["scale"].num());
-  for (int c = 0; c < 3; ++c) {
-    m.mean[c] = static_cast<float>(prep["mean"].array().at(c).num());
-    m.std[c] = static_cast<float>(prep["std"].array().at(c).num());
+  for (int64_t c = 0; c < m.channels; ++c) {
+    m.mean.push_back(static_cast<float>(prep["mean"].array().at(c).num()));
+    m.std.push_back(static_cast<float>(prep["std"].array().at(c).num()));
   }
   for (const auto& name : manifest["classes"].array()) m.classes.push_back(name.str());
   const auto& art = pick_artifact(manifest, artifact_name);
@@ -117,8 +122,9 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
   return m;
 }
 
-// Binary PPM (P6, maxval 255) of exactly the model's input size; comments after '#' are allowed in the header.
-std::vector<uint8_t> read_ppm(const std::string& path, int64_t height, int64_t width) {
+// Binary PPM (P6, RGB) or PGM (P5, grayscale), whichever the model's channels need, maxval 255, of exactly the
+// model's input size; comments after '#' are allowed in the header.
+std::vector<uint8_t> read_image(const std::string& path, int64_t channels, int64_t height, int64_t width) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read image " + path);
   auto token = [&in]() {
@@ -127,14 +133,17 @@ std::vector<uint8_t> read_ppm(const std::string& path, int64_t height, int64_t w
     return t;
   };
   std::string magic = token();
-  if (magic != "P6") throw std::runtime_error(path + " is not a binary PPM (P6) image");
+  const std::string want = channels == 3 ? "P6" : "P5";
+  if (magic != want)
+    throw std::runtime_error(path + " is not a binary " + (channels == 3 ? "PPM (P6)" : "PGM (P5)") +
+                             " image, which this " + (channels == 3 ? "RGB" : "grayscale") + " model takes");
   int64_t w = std::stoll(token()), h = std::stoll(token()), maxval = std::stoll(token());
   in.get();
   if (w != width || h != height || maxval != 255)
     throw std::runtime_error(path + " is " + std::to_string(w) + "x" + std::to_string(h) + " (max " +
                              std::to_string(maxval) + "); the model takes " + std::to_string(width) + "x" +
                              std::to_string(height) + " with max 255");
-  std::vector<uint8_t> pixels(static_cast<size_t>(h * w * 3));
+  std::vector<uint8_t> pixels(static_cast<size_t>(h * w * channels));
   in.read(reinterpret_cast<char*>(pixels.data()), static_cast<std::streamsize>(pixels.size()));
   if (!in) throw std::runtime_error(path + " is truncated");
   return pixels;
@@ -142,7 +151,7 @@ std::vector<uint8_t> read_ppm(const std::string& path, int64_t height, int64_t w
 
 int classify_images(Model& m, const std::vector<std::string>& images, int top) {
   for (const auto& path : images) {
-    std::vector<uint8_t> pixels = read_ppm(path, m.height, m.width);
+    std::vector<uint8_t> pixels = read_image(path, m.channels, m.height, m.width);
     torch::Tensor probs = torch::softmax(run(m, pixels.data(), 1)[0], 0);
     auto best = probs.topk(std::min<int64_t>(top, probs.size(0)));
     std::cout << path << "\n";
@@ -161,7 +170,8 @@ int check_golden(Model& m, const std::string& folder) {
   npy::Array pixels = npy::load(inside(folder, golden["plain"]["pixels"].str()), 1);
   npy::Array logits = npy::load(inside(folder, golden["plain"]["logits"].str()), 4);
   if (pixels.descr != "|u1" || logits.descr != "<f4" || pixels.shape.size() != 4 || logits.shape.size() != 2 ||
-      pixels.shape[0] != logits.shape[0] || pixels.shape[1] != m.height || pixels.shape[2] != m.width)
+      pixels.shape[0] != logits.shape[0] || pixels.shape[1] != m.height || pixels.shape[2] != m.width ||
+      pixels.shape[3] != m.channels)
     throw std::runtime_error("golden vectors do not match the manifest's input and output");
   // The artifact's own precision class (golden.tolerances); folders built before it carry fp32_tolerance only.
   const bool own = golden.has("tolerances") && golden["tolerances"].has(m.precision);
@@ -177,8 +187,8 @@ int check_golden(Model& m, const std::string& folder) {
   int64_t agree = 0;
   for (int64_t start = 0; start < n; start += batch) {
     int64_t count = std::min(batch, n - start);
-    torch::Tensor got = run(m, reinterpret_cast<const uint8_t*>(pixels.bytes.data()) + start * m.height * m.width * 3,
-                            count);
+    torch::Tensor got = run(m, reinterpret_cast<const uint8_t*>(pixels.bytes.data()) +
+                                   start * m.channels * m.height * m.width, count);
     if (got.size(1) != k) throw std::runtime_error("the artifact gives " + std::to_string(got.size(1)) + " outputs, "
                                                    "the golden logits have " + std::to_string(k));
     const float* g = got.data_ptr<float>();
@@ -225,14 +235,14 @@ int main(int argc, char** argv) {
       else if (a == "--artifact") artifact = value();
       else if (a == "--top") top = std::stoi(value());
       else if (a == "-h" || a == "--help") {
-        std::cout << "usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE.ppm...)\n";
+        std::cout << "usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)\n";
         return 0;
       } else if (a.rfind("--", 0) == 0) throw UsageError("unknown option " + a);
       else if (folder.empty()) folder = a;
       else images.push_back(a);
     }
     if (folder.empty() || (!check && images.empty()) || top < 1)
-      throw UsageError("usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE.ppm...)");
+      throw UsageError("usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)");
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Classify with an exportkit ONNX artifact through onnxruntime-node.
 //
-//   node classify.mjs ARTIFACTS [--artifact NAME] [--top K] IMAGE.ppm...   top-K classes of each image
+//   node classify.mjs ARTIFACTS [--artifact NAME] [--top K] IMAGE...       top-K classes of each image
+//                                                                          (binary PPM for RGB, PGM for grayscale)
 //   node classify.mjs ARTIFACTS [--artifact NAME] --check                  compare with the golden vectors
 //
-// Preprocessing, input size, class names, golden vectors and the fp32 tolerance all come from manifest.json;
+// Preprocessing (per channel, RGB or L), input size, class names, golden vectors and the fp32 tolerance all come from manifest.json;
 // --check preprocesses the golden uint8 pixels here, in JavaScript, with Math.fround so each step rounds to
 // float32 exactly as the Python side does. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
 import { readFileSync } from "node:fs";
@@ -31,7 +32,7 @@ function parseArgs(argv) {
     else opts.images.push(a);
   }
   if (opts.folder === null || (!opts.check && opts.images.length === 0) || !(opts.top >= 1)) {
-    throw new UsageError("usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE.ppm...)");
+    throw new UsageError("usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)");
   }
   return opts;
 }
@@ -44,64 +45,81 @@ function inside(folder, rel) {
   return path.join(folder, rel);
 }
 
-function preprocess(manifest, pixels, count, height, width) {
+// The input's channels, height and width; the colour mode must be one this program can feed.
+function geometry(manifest) {
+  const [, channels, height, width] = manifest.input.shape;
+  const color = manifest.preprocessing.color;
+  if (!((color === "RGB" && channels === 3) || (color === "L" && channels === 1))) {
+    throw new Error(`preprocessing color '${color}' with ${channels} input channels is not supported (RGB with 3, L with 1)`);
+  }
+  return { channels, height, width };
+}
+
+function preprocess(manifest, pixels, count, { channels, height, width }) {
   const { scale, mean, std } = manifest.preprocessing;
   const f = Math.fround;
   const plane = height * width;
-  const out = new Float32Array(count * 3 * plane);
+  const out = new Float32Array(count * channels * plane);
   for (let n = 0; n < count; n++) {
     for (let i = 0; i < plane; i++) {
-      for (let c = 0; c < 3; c++) {
-        const x = f(pixels[(n * plane + i) * 3 + c] * f(scale));
-        out[(n * 3 + c) * plane + i] = f(f(x - f(mean[c])) / f(std[c]));
+      for (let c = 0; c < channels; c++) {
+        const x = f(pixels[(n * plane + i) * channels + c] * f(scale));
+        out[(n * channels + c) * plane + i] = f(f(x - f(mean[c])) / f(std[c]));
       }
     }
   }
   return out;
 }
 
-function readPpm(file, height, width) {
+// Binary PPM (P6) for an RGB model, PGM (P5) for a grayscale one, of exactly the model's input size.
+function readImage(file, { channels, height, width }) {
   const buf = readFileSync(file);
   const text = buf.toString("latin1");
   const tokens = [];
   let pos = 0;
   while (tokens.length < 4) {
     const m = /^(\s+|#[^\n]*\n)*(\S+)/.exec(text.slice(pos));
-    if (!m) throw new Error(`${file} is not a PPM image`);
+    if (!m) throw new Error(`${file} is not a PPM/PGM image`);
     tokens.push(m[2]);
     pos += m[0].length;
   }
   const [magic, w, h, maxval] = tokens;
-  if (magic !== "P6") throw new Error(`${file} is not a binary PPM (P6) image`);
+  const want = channels === 3 ? "P6" : "P5";
+  if (magic !== want) {
+    throw new Error(`${file} is not a binary ${channels === 3 ? "PPM (P6)" : "PGM (P5)"} image, which this ` +
+                    `${channels === 3 ? "RGB" : "grayscale"} model takes`);
+  }
   if (Number(w) !== width || Number(h) !== height || Number(maxval) !== 255) {
     throw new Error(`${file} is ${w}x${h} (max ${maxval}); the model takes ${width}x${height} with max 255`);
   }
-  const pixels = buf.subarray(pos + 1, pos + 1 + height * width * 3);
-  if (pixels.length !== height * width * 3) throw new Error(`${file} is truncated`);
+  const pixels = buf.subarray(pos + 1, pos + 1 + height * width * channels);
+  if (pixels.length !== height * width * channels) throw new Error(`${file} is truncated`);
   return pixels;
 }
 
-async function run(session, manifest, pixels, count, height, width) {
-  const input = new ort.Tensor("float32", preprocess(manifest, pixels, count, height, width), [count, 3, height, width]);
+async function run(session, manifest, pixels, count, geom) {
+  const input = new ort.Tensor("float32", preprocess(manifest, pixels, count, geom),
+                               [count, geom.channels, geom.height, geom.width]);
   const out = await session.run({ [session.inputNames[0]]: input });
   return out[session.outputNames[0]];
 }
 
 const argmax = (a) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 
-async function check(session, manifest, art, folder, height, width) {
+async function check(session, manifest, art, folder, geom) {
+  const { channels, height, width } = geom;
   const golden = manifest.golden;
   if (!golden.plain) throw new Error("this folder has no plain golden vectors; rebuild it");
   const pixels = loadNpy(inside(folder, golden.plain.pixels));
   const logits = loadNpy(inside(folder, golden.plain.logits));
   const [n, k] = logits.shape;
-  if (pixels.shape[0] !== n || pixels.shape[1] !== height || pixels.shape[2] !== width) {
+  if (pixels.shape[0] !== n || pixels.shape[1] !== height || pixels.shape[2] !== width || pixels.shape[3] !== channels) {
     throw new Error("golden vectors do not match the manifest's input");
   }
   let maxAbs = 0, worstCos = 1, agree = 0, finite = true;
   for (let start = 0; start < n; start += 32) {
     const count = Math.min(32, n - start);
-    const got = await run(session, manifest, pixels.data.subarray(start * height * width * 3), count, height, width);
+    const got = await run(session, manifest, pixels.data.subarray(start * height * width * channels), count, geom);
     if (got.dims[1] !== k) throw new Error(`the artifact gives ${got.dims[1]} outputs, the golden logits have ${k}`);
     for (let i = 0; i < count; i++) {
       const out = got.data.subarray(i * k, (i + 1) * k);
@@ -148,7 +166,7 @@ async function main() {
   try {
     opts = parseArgs(process.argv.slice(2));
     if (opts.help) {
-      console.log("usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE.ppm...)");
+      console.log("usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)");
       return 0;
     }
   } catch (e) {
@@ -160,11 +178,11 @@ async function main() {
     const art = manifest.artifacts.find((a) => (opts.artifact ? a.name === opts.artifact : a.format === "onnx"));
     if (!art) throw new Error(opts.artifact ? `the manifest lists no artifact named '${opts.artifact}'`
                                             : "the manifest lists no onnx artifact; build with --formats onnx");
-    const [, , height, width] = manifest.input.shape;
+    const geom = geometry(manifest);
     const session = await ort.InferenceSession.create(inside(opts.folder, art.path), sessionOptions(manifest, art));
-    const status = opts.check ? await check(session, manifest, art, opts.folder, height, width) : 0;
+    const status = opts.check ? await check(session, manifest, art, opts.folder, geom) : 0;
     for (const file of opts.images) {
-      const logits = (await run(session, manifest, readPpm(file, height, width), 1, height, width)).data;
+      const logits = (await run(session, manifest, readImage(file, geom), 1, geom)).data;
       const peak = Math.max(...logits);
       const exp = Array.from(logits, (v) => Math.exp(v - peak));
       const total = exp.reduce((a, b) => a + b, 0);
