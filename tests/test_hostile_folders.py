@@ -132,6 +132,50 @@ def test_a_torchscript_payload_in_an_unsigned_folder_is_not_loaded(built_copy):
     assert marker in done.stderr
 
 
+class _Print:
+    """Unpickling this prints its marker: the smallest proof that a loader ran code from a file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return print, (self.marker,)
+
+
+def _plant_pt2_payload(folder: Path, marker: str) -> None:
+    """Mark the first weight of model.pt2 as pickled and make it a pickle that prints: torch.export.load unpickles
+    such weights with weights_only=False."""
+    import pickle
+
+    path = folder / "model.pt2"
+    with zipfile.ZipFile(path) as old:
+        entries = {info.filename: old.read(info) for info in old.infolist()}
+    config_name = next(n for n in entries if n.endswith("model_weights_config.json"))
+    config = json.loads(entries[config_name])
+    first = next(iter(config["config"].values()))
+    first["use_pickle"] = True
+    entries[config_name] = json.dumps(config).encode()
+    entries[next(n for n in entries if n.endswith("weights/" + first["path_name"]))] = pickle.dumps(_Print(marker))
+    with zipfile.ZipFile(path, "w") as new:
+        for name, data in entries.items():
+            new.writestr(name, data)
+    _rehash(folder, "export")
+
+
+def test_a_pt2_payload_in_an_unsigned_folder_is_not_loaded(tmp_path, checkpoint):
+    from conftest import build_folder
+
+    folder = tmp_path / "artifacts"
+    build_folder(checkpoint, None, folder, formats=("onnx", "export"), bench_batches=())
+    marker = "PT2-PAYLOAD-RAN-51c9"
+    _plant_pt2_payload(folder, marker)
+    done = _exportkit("verify", "--artifacts", folder)
+    assert done.returncode == EXIT_UNTRUSTED, done.stderr
+    assert "NOT RUN export on torch-export/cpu" in done.stderr and marker not in done.stdout + done.stderr
+    done = _exportkit("verify", "--artifacts", folder, "--trust-code")  # the user's explicit choice: it runs
+    assert marker in done.stdout
+
+
 def test_signed_folders_are_trusted_by_key_and_tampering_after_signing_is_seen(built_copy, tmp_path, monkeypatch):
     home = Path(os.environ["EXPORTKIT_HOME"])
     assert invoke("verify", "--artifacts", built_copy).exit_code == 0  # built (signed) on this machine

@@ -1,5 +1,7 @@
-"""PyTorch runtimes: ``eager`` (an ``nn.Module`` rebuilt from the checkpoint: the reference) and ``torchscript`` (a
-file ``torch.jit.load`` runs; its loader executes code stored in the file, so it needs a trusted folder)."""
+"""PyTorch runtimes: ``eager`` (an ``nn.Module`` rebuilt from the checkpoint: the reference), ``torchscript`` (a
+file ``torch.jit.load`` runs; its loader executes code stored in the file, so it needs a trusted folder) and
+``torch-export`` (a ``.pt2`` ExportedProgram; ``torch.export.load`` falls back to ``torch.load(weights_only=False)``
+for what it cannot read as data, so it may unpickle code and needs a trusted folder too)."""
 
 from __future__ import annotations
 
@@ -71,6 +73,8 @@ def full_fp32() -> Iterator[None]:
 @dataclass
 class TorchRunner(Runner):
     module: Any = None
+    #: False for an ExportedProgram's module: its graph was captured in eval mode, and it refuses ``.eval()``.
+    set_eval: bool = True
 
     def __post_init__(self) -> None:
         import torch
@@ -87,7 +91,9 @@ class TorchRunner(Runner):
                          **({} if self.options is None else {"options": self.options})}
         self._device = torch.device(self.target.device)
         self._precision = full_fp32 if self._device.type == "cuda" else contextlib.nullcontext  # TF32 is GPU-only
-        self.module = self.module.to(self._device).eval()
+        self.module = self.module.to(self._device)
+        if self.set_eval:
+            self.module.eval()
 
     def _run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         import torch
@@ -154,6 +160,26 @@ def _open_torchscript(request: OpenRequest) -> Runner:
     return TorchRunner(request.target, request.io, request.threads, options=request.options, module=module)
 
 
+def load_exported(path: str, device: str):
+    """The ExportedProgram's module on ``device``: loaded on the CPU, then moved (its weights are parameters and
+    buffers of the module, which ``Module.to`` moves)."""
+    import torch
+
+    if device == "cuda" and (why := cuda_unavailable_reason()):
+        raise UnavailableError(why)
+    check_zip(Path(path))
+    with open(path, "rb") as fh:  # a file object: the archive reader wants a name ending in .pt2
+        return torch.export.load(fh).module().to(device)
+
+
+def _open_exported(request: OpenRequest) -> Runner:
+    module = load_exported(str(request.path), request.target.device)
+    return TorchRunner(request.target, request.io, request.threads, options=request.options, module=module,
+                       set_eval=False)
+
+
 register_runtime(Runtime("eager", ("cpu", "cuda"), _open_eager, _unavailable, _version, candidates=candidates))
 register_runtime(Runtime("torchscript", ("cpu", "cuda"), _open_torchscript, _unavailable, _version, runs_code=True,
+                         candidates=candidates))
+register_runtime(Runtime("torch-export", ("cpu", "cuda"), _open_exported, _unavailable, _version, runs_code=True,
                          candidates=candidates))

@@ -1,0 +1,53 @@
+"""torch.export: an ExportedProgram (``model.pt2``) with a dynamic batch axis, saved, reloaded and run before it
+counts as exported. It is PyTorch's successor to TorchScript and the input AOTInductor and ExecuTorch compile."""
+
+from __future__ import annotations
+
+import json
+
+from export_kit.errors import ExportError, first_line
+from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
+from export_kit.fileio import atomic_path
+from export_kit.limits import MAX_BATCH
+from export_kit.manifest import Artifact
+from export_kit.runners.torch_runner import full_fp32
+
+#: Where the manifest's strings (preprocessing, class names) travel inside the archive.
+EXTRA_FILE = "exportkit.json"
+
+
+def export_program(model, example):
+    """``torch.export.export`` with the batch axis dynamic. The example is repeated to batch 2 first: traced at
+    batch 1, export specializes the axis to the constant 1 and refuses to call it dynamic."""
+    import torch
+
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    with torch.no_grad(), full_fp32():
+        try:
+            return torch.export.export(model, (torch.cat([example, example]),), dynamic_shapes=({0: batch},))
+        except Exception as exc:
+            raise ExportError(f"torch.export.export failed: {first_line(exc)}") from None
+
+
+@register("export")
+class TorchExportExporter(Exporter):
+    precision = "fp32"
+    summary = "torch.export ExportedProgram (.pt2), dynamic batch, for torch.export.load and AOTInductor"
+
+    def export(self, request: ExportRequest) -> list[Artifact]:
+        import torch
+
+        notes: list[str] = []
+        rel = "model.pt2"
+        with recorded_warnings(notes):
+            program = export_program(request.model, request.example)
+            with atomic_path(request.out_dir / rel) as tmp:
+                with open(tmp, "wb") as fh:  # a file object: the archive writer wants a name ending in .pt2
+                    torch.export.save(program, fh, extra_files={EXTRA_FILE: json.dumps(request.metadata)})
+                with open(tmp, "rb") as fh, torch.no_grad():
+                    got, expected = torch.export.load(fh).module()(request.example), request.model(request.example)
+        if got.shape != expected.shape:
+            raise ExportError(f"reloaded ExportedProgram returns shape {tuple(got.shape)}, eager "
+                              f"{tuple(expected.shape)}")
+        return [Artifact(name="export", format=self.name, path=rel, runtime="torch-export", precision=self.precision,
+                         details={"exporter": "torch.export.export", "dynamic": ["batch"], "warnings": notes})]
