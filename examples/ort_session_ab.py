@@ -63,7 +63,7 @@ def offline_optimization(path: Path, single: np.ndarray) -> None:
 
 def main() -> None:
     folder = ArtifactsFolder.load(Path(sys.argv[1] if len(sys.argv) > 1 else "artifacts"))
-    inputs = folder.golden().inputs
+    inputs = folder.golden().inputs[0]
     cfg = SamplingConfig(slice_s=1.0, slice_iters=200)
     for art in (a for a in folder.manifest.artifacts if a.runtime == "onnxruntime"):
         for batch in (1, 32):
@@ -72,10 +72,10 @@ def main() -> None:
                 cls = PlainRunner if name == "plain" else OrtRunner
                 runner = cls(Target("onnxruntime", "cpu"), folder.io, threads_for(batch),
                              path=str(folder.file(art)))
-                time_slice(runner, inputs[:batch], cfg, [])  # warm-up, not counted
+                time_slice(runner, [inputs[:batch]], cfg, [])  # warm-up, not counted
                 times: list[float] = []
                 for _ in range(3):
-                    time_slice(runner, inputs[:batch], cfg, times)
+                    time_slice(runner, [inputs[:batch]], cfg, times)
                 results[name].append(float(np.median(times)))
             print(f"{art.name:12s} batch {batch:3d}: " + ", ".join(
                 f"{k} {' / '.join(f'{v * 1000:.1f}' for v in vs)} us" for k, vs in results.items()))

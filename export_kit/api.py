@@ -21,6 +21,7 @@ from export_kit.fileio import stopwatch
 from export_kit.folder import ArtifactsFolder
 from export_kit.folder_write import GOLDEN_COUNT, Log, export_folder, prepare_out_dir, resolve_formats
 from export_kit.limits import check_batch
+from export_kit.modelio import InputSpec, describe, first_sample
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import Report, keep_accuracy, load_report
 from export_kit.report_write import write_report
@@ -32,6 +33,7 @@ from export_kit.tolerances import Overrides, check_tolerance_names
 
 def build(model, example_input, *, formats: Sequence[str] | str | None = None, out: Path = Path("artifacts"),
           preprocessing: Preprocessing | None = None, classes: Sequence[str] | None = None,
+          inputs: Sequence[InputSpec] | None = None, classifier: str | None = None,
           test: Split | None = None, calibration: Split | None = None, checkpoint: Path | None = None,
           model_info: dict | None = None, golden_count: int = GOLDEN_COUNT, verify_after: bool = True,
           bench_batches: Sequence[int] = (1, 32),
@@ -39,23 +41,29 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
           log: Log = print) -> Report:
     """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
 
-    ``example_input`` is a float tensor ``(N, C, H, W)``, C 3 (RGB) or 1 (grayscale); the batch dimension stays
-    dynamic. Without ``preprocessing`` the model is taken to want pixels scaled to [0, 1]; without ``classes``
-    outputs are named ``class0``...; without ``test`` (a labelled uint8 split) the golden vectors use seeded
-    random pixels and no accuracy is measured. ``calibration`` (training images, never test images) feeds formats
+    ``example_input`` is an image batch, a float tensor ``(N, C, H, W)`` with C 3 (RGB) or 1 (grayscale), fed
+    through ``preprocessing`` (default: pixels scaled to [0, 1]); or, for any other model, a tensor, a tuple
+    or a dict of tensors in ``forward``'s argument order (audio, token ids, several inputs), whose specs and value
+    domains are inferred from it unless ``inputs`` gives them (:mod:`export_kit.modelio`). The batch axis of every
+    input stays dynamic. The model may return a tensor, a tuple or a dict; ``classifier`` names the output whose
+    logits accuracy is judged on (default: the first). Without ``classes`` outputs are named ``class0``...;
+    without ``test`` (a labelled uint8 split, image models only) the golden vectors use seeded random pixels or
+    values and no accuracy is measured. ``calibration`` (training images, never test images) feeds formats
     that calibrate, such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager reference
     to the folder, which gives verify and bench their ``pytorch`` rows. ``timings`` (seconds per stage already
     done, e.g. training) is extended with the stages run here and stored in the report.
     """
-    preprocessing = preprocessing or Preprocessing.identity(int(example_input.shape[1]))
-    if classes is None:
-        classes = [f"class{i}" for i in range(_output_width(model, example_input))]
+    model.eval()
+    io, preprocessing = describe(model, example_input, preprocessing, inputs, classifier)
+    classes = list(classes) if classes is not None else [f"class{i}" for i in range(io.classes)]
+    if len(classes) != io.classes:
+        raise UsageError(f"{len(classes)} class names for a classifier output of width {io.classes}")
     formats = resolve_formats(formats, calibration)
     out = prepare_out_dir(out)
-    model.eval()
-    metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict()),
+    metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict() if preprocessing else None),
                 "exportkit.classes": json.dumps(list(classes))}
-    request = ExportRequest(model=model, example=example_input[:1], out_dir=out, metadata=metadata,
+    request = ExportRequest(model=model, example=first_sample(example_input), out_dir=out, io=io,
+                            metadata=metadata,
                             calibration=None if calibration is None else preprocessing.apply(calibration.images))
     timings = dict(timings or {})
     with stopwatch(timings, "export"):
@@ -104,13 +112,6 @@ def _require_requested_devices(rows, devices: tuple[str, ...] | None) -> None:
     if devices and rows and all(r.status == "skipped" for r in rows):
         reasons = sorted({r.reason for r in rows})
         raise UnavailableError(f"nothing could run on {', '.join(devices)}: {'; '.join(reasons)}")
-
-
-def _output_width(model, example) -> int:
-    import torch
-
-    with torch.inference_mode():
-        return int(model.eval()(example[:1]).shape[1])
 
 
 def _report_for(folder: ArtifactsFolder, report_dir: Path) -> Report:

@@ -104,11 +104,18 @@ def build(
                                                          "weights for it")] = None,
     model: Annotated[str | None, typer.Option(help="your own model: package.module:factory")] = None,
     allow_factory: AllowFactory = None,
-    input_shape: Annotated[str, typer.Option(help="with --model: CxHxW, C 3 (RGB) or 1 (grayscale)")] = "3x224x224",
+    input_shape: Annotated[str | None, typer.Option(help="with --model, an image model: CxHxW, C 3 (RGB) or 1 "
+                                                         "(grayscale) [default: 3x224x224]")] = None,
+    inputs: Annotated[list[str] | None, typer.Option("--input", help="with --model, a model that takes no images: "
+                                                    "NAME:DTYPE:batchxD1x...[:LOW..HIGH], once per input in "
+                                                    "forward's order, e.g. ids:int64:batchx128:0..1000")] = None,
+    classifier: Annotated[str | None, typer.Option(help="with --model: the output holding the class logits "
+                                                        "[default: the first]")] = None,
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
-    mean: Annotated[str, typer.Option(help="with --model: mean of pixels scaled to [0,1], one per channel "
-                                           "(R,G,B) or one for all")] = "0",
-    std: Annotated[str, typer.Option(help="with --model: std, one per channel or one for all")] = "1",
+    mean: Annotated[str | None, typer.Option(help="with --model: mean of pixels scaled to [0,1], one per channel "
+                                                  "(R,G,B) or one for all [default: 0]")] = None,
+    std: Annotated[str | None, typer.Option(help="with --model: std, one per channel or one for all "
+                                                 "[default: 1]")] = None,
     data_dir: DataDir = None,
     dataset: Annotated[str | None, typer.Option(help="cifar10 or synthetic; default cifar10, none with "
                                                      "--model")] = None,
@@ -123,7 +130,8 @@ def build(
     from export_kit.pipeline import ModelChoice, build_pipeline
     from export_kit.sampling import SamplingConfig
 
-    choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()))
+    choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()),
+                         tuple(inputs or ()), classifier)
     batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,

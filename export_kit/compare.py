@@ -64,11 +64,12 @@ class Parity:
 
 
 def parity(reference: np.ndarray, candidate: np.ndarray) -> Parity:
-    """Compare two ``(N, classes)`` logit arrays. ``cosine`` is the worst per-sample cosine similarity."""
+    """Compare two ``(N, ...)`` output arrays sample by sample (each sample flattened; for ``(N, classes)`` logits,
+    top-1 agreement is meaningful). ``cosine`` is the worst per-sample cosine similarity."""
     if reference.shape != candidate.shape:
         raise ValueError(f"shape mismatch: reference {reference.shape}, candidate {candidate.shape}")
-    ref = reference.astype(np.float64)
-    cand = candidate.astype(np.float64)
+    ref = reference.astype(np.float64).reshape(len(reference), -1)
+    cand = candidate.astype(np.float64).reshape(len(candidate), -1)
     finite = np.isfinite(cand).all(axis=1)
     nonfinite = int((~finite).sum())
     if not finite.any():

@@ -52,6 +52,14 @@ class ExportError(ExportKitError):
     """An exporter could not produce a valid artifact for this model."""
 
 
+class PartialExportError(ExportError):
+    """A format that writes several files made some (``made``); the others failed, for the message's reason."""
+
+    def __init__(self, made: list, reason: str) -> None:
+        super().__init__(reason)
+        self.made = made
+
+
 class UnavailableError(ExportKitError):
     """A runtime, provider or device that was asked for is not installed or not present."""
 

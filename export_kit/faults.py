@@ -99,6 +99,7 @@ class Fault:
     expect: tuple[str, ...]  # the checks that must all be among the failed ones
     apply: Callable[[Path], None]
     needs_data: bool = False
+    needs_images: bool = False  # it damages the image preprocessing, which a model without images lacks
 
 
 FAULTS = (
@@ -106,7 +107,7 @@ FAULTS = (
     Fault("two output classes swapped", "onnx", ("parity_batch32",), swap_classes),
     Fault("batch dimension baked to 1", "onnx", ("parity_batch32",), bake_batch),
     Fault("outputs wrong above batch 32 only", "onnx", ("parity_batches",), wrong_above_batch32),
-    Fault("manifest mean/std drifted", "*", ("preprocessing",), drift_preprocessing),
+    Fault("manifest mean/std drifted", "*", ("preprocessing",), drift_preprocessing, needs_images=True),
     Fault("bytes changed after the manifest", "torchscript", ("integrity",), change_bytes),
     Fault("int8 accuracy below budget", "int8-onnx", ("accuracy",), zero_int8_layer, needs_data=True),
     Fault("NaN in the outputs", "int8-onnx", ("parity_batch32",), nan_output),
@@ -173,6 +174,9 @@ def run_fault(source: ArtifactsFolder, fault: Fault, test: Split | None) -> Faul
         return result
     if fault.needs_data and test is None:
         result.detail = "needs the test data (--data-dir or --dataset)"
+        return result
+    if fault.needs_images and source.manifest.preprocessing is None:
+        result.detail = "the model takes no images"
         return result
     with tempfile.TemporaryDirectory(prefix="exportkit-fault-") as work:
         copy = Path(work) / "artifacts"

@@ -36,7 +36,16 @@ class ArtifactsFolder:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(d) for d in self.manifest.input["shape"][1:])
+        """The first input's per-sample shape (CxHxW for a model fed images)."""
+        return self.manifest.model_io.inputs[0].shape
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        """(H, W, C) of the golden pixels, or None for a model that takes no images."""
+        if self.manifest.preprocessing is None:
+            return None
+        channels, height, width = self.input_shape
+        return height, width, channels
 
     def file(self, artifact: Artifact) -> Path:
         return resolve_inside(self.path, artifact.path)
@@ -58,7 +67,7 @@ class ArtifactsFolder:
         count = self.manifest.golden.get("count")
         if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_GOLDEN:
             raise ManifestError(f"manifest golden count must be 1 to {MAX_GOLDEN}, got {count!r}; rebuild the folder")
-        return Golden.load(resolve_inside(self.path, rel), count, self.input_shape, len(self.manifest.classes))
+        return Golden.load(resolve_inside(self.path, rel), count, self.manifest.model_io, self.image_shape)
 
     def golden_problem(self) -> str | None:
         rel = self.manifest.golden.get("path", GOLDEN_NAME)
@@ -85,10 +94,15 @@ class ArtifactsFolder:
 
     @property
     def io(self) -> IOSpec:
-        """The model's named input and output, as the manifest declares them."""
-        m = self.manifest
-        return IOSpec((TensorSpec(str(m.input.get("name", "input")), self.input_shape,
-                                  str(m.input.get("dtype", "float32"))),), (str(m.output.get("name", "logits")),))
+        """The model's named inputs and outputs, as the manifest declares them."""
+        io = self.manifest.model_io
+        return IOSpec(tuple(TensorSpec(i.name, i.shape, i.dtype) for i in io.inputs), tuple(o.name for o in io.outputs))
+
+    @property
+    def classifier(self) -> str:
+        """The name of the output whose logits accuracy and top-1 agreement are judged on."""
+        io = self.manifest.model_io
+        return io.outputs[io.classifier].name
 
     def reference_artifact(self) -> Artifact | None:
         return next((a for a in self.manifest.artifacts if a.runtime == "eager"), None)
@@ -118,8 +132,8 @@ class ArtifactsFolder:
         from export_kit.preprocessing import Preprocessing
 
         m = self.manifest
-        found = {"classes": list(m.classes), "preprocessing": m.preprocessing.to_dict(),
-                 "input_shape": [int(d) for d in m.input["shape"][1:]]}
+        found = {"classes": list(m.classes), "preprocessing": m.preprocessing.to_dict() if m.preprocessing else None,
+                 "input_shape": list(self.input_shape), "io": m.model_io.to_dict()}
         problems = []
         for key, value in found.items():
             expected = meta.get(key)

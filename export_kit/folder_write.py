@@ -12,11 +12,12 @@ import numpy as np
 
 from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
-from export_kit.errors import UnavailableError, UsageError, first_line
+from export_kit.errors import PartialExportError, UnavailableError, UsageError, first_line
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import PARTIAL_MARK, atomic_path
 from export_kit.golden import GOLDEN_NAME, Golden
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
+from export_kit.modelio import ModelIO, classifier_logits, flat_outputs
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD
 from export_kit.signing import SIGNATURE_NAME, sign_folder
@@ -51,27 +52,37 @@ def prepare_out_dir(out: Path) -> Path:
     return out
 
 
-def make_golden(model, prep: Preprocessing, test: Split | None, example, count: int = GOLDEN_COUNT) -> Golden:
-    """Reference logits on ``count`` balanced real test images (random pixels when no test split is given),
-    and the reference's top-1 on the whole test split."""
+def _golden_feed(prep: Preprocessing | None, test: Split | None, io: ModelIO, count: int):
+    """Pixels, model inputs, labels and the whole split: balanced real test images when there are some, else
+    seeded random pixels (image models) or seeded values from each input's domain."""
+    none = Split(np.zeros((0, 1, 1, 1), np.uint8), np.empty(0, np.int64))
+    if prep is None:
+        return np.zeros((0,), np.uint8), io.generate(count), np.full(count, -1, np.int64), none
+    if test is None:
+        channels, height, width = io.inputs[0].shape
+        pixels = np.random.default_rng(0).integers(0, 256, (count, height, width, channels), dtype=np.uint8)
+        return pixels, [prep.apply(pixels)], np.full(count, -1, np.int64), none
+    picked = test.balanced(count)
+    pixels = prep.pixels(picked.images)  # stored in the model's colour mode, so apps need no conversion
+    return pixels, [prep.apply(pixels)], picked.labels, test
+
+
+def make_golden(model, prep: Preprocessing | None, test: Split | None, io: ModelIO,
+                count: int = GOLDEN_COUNT) -> Golden:
+    """Reference outputs on ``count`` golden samples (:func:`_golden_feed`), and the reference's top-1 on the
+    whole test split."""
     import torch
 
-    if test is None:
-        rng = np.random.default_rng(0)
-        images = rng.integers(0, 256, (count, *example.shape[2:], example.shape[1]), dtype=np.uint8)
-        picked = Split(images, np.full(count, -1, np.int64))
-        whole = Split(images[:0], np.empty(0, np.int64))
-    else:
-        picked, whole = test.balanced(count), test
-    pixels = prep.pixels(picked.images)  # stored in the model's colour mode, so apps need no conversion
-    inputs = prep.apply(pixels)
+    pixels, inputs, labels, whole = _golden_feed(prep, test, io, count)
     with torch.inference_mode():
-        logits = np.concatenate([model(torch.from_numpy(inputs[i:i + 50])).numpy() for i in range(0, count, 50)])
-        preds = [model(torch.from_numpy(prep.apply(whole.images[i:i + 500]))).argmax(1).numpy()
-                 for i in range(0, len(whole), 500)]
-    return Golden(pixels, inputs, logits.astype(np.float32), picked.labels,
+        chunks = [flat_outputs(model(*(torch.from_numpy(x[i:i + 50]) for x in inputs)))
+                  for i in range(0, len(labels), 50)]
+        preds = [classifier_logits(model(torch.from_numpy(prep.apply(whole.images[i:i + 500]))), io.classifier)
+                 .argmax(1).numpy() for i in range(0, len(whole), 500)]
+    outputs = [np.concatenate([c[k].float().numpy() for c in chunks]) for k in range(len(io.outputs))]
+    return Golden(pixels, inputs, outputs, labels,
                   np.concatenate(preds).astype(np.int64) if preds else np.empty(0, np.int64),
-                  whole.labels.astype(np.int64))
+                  whole.labels.astype(np.int64), io.classifier)
 
 
 def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tuple[list[Artifact], list[dict]]:
@@ -81,6 +92,10 @@ def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tup
         log(f"exporting {name}")
         try:
             made = EXPORTERS[name]().export(request)
+        except PartialExportError as exc:
+            made = exc.made
+            failures.append({"format": name, "stage": "export", "reason": str(exc)})
+            log(f"{name}: export failed in part: {exc}")
         except UnavailableError as exc:
             failures.append({"format": name, "stage": "export", "status": "unavailable", "reason": str(exc)})
             log(f"{name}: unavailable: {exc}")
@@ -109,20 +124,23 @@ def _reference_artifact(out: Path, checkpoint: Path | None) -> list[Artifact]:
                      sha256=sha, bytes=size, details={"role": "reference"})]
 
 
-def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessing: Preprocessing,
+def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessing: Preprocessing | None,
                   classes: Sequence[str], test: Split | None, checkpoint: Path | None, model_info: dict,
                   golden_count: int, log: Log) -> Manifest:
-    """Write golden vectors and every artifact into ``request.out_dir``, then the manifest, last."""
-    out = request.out_dir
-    golden = make_golden(request.model, preprocessing, test, request.example, golden_count)
+    """Write golden vectors and every artifact into ``request.out_dir``, then the manifest, last. ``request.io``
+    describes the model; ``preprocessing`` is None for a model that takes no images."""
+    out, io = request.out_dir, request.io
+    golden = make_golden(request.model, preprocessing, test, io, golden_count)
     golden.save(out / GOLDEN_NAME)
     plain = golden.save_plain(out)
     artifacts, failures = _export_all(request, formats, log)
+    described = io.to_dict()
     manifest = Manifest(
-        input={"name": request.input_name, "shape": ["batch", *request.example.shape[1:]], "dtype": "float32",
-               "layout": "NCHW"},
-        output={"name": request.output_name, "shape": ["batch", len(classes)], "dtype": "float32"},
-        preprocessing=preprocessing, classes=list(classes), model=dict(model_info),
+        input={**{k: v for k, v in described["inputs"][0].items() if k != "domain"},
+               **({"layout": "NCHW"} if preprocessing else {})},
+        output={k: v for k, v in described["outputs"][io.classifier].items() if k != "classifier"},
+        inputs=described["inputs"], outputs=described["outputs"], preprocessing=preprocessing,
+        classes=list(classes), model=dict(model_info),
         artifacts=_reference_artifact(out, checkpoint) + artifacts, failures=failures,
         golden={"path": GOLDEN_NAME, "sha256": describe_file(out, GOLDEN_NAME)[0], "count": len(golden.labels),
                 "plain": plain, "fp32_tolerance": {"max_abs": FP32.max_abs, "min_cosine": FP32.min_cosine},

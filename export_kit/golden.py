@@ -1,4 +1,5 @@
-"""Golden vectors: real test images with the reference model's logits, stored in the artifacts folder.
+"""Golden vectors: real test images (or, for a model that takes no images or was built without data, seeded inputs
+drawn from each input's domain) with the reference model's outputs, stored in the artifacts folder.
 
 They let an app on a device, or CI on another machine, check an artifact with no dataset and no checkpoint.
 The uint8 pixels are kept next to the preprocessed inputs so a change of the manifest's preprocessing (mean,
@@ -16,6 +17,7 @@ import numpy as np
 from export_kit.errors import ManifestError
 from export_kit.fileio import atomic_path
 from export_kit.limits import check_zip_entries
+from export_kit.modelio import ModelIO
 
 GOLDEN_NAME = "golden.npz"
 MAX_GOLDEN = 100_000
@@ -28,48 +30,68 @@ PLAIN_FILES = {"pixels": "golden_pixels.npy", "logits": "golden_logits.npy"}
 
 @dataclass
 class Golden:
-    images: np.ndarray  # uint8 (N, H, W, C): pixels in the model's colour mode (RGB or L)
-    inputs: np.ndarray  # float32 (N, C, H, W)
-    logits: np.ndarray  # float32 (N, classes), from the eager reference
+    images: np.ndarray  # uint8 (N, H, W, C): pixels in the model's colour mode; empty for a model without images
+    inputs: list[np.ndarray]  # per model input, (N, ...) in its dtype: what the reference was fed
+    outputs: list[np.ndarray]  # per model output, float32 (N, ...), from the eager reference
     labels: np.ndarray  # int64 (N,)
     test_predictions: np.ndarray  # int64: the reference's top-1 on the whole test split (may be empty)
     test_labels: np.ndarray  # int64: labels of that split, to detect a different dataset at verify time
+    classifier: int = 0  # which output holds the classifier's logits
+
+    @property
+    def logits(self) -> np.ndarray:
+        return self.outputs[self.classifier]
+
+    def feed(self, start: int = 0, stop: int | None = None) -> list[np.ndarray]:
+        """Every input's samples ``start:stop``, in input order."""
+        return [np.ascontiguousarray(x[start:stop]) for x in self.inputs]
 
     def save(self, path: Path) -> None:
+        arrays = {"images": self.images, "labels": self.labels, "test_predictions": self.test_predictions,
+                  "test_labels": self.test_labels,
+                  **{f"input_{i}": x for i, x in enumerate(self.inputs)},
+                  **{f"output_{i}": y for i, y in enumerate(self.outputs)}}
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, images=self.images, inputs=self.inputs, logits=self.logits, labels=self.labels,
-                     test_predictions=self.test_predictions, test_labels=self.test_labels)
+            np.savez(fh, **arrays)
 
     def save_plain(self, folder: Path) -> dict[str, str]:
-        """Write uint8 NHWC pixels and float32 logits as ``.npy``; return their paths relative to ``folder``."""
+        """Write uint8 NHWC pixels and float32 classifier logits as ``.npy``; return their paths relative to
+        ``folder``."""
         for key, array in (("pixels", self.images), ("logits", self.logits)):
             with atomic_path(Path(folder) / PLAIN_FILES[key]) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(array))
         return dict(PLAIN_FILES)
 
     @classmethod
-    def load(cls, path: Path, count: int, sample_shape: tuple[int, ...], classes: int) -> Golden:
+    def load(cls, path: Path, count: int, io: ModelIO, image_shape: tuple[int, ...] | None) -> Golden:
         """Read the vectors the manifest declares: entry sizes are checked before anything is inflated, and
-        the arrays' shapes after."""
-        check_zip_entries(path, entry_limits(count, sample_shape, classes))
+        the arrays' shapes after. ``image_shape`` is (H, W, C) for a model fed images, else None."""
+        check_zip_entries(path, entry_limits(count, io, image_shape))
         try:
             with np.load(path, allow_pickle=False) as npz:
-                golden = cls(**{k: npz[k] for k in cls.__dataclass_fields__})
+                golden = cls(npz["images"], [npz[f"input_{i}"] for i in range(len(io.inputs))],
+                             [npz[f"output_{i}"] for i in range(len(io.outputs))], npz["labels"],
+                             npz["test_predictions"], npz["test_labels"], io.classifier)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ManifestError(f"{path} is not a readable golden-vector file ({exc}); rebuild the folder") from None
-        expected = {"inputs": (count, *sample_shape), "logits": (count, classes), "labels": (count,)}
-        for key, shape in expected.items():
-            if getattr(golden, key).shape != shape:
-                raise ManifestError(f"{path}: {key} has shape {getattr(golden, key).shape}, the manifest declares "
-                                    f"{shape}; rebuild the folder")
+        expected = {**{f"input {s.name}": ((count, *s.shape), golden.inputs[i]) for i, s in enumerate(io.inputs)},
+                    **{f"output {s.name}": ((count, *s.shape), golden.outputs[i]) for i, s in enumerate(io.outputs)},
+                    "labels": ((count,), golden.labels)}
+        for key, (shape, array) in expected.items():
+            if array.shape != shape:
+                raise ManifestError(f"{path}: {key} has shape {array.shape}, the manifest declares {shape}; "
+                                    "rebuild the folder")
         return golden
 
 
-def entry_limits(count: int, sample_shape: tuple[int, ...], classes: int) -> dict[str, int]:
+def entry_limits(count: int, io: ModelIO, image_shape: tuple[int, ...] | None) -> dict[str, int]:
     """Largest honest size of each ``.npz`` entry, from the manifest's declared count and shapes."""
-    sample = int(np.prod(sample_shape))
-    sizes = {"images": count * sample, "inputs": count * sample * 4, "logits": count * classes * 4,
-             "labels": count * 8, "test_predictions": MAX_TEST_IMAGES * 8, "test_labels": MAX_TEST_IMAGES * 8}
+    sizes = {"images": count * int(np.prod(image_shape)) if image_shape else 0, "labels": count * 8,
+             "test_predictions": MAX_TEST_IMAGES * 8, "test_labels": MAX_TEST_IMAGES * 8}
+    for i, spec in enumerate(io.inputs):
+        sizes[f"input_{i}"] = count * int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize
+    for i, out in enumerate(io.outputs):
+        sizes[f"output_{i}"] = count * int(np.prod(out.shape)) * 4
     return {f"{k}.npy": v + NPY_HEADER_SLACK for k, v in sizes.items()}
 
 

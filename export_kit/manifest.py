@@ -15,6 +15,7 @@ from typing import Any
 from export_kit.errors import ManifestError
 from export_kit.fileio import sha256_file, write_json
 from export_kit.limits import check_sample_shape, read_json
+from export_kit.modelio import InputSpec, ModelIO, OutputSpec
 from export_kit.preprocessing import Preprocessing
 
 SCHEMA_VERSION = 1
@@ -45,21 +46,39 @@ class Artifact:
 
 @dataclass
 class Manifest:
+    """``input``/``output`` describe the first input and the classifier output (what image apps read);
+    ``inputs``/``outputs`` every one of them (:mod:`export_kit.modelio`); ``preprocessing`` is None for a model
+    that takes no images."""
+
     input: dict[str, Any]
     output: dict[str, Any]
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | None
     classes: list[str]
     artifacts: list[Artifact] = field(default_factory=list)
     model: dict[str, Any] = field(default_factory=dict)
     golden: dict[str, Any] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
     runtime_settings: dict[str, dict[str, dict]] = field(default_factory=dict)  # written by bench --tune
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["preprocessing"] = self.preprocessing.to_dict()
+        data["preprocessing"] = self.preprocessing.to_dict() if self.preprocessing else None
         return data
+
+    @property
+    def model_io(self) -> ModelIO:
+        """Every input and output; a folder built before ``inputs``/``outputs`` existed has one of each."""
+        inputs = self.inputs or [{**self.input, "domain": [0.0, 1.0]}]
+        outputs = self.outputs or [{**self.output, "classifier": True}]
+        try:
+            io = ModelIO(tuple(InputSpec.from_dict({"name": "input", "dtype": "float32", **i}) for i in inputs),
+                         tuple(OutputSpec.from_dict({"name": "logits", **o}) for o in outputs))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"manifest inputs/outputs are malformed: {exc}") from None
+        return io
 
     @classmethod
     def from_dict(cls, data: Any) -> Manifest:
@@ -71,21 +90,32 @@ class Manifest:
                                 f"{SCHEMA_VERSION}); rebuild the folder with this version")
         check_schema(data)
         try:
+            prep = data["preprocessing"]
             manifest = cls(input=dict(data["input"]), output=dict(data["output"]),
-                           preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+                           preprocessing=None if prep is None else Preprocessing.from_dict(prep),
                            classes=[str(c) for c in data["classes"]],
                            artifacts=[Artifact.from_dict(a) for a in data.get("artifacts", [])],
                            model=dict(data.get("model", {})), golden=dict(data.get("golden", {})),
                            failures=list(data.get("failures", [])),
-                           runtime_settings=dict(data.get("runtime_settings", {})))
+                           runtime_settings=dict(data.get("runtime_settings", {})),
+                           inputs=list(data.get("inputs", [])), outputs=list(data.get("outputs", [])))
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestError(f"manifest is missing or mistypes a field: {exc}") from None
         manifest.check()
         return manifest
 
     def check(self) -> None:
-        """What the schema cannot say: a sample shape that fits in memory, artifact names that are unique."""
+        """What the schema cannot say: sample shapes that fit in memory, one classifier, unique artifact names."""
         check_sample_shape(tuple(self.input["shape"][1:]), "manifest input shape", ManifestError)
+        io = self.model_io
+        if self.preprocessing is not None and len(io.inputs[0].shape) != 3:
+            raise ManifestError("manifest has image preprocessing but its first input is not CxHxW")
+        first, chosen = io.inputs[0], io.outputs[io.classifier]
+        if ([self.input.get("name", first.name), list(self.input["shape"][1:]), self.input.get("dtype", first.dtype)]
+                != [first.name, list(first.shape), first.dtype]):
+            raise ManifestError("manifest 'input' disagrees with the first of its 'inputs'")
+        if self.output.get("name", chosen.name) != chosen.name:
+            raise ManifestError("manifest 'output' is not the output its 'outputs' mark as the classifier")
         names = [a.name for a in self.artifacts]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from export_kit import api, sources
 from export_kit.datasets import Dataset
+from export_kit.errors import UsageError
 from export_kit.exporters import parse_formats
 from export_kit.fileio import stopwatch
 from export_kit.folder_write import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
+from export_kit.modelio import parse_inputs
 from export_kit.preprocessing import Preprocessing, color_for
 from export_kit.report import Report
 from export_kit.sampling import SamplingConfig
@@ -21,6 +23,8 @@ from export_kit.sampling import SamplingConfig
 #: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
 TRAINER = "train.loop:train"
 TRAIN_CONFIG = "train.config:TrainConfig"
+#: A factory model's input when neither --input-shape nor --input is given.
+DEFAULT_IMAGE = "3x224x224"
 #: Training images per class used to calibrate static int8 (300 in all for CIFAR-10).
 CALIBRATION_PER_CLASS = 30
 
@@ -32,13 +36,16 @@ class ModelChoice:
 
     factory: str | None = None
     checkpoint: Path | None = None
-    input_shape: str = "3x224x224"
+    input_shape: str | None = None
     classes_file: Path | None = None
-    mean: str = "0"
-    std: str = "1"
+    mean: str | None = None
+    std: str | None = None
     arch: str = "seed"
     epochs: int | None = None
     allow_factories: tuple[str, ...] = ()
+    #: ``--input`` specs (``NAME:DTYPE:batchx...[:LOW..HIGH]``) for a model that takes no images.
+    inputs: tuple[str, ...] = ()
+    classifier: str | None = None
 
 
 def load_data(dataset: str | None, data_dir: Path | None) -> Dataset:
@@ -56,16 +63,26 @@ def train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, 
     return load_factory(TRAINER)(data, config, out, resume=resume, stop_after=stop_after) or {}
 
 
-def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None) -> tuple | None:
-    """Every value that can be wrong, checked before any data is read or any model trained."""
+def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, wants_data: bool) -> tuple | None:
+    """Every value that can be wrong, checked before any data is read or any model trained: (preprocessing,
+    image shape) for an image model, (None, input specs) for one described with ``--input``."""
     if isinstance(formats, str):
         parse_formats(formats)
     if not choice.factory:
+        if choice.inputs or choice.classifier:
+            raise UsageError("--input and --classifier describe your own model: give them with --model")
         return None
-    shape = sources.parse_shape(choice.input_shape)
+    if choice.inputs:
+        clash = [o for o, v in (("--input-shape", choice.input_shape), ("--mean", choice.mean),
+                                ("--std", choice.std), ("--data-dir/--dataset", wants_data)) if v]
+        if clash:
+            raise UsageError(f"--input describes a model that takes no images; {', '.join(clash)} apply to image "
+                             "models only (its golden inputs are drawn from each --input's domain)")
+        return None, parse_inputs(choice.inputs)
+    shape = sources.parse_shape(choice.input_shape or DEFAULT_IMAGE)
     channels = shape[0]
-    prep = Preprocessing(mean=sources.parse_channels(choice.mean, "--mean", channels),
-                         std=sources.parse_channels(choice.std, "--std", channels, positive=True),
+    prep = Preprocessing(mean=sources.parse_channels(choice.mean or "0", "--mean", channels),
+                         std=sources.parse_channels(choice.std or "1", "--std", channels, positive=True),
                          color=color_for(channels))
     return prep, shape
 
@@ -73,12 +90,17 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None) -> t
 def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out: Path,
             timings: dict) -> sources.ModelSource:
     if choice.factory and parsed:
-        prep, shape = parsed
+        prep, described = parsed
+        if prep is None:
+            return sources.from_factory(choice.factory, prepare_out_dir(out) / CHECKPOINT_NAME, inputs=described,
+                                        classifier=choice.classifier, weights=choice.checkpoint,
+                                        classes_file=choice.classes_file)
         if data is not None:
-            sources.check_input_shape(shape, data.test.images)
-        return sources.from_factory(choice.factory, prepare_out_dir(out) / CHECKPOINT_NAME,
-                                    input_shape=shape, weights=choice.checkpoint, classes_file=choice.classes_file,
-                                    preprocessing=prep, data_classes=data.classes if data else None)
+            sources.check_input_shape(described, data.test.images)
+        return sources.from_factory(choice.factory, prepare_out_dir(out) / CHECKPOINT_NAME, input_shape=described,
+                                    classifier=choice.classifier, weights=choice.checkpoint,
+                                    classes_file=choice.classes_file, preprocessing=prep,
+                                    data_classes=data.classes if data else None)
     checkpoint = choice.checkpoint
     if checkpoint is None:
         checkpoint = prepare_out_dir(out) / CHECKPOINT_NAME
@@ -95,14 +117,15 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
                    log: Callable[[str], None] = print) -> Report:
     """Data, model, then export, verify and bench into ``out``. A factory model needs data only when
     ``dataset``/``data_dir`` is given; the other two always read it (CIFAR-10 by default)."""
-    parsed = _check_inputs(choice, formats)
+    wants_data = bool(not choice.factory or dataset or data_dir)
+    parsed = _check_inputs(choice, formats, bool(dataset or data_dir))
     timings: dict[str, float] = {}
     with stopwatch(timings, "data"):
-        wants_data = not choice.factory or dataset or data_dir
         data = load_data(dataset, data_dir) if wants_data else None
     src = _source(choice, parsed, data, out, timings)
     return api.build(src.model, src.example, formats=formats, out=out, classes=src.classes,
-                     preprocessing=src.preprocessing, test=data.test if data else None,
+                     preprocessing=src.preprocessing, inputs=src.inputs, classifier=src.classifier,
+                     test=data.test if data else None,
                      calibration=data.train.subset(CALIBRATION_PER_CLASS) if data else None,
                      checkpoint=src.checkpoint, model_info=src.info, golden_count=golden_count,
                      bench_batches=bench_batches, bench_config=bench_config, timings=timings, log=log)

@@ -34,6 +34,11 @@ class Preprocessing:
     def channels(self) -> int:
         return COLORS[self.color]
 
+    def value_range(self) -> tuple[float, float]:
+        """The smallest and largest model input any pixel can become: the image input's value domain."""
+        ends = [((0.0 - m) / sd, (255 * self.scale - m) / sd) for m, sd in zip(self.mean, self.std, strict=True)]
+        return min(lo for lo, _ in ends), max(hi for _, hi in ends)
+
     def pixels(self, images: np.ndarray) -> np.ndarray:
         """uint8 ``(N, H, W, 3)`` RGB or ``(N, H, W, channels)`` pixels in this colour mode."""
         if images.shape[-1] == self.channels:

@@ -169,26 +169,27 @@ def _start(folder, row: RowSpec, sample: Sample, runners: dict, inputs: dict, i:
         sample.status, sample.reason = "failed", first_line(exc)
         return
     runners[i] = runner
-    inputs[i] = batch_of(folder.golden().inputs, row.batch)
+    inputs[i] = [batch_of(x, row.batch) for x in folder.golden().inputs]
     sample.settings = dict(runner.settings)
     try:
         runner.prepare()
-        runner.run_one(inputs[i])  # the checked call: the timed ones skip the feed checks
-        deadline = time.perf_counter() + cfg.warmup_s
+        runner.run(dict(zip((s.name for s in runner.io.inputs), inputs[i], strict=True)))  # the checked call: the
+        deadline = time.perf_counter() + cfg.warmup_s  # timed ones skip the feed checks
         while time.perf_counter() < deadline:
-            runner.run_unchecked([inputs[i]])
+            runner.run_unchecked(inputs[i])
         runner.synchronize()
     except Exception as exc:
         sample.status, sample.reason = "failed", first_line(exc)
         runners.pop(i).close()
 
 
-def time_slice(runner, batch: np.ndarray, cfg: SamplingConfig, times: list[float]) -> None:
+def time_slice(runner, feed: list[np.ndarray], cfg: SamplingConfig, times: list[float]) -> None:
+    """Time calls on ``feed`` (one batch per model input) for one slice."""
     runner.prepare()
     start, count = time.perf_counter(), 0
     while count < cfg.max_iters and (count < cfg.slice_iters or time.perf_counter() - start < cfg.slice_s):
         t0 = time.perf_counter_ns()
-        runner.run_unchecked([batch])
+        runner.run_unchecked(feed)
         runner.synchronize()
         times.append((time.perf_counter_ns() - t0) / 1e6)
         count += 1

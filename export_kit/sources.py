@@ -11,20 +11,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from export_kit.errors import CheckpointError, UsageError, first_line
+from export_kit.errors import CheckpointError, ManifestError, UsageError, first_line
 from export_kit.limits import check_sample_shape
+from export_kit.modelio import InputSpec, ModelIO, describe, examples
 from export_kit.modelspec import call_factory, load_checkpoint, safe_load, save_checkpoint
 from export_kit.preprocessing import COLORS, Preprocessing
 
 
 @dataclass
 class ModelSource:
+    """A model and how to feed it: an example batch (an image batch, or one tensor per input), its preprocessing
+    (None for a model that takes no images), its input specs when given rather than inferred, and its classifier
+    output's name when it returns several."""
+
     model: Any
     example: Any
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | None
     classes: list[str]
     checkpoint: Path
     info: dict = field(default_factory=dict)
+    inputs: tuple[InputSpec, ...] | None = None
+    classifier: str | None = None
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -76,6 +83,13 @@ def from_checkpoint(path: Path, factories: tuple[str, ...] = ()) -> ModelSource:
     model, meta = load_checkpoint(path, factories)
     info = {"factory": meta["factory"], "arch": meta.get("arch"), "test_accuracy": meta.get("metrics", {}).get(
         "test_accuracy"), "data": meta.get("data", {}), "input_shape": meta["input_shape"]}
+    if meta.get("preprocessing") is None and meta.get("io"):  # a model that takes no images
+        try:
+            io = ModelIO.from_dict(meta["io"])
+        except (KeyError, TypeError, ValueError, ManifestError) as exc:
+            raise CheckpointError(f"{path} describes its inputs and outputs wrongly: {exc}") from None
+        return ModelSource(model, examples(io.inputs), None, list(meta["classes"]), Path(path), info, io.inputs,
+                           io.outputs[io.classifier].name)
     return ModelSource(model, torch.zeros(1, *meta["input_shape"]), Preprocessing.from_dict(meta["preprocessing"]),
                        list(meta["classes"]), Path(path), info)
 
@@ -122,36 +136,37 @@ def check_class_count(model: str, outputs: int, data_classes: list[str] | None) 
                          "use a model with one output per class folder")
 
 
-def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int], weights: Path | None = None,
-                 classes_file: Path | None = None, preprocessing: Preprocessing,
-                 data_classes: list[str] | None = None) -> ModelSource:
-    """Instantiate ``spec``, load ``weights`` if given, and write a checkpoint naming the factory to ``target``."""
+def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int] | None = None,
+                 inputs: tuple[InputSpec, ...] | None = None, classifier: str | None = None,
+                 weights: Path | None = None, classes_file: Path | None = None,
+                 preprocessing: Preprocessing | None = None, data_classes: list[str] | None = None) -> ModelSource:
+    """Instantiate ``spec``, load ``weights`` if given, and write a checkpoint naming the factory to ``target``.
+    The model takes images of ``input_shape`` through ``preprocessing``, or the ``inputs`` described."""
     import torch
 
     model = call_factory(spec)
     if weights is not None:
         _load_weights(model, weights)
     model.eval()
-    example = torch.zeros(1, *input_shape)
+    example = examples(inputs) if inputs else torch.zeros(1, *input_shape)
     try:
-        with torch.inference_mode():
-            out = model(example)
-    except Exception as exc:
-        raise UsageError(f"{spec} fails on a zero input of shape {tuple(example.shape)}: {first_line(exc)}; "
-                         "check --input-shape") from None
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
-        raise UsageError(f"{spec} must return (batch, classes) logits; got "
-                         f"{getattr(out, 'shape', type(out).__name__)}")
-    check_class_count(spec, out.shape[1], data_classes)
-    classes = read_classes(classes_file, out.shape[1])
+        io, preprocessing = describe(model, example, preprocessing if not inputs else None, inputs, classifier)
+    except UsageError as exc:
+        shapes = [tuple(t.shape) for t in (example if inputs else (example,))]
+        raise UsageError(f"{spec} on an example of shape(s) {shapes}: {exc}; check "
+                         f"{'--input' if inputs else '--input-shape'}") from None
+    check_class_count(spec, io.classes, data_classes)
+    classes = read_classes(classes_file, io.classes)
     if data_classes is not None:
         if classes_file is not None and classes != data_classes:
             raise UsageError(f"--classes {classes_file} lists {classes} but the data's class folders, in label "
                              f"order, are {data_classes}; the labels follow the folders, so drop --classes or "
                              "list the folders in that order")
         classes = list(data_classes)
-    info = {"factory": spec, "input_shape": list(input_shape), "weights": str(weights) if weights else "random"}
+    first = list(io.inputs[0].shape)
+    info = {"factory": spec, "input_shape": first, "weights": str(weights) if weights else "random",
+            **({"inputs": [i.to_dict() for i in io.inputs]} if inputs else {})}
     save_checkpoint(target, model, factory=spec, kwargs={}, meta={
-        "classes": classes, "preprocessing": preprocessing.to_dict(), "input_shape": list(input_shape),
-        "metrics": {}, "data": {}})
-    return ModelSource(model, example, preprocessing, classes, target, info)
+        "classes": classes, "preprocessing": preprocessing.to_dict() if preprocessing else None,
+        "input_shape": first, "io": io.to_dict(), "metrics": {}, "data": {}})
+    return ModelSource(model, example, preprocessing, classes, target, info, inputs, classifier)

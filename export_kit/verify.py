@@ -68,6 +68,9 @@ def verify_target(ctx: VerifyContext, artifact: Artifact, target: Target, checks
 def data_misfit(folder: ArtifactsFolder, test: Split) -> str | None:
     """Why ``test`` cannot measure this folder's accuracy (no reference accuracy was recorded, other image
     shapes, another split), or None when it is the split the folder was built with."""
+    if folder.manifest.preprocessing is None:
+        return (f"the model takes {', '.join(i.name for i in folder.manifest.model_io.inputs)}, not images, so "
+                "labelled images cannot measure its accuracy")
     recorded = folder.golden().test_labels
     if not len(recorded):
         return (f"{folder.path} was built without a test set, so there is no reference accuracy to compare with "

@@ -53,3 +53,76 @@ def gray() -> nn.Module:
     """A grayscale CNN: one input channel, three classes."""
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 3))
+
+
+class AudioCNN(nn.Module):
+    """1-D convolutions over a mono waveform (batch, 1, samples): four keyword classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv1d(1, 8, 9, stride=4), nn.ReLU(), nn.Conv1d(8, 16, 9, stride=4),
+                                      nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, audio):
+        return self.head(self.features(audio))
+
+
+def audio() -> nn.Module:
+    torch.manual_seed(0)
+    return AudioCNN()
+
+
+class TextClassifier(nn.Module):
+    """Token ids (batch, 32) into an embedding, one transformer encoder layer, mean pooling: three classes."""
+
+    def __init__(self, vocab: int = 1000, width: int = 32) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width)
+        self.encoder = nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=64, dropout=0.0,
+                                                  batch_first=True)
+        self.head = nn.Linear(width, 3)
+
+    def forward(self, ids):
+        return self.head(self.encoder(self.embed(ids)).mean(dim=1))
+
+
+def text() -> nn.Module:
+    torch.manual_seed(0)
+    return TextClassifier().eval()
+
+
+class TwoHeads(nn.Module):
+    """An image model with two outputs: class logits and a 4-number box, as detectors return."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classes = nn.Linear(8, 5)
+        self.box = nn.Linear(8, 4)
+
+    def forward(self, x):
+        features = self.body(x)
+        return self.box(features), self.classes(features)
+
+
+def two_heads() -> nn.Module:
+    torch.manual_seed(0)
+    return TwoHeads()
+
+
+class Fusion(nn.Module):
+    """Two inputs of two dtypes: float features and int64 token ids; three classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, features, ids):
+        return self.head(torch.cat([features, self.embed(ids).mean(dim=1)], dim=1))
+
+
+def fusion() -> nn.Module:
+    torch.manual_seed(0)
+    return Fusion()

@@ -69,7 +69,7 @@ def test_weights_classes_and_bad_factory_inputs(tmp_path):
         (["--model", "byo_models:not_a_module"], 2, "not a torch.nn.Module"),
         (["--model", "byo_models:nope"], 2, "no callable 'nope'"),
         (["--model", "byo_models:tiny", "--input-shape", "2x20x20"], 2, "3 channels (RGB) or 1 (grayscale)"),
-        (["--model", "byo_models:tiny", "--input-shape", "1x20x20"], 2, "fails on a zero input of shape (1, 1, 20"),
+        (["--model", "byo_models:tiny", "--input-shape", "1x20x20"], 2, "example of shape(s) [(1, 1, 20, 20)]"),
         (["--model", "byo_models:tiny", "--input-shape", "3x20"], 2, "CxHxW"),
         (["--model", "byo_models:tiny", "--mean", "0.5,0.5"], 2, "or 3 comma-separated (one per channel)"),
         (["--model", "byo_models:tiny", "--classes", tmp_path / "w.pt"], 2, "cannot be read"),
@@ -144,7 +144,7 @@ def test_own_data_names_the_classes_and_a_disagreeing_shape_or_class_list_is_ref
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "ok" / "manifest.json").read_text())["classes"] == ["left", "middle", "right"]
     result = invoke(*common, "--input-shape", "3x24x24", "--out", tmp_path / "shape")
-    assert result.exit_code == 2 and "your images are 20x20 with 3 channels" in result.output
+    assert result.exit_code == 2 and "the data's images are 3x20x20 but the model takes 3x24x24" in result.output
     assert "--input-shape 3x20x20" in result.output and not (tmp_path / "shape").exists()
     names = tmp_path / "names.txt"
     names.write_text("right\nleft\nmiddle\n")

@@ -138,6 +138,38 @@ def _applies_tuned_threads(program: list[str], folder: Path, tmp_path: Path, art
     assert done.returncode == 0 and "intra-op threads 1" in done.stderr, done.stdout + done.stderr
 
 
+@pytest.fixture(scope="module")
+def heads_and_audio(tmp_path_factory) -> tuple[Path, Path]:
+    """A model with two outputs (the classifier second) and one that takes audio, in TorchScript and ONNX."""
+    from test_cli import invoke
+
+    root = tmp_path_factory.mktemp("kinds")
+    for name, args in (("two_heads", ["--input-shape", "3x16x16", "--classifier", "output1"]),
+                       ("audio", ["--input", "audio:float32:batchx1x4000"])):
+        result = invoke("build", "--model", f"byo_models:{name}", *args, "--out", root / name, "--formats",
+                        "torchscript,onnx", "--golden", "16", "--no-bench")
+        assert result.exit_code == 0, result.output
+    return root / "two_heads", root / "audio"
+
+
+def _reads_the_classifier_and_refuses_audio(program: list[str], folders: tuple[Path, Path]) -> None:
+    heads, audio = folders
+    done = subprocess.run([*program, str(heads), "--check"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("PASS: 16 golden images"), done.stdout + done.stderr
+    done = subprocess.run([*program, str(audio), "--check"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "feeds one image input" in done.stderr, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_cpp_program_checks_the_classifier_of_a_two_output_model_and_refuses_audio(heads_and_audio, classify):
+    _reads_the_classifier_and_refuses_audio([str(classify)], heads_and_audio)
+
+
+def test_js_consumer_checks_the_classifier_of_a_two_output_model_and_refuses_audio(heads_and_audio):
+    _reads_the_classifier_and_refuses_audio([_node(), str(JS / "classify.mjs")], heads_and_audio)
+
+
 @pytest.mark.slow
 def test_cpp_program_runs_a_grayscale_model_and_refuses_an_rgb_image_for_it(gray, classify, tmp_path):
     _checks_and_classifies([str(classify)], gray, tmp_path)
@@ -192,14 +224,14 @@ def test_manifest_carries_the_plain_golden_files_and_their_tolerance(mobile):
     assert golden["fp32_tolerance"] == {"max_abs": FP32.max_abs, "min_cosine": FP32.min_cosine}
     npz = np.load(folder / golden["path"])
     assert np.array_equal(np.load(folder / golden["plain"]["pixels"]), npz["images"])
-    assert np.array_equal(np.load(folder / golden["plain"]["logits"]), npz["logits"])
+    assert np.array_equal(np.load(folder / golden["plain"]["logits"]), npz["output_0"])
 
 
 def test_the_consumers_read_only_fields_the_manifest_schema_describes():
     """What examples/cpp and examples/js look up in manifest.json, resolved through the published schema."""
     from export_kit.manifest import schema
 
-    read_by_consumers = [("input", "shape"), ("preprocessing", "scale"), ("preprocessing", "mean"),
+    read_by_consumers = [("input", "shape"), ("output",), ("preprocessing", "scale"), ("preprocessing", "mean"),
                          ("preprocessing", "std"), ("preprocessing", "color"), ("classes",),
                          ("golden", "plain"), ("golden", "fp32_tolerance"), ("artifacts",)]
     for path in read_by_consumers:
@@ -207,6 +239,7 @@ def test_the_consumers_read_only_fields_the_manifest_schema_describes():
         for key in path:
             assert key in node.get("required", []), path  # always present, so a consumer may rely on it
             node = node["properties"][key]
+            node = next((n for n in node.get("oneOf", []) if n.get("type") == "object"), node)  # or null
     artifact = schema()["$defs"]["artifact"]
     assert {"name", "format", "path"} <= set(artifact["required"])
     for key in ("pixels", "logits"):

@@ -230,7 +230,7 @@ def test_a_planted_slowdown_keeps_outputs_and_passes_verify(built_copy):
     from export_kit.signing import sign_folder
     from export_kit.slowdown import add_work
 
-    golden = np.load(built_copy / "golden.npz")["inputs"][:16]
+    golden = np.load(built_copy / "golden.npz")["input_0"][:16]
     before = ort.InferenceSession(str(built_copy / "model.onnx")).run(None, {"input": golden})[0]
     add_work(built_copy, width=512)
     after = ort.InferenceSession(str(built_copy / "model.onnx")).run(None, {"input": golden})[0]

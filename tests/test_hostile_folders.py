@@ -237,12 +237,12 @@ def test_an_inflating_golden_file_is_refused_before_it_is_read(built_copy):
         arrays = {k: npz[k] for k in npz.files}
     with zipfile.ZipFile(golden, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for key, value in arrays.items():
-            if key != "inputs":
+            if key != "input_0":
                 with archive.open(f"{key}.npy", "w") as fh:
                     np.lib.format.write_array(fh, value)
-        with archive.open("inputs.npy", "w", force_zip64=True) as fh:
+        with archive.open("input_0.npy", "w", force_zip64=True) as fh:
             np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False,  # 60x too many
-                                                      "shape": (len(arrays["inputs"]) * 1000, 3, 32, 32)})
+                                                      "shape": (len(arrays["input_0"]) * 1000, 3, 32, 32)})
             for _ in range(64):
                 fh.write(bytes(1 << 20))
     data = _manifest(built_copy)
@@ -297,7 +297,7 @@ def test_a_consistent_preprocessing_forgery_is_seen(built_copy, synthetic):
     golden = built_copy / "golden.npz"
     with np.load(golden) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    arrays["inputs"] = arrays["inputs"] - np.float32(0.05) / np.array(data["preprocessing"]["std"], np.float32
+    arrays["input_0"] = arrays["input_0"] - np.float32(0.05) / np.array(data["preprocessing"]["std"], np.float32
                                                                        ).reshape(1, 3, 1, 1).astype(np.float32)
     arrays["test_predictions"] = (arrays["test_predictions"] + 1) % 10  # forged reference decisions
     with open(golden, "wb") as fh:
@@ -413,10 +413,13 @@ def test_a_manifest_input_shape_that_no_graph_fits_is_seen(built_copy):
     from export_kit.manifest import load_manifest
 
     manifest = load_manifest(built_copy)
-    manifest.input["shape"] = ["batch", 3, 28, 28]
+    manifest.inputs[0]["shape"] = ["batch", 3, 28, 28]
     contained, graph = onnx_checks(built_copy / "model.onnx", manifest.artifact("onnx"), manifest)
     assert contained.passed and not graph.passed and "does not fit the manifest" in graph.detail
     data = _manifest(built_copy)
     data["input"]["shape"] = ["batch", 3, 28, 28]
+    _write_manifest(built_copy, data)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "'input' disagrees with the first of its 'inputs'")
+    data["inputs"][0]["shape"] = ["batch", 3, 28, 28]  # consistent, and larger than the golden file holds
     _write_manifest(built_copy, data)
     _one_line(invoke("verify", "--artifacts", built_copy), 3, "its manifest shape allows")

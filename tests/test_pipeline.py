@@ -12,6 +12,12 @@ def test_manifest_describes_inputs_preprocessing_classes_and_every_file(built):
     folder, _ = built
     m = json.loads((folder / "manifest.json").read_text())
     assert m["input"] == {"name": "input", "shape": ["batch", 3, 32, 32], "dtype": "float32", "layout": "NCHW"}
+    assert m["inputs"] == [{**{k: v for k, v in m["input"].items() if k != "layout"},
+                            "domain": m["inputs"][0]["domain"]}]
+    mean, std = m["preprocessing"]["mean"], m["preprocessing"]["std"]
+    assert m["inputs"][0]["domain"] == [min(-a / b for a, b in zip(mean, std, strict=True)),
+                                        max((1 - a) / b for a, b in zip(mean, std, strict=True))]
+    assert m["outputs"] == [{"name": "logits", "shape": ["batch", 10], "dtype": "float32", "classifier": True}]
     assert m["output"]["shape"] == ["batch", 10]
     assert set(m["preprocessing"]) >= {"color", "scale", "mean", "std"} and len(m["preprocessing"]["mean"]) == 3
     assert len(m["classes"]) == 10

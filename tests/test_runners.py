@@ -28,13 +28,14 @@ def test_run_refuses_wrong_names_dtype_and_shape(onnx_runner, bad):
 
 def test_outputs_come_back_by_name(onnx_runner, built):
     golden = np.load(built[0] / "golden.npz")
-    out = onnx_runner.run({"input": golden["inputs"][:4]})
-    assert list(out) == ["logits"] and np.abs(out["logits"] - golden["logits"][:4]).max() < 1e-4
+    out = onnx_runner.run({"input": golden["input_0"][:4]})
+    assert list(out) == ["logits"] and np.abs(out["logits"] - golden["output_0"][:4]).max() < 1e-4
 
 
 def test_every_runtime_is_registered_with_devices_and_an_availability_check():
-    assert set(RUNTIMES) == {"eager", "torchscript", "onnxruntime", "onnxruntime-mobile", "executorch"}
-    assert [n for n, r in RUNTIMES.items() if r.runs_code] == ["torchscript"]
+    assert set(RUNTIMES) == {"eager", "torchscript", "torch-export", "onnxruntime", "onnxruntime-mobile",
+                             "executorch"}
+    assert [n for n, r in RUNTIMES.items() if r.runs_code] == ["torchscript", "torch-export"]
     for runtime in RUNTIMES.values():
         assert "cpu" in runtime.devices
         assert runtime.unavailable("cpu") is None or "executorch" in runtime.unavailable("cpu")
@@ -55,12 +56,12 @@ def test_a_torch_runner_gives_back_the_thread_count_it_changed(built):
 def test_io_binding_at_batch_1_returns_fresh_arrays_that_match_a_plain_run(onnx_runner, built):
     golden = np.load(built[0] / "golden.npz")
     assert onnx_runner.settings["io_binding_at_batch_1"] is True
-    first = onnx_runner.run_one(golden["inputs"][:1])
-    second = onnx_runner.run_one(golden["inputs"][1:2])
+    first = onnx_runner.run_one(golden["input_0"][:1])
+    second = onnx_runner.run_one(golden["input_0"][1:2])
     assert not np.array_equal(first, second)  # the first result was not overwritten by the second call
-    plain = onnx_runner.session.run(None, {"input": golden["inputs"][:1]})[0]
+    plain = onnx_runner.session.run(None, {"input": golden["input_0"][:1]})[0]
     assert np.array_equal(first, plain)
-    batched = onnx_runner.run_one(golden["inputs"][:8])
+    batched = onnx_runner.run_one(golden["input_0"][:8])
     assert np.allclose(batched[:1], first, atol=1e-5)
 
 
@@ -104,7 +105,7 @@ def test_cuda_runners_match_the_cpu_reference(built):
         pytest.skip("no CUDA device")
     golden = np.load(built[0] / "golden.npz")
     with open_runner(Target("torchscript", "cuda"), IO, path=built[0] / "model.torchscript.pt") as runner:
-        assert np.abs(runner.run_one(golden["inputs"]) - golden["logits"]).max() < 1e-3
+        assert np.abs(runner.run_one(golden["input_0"]) - golden["output_0"]).max() < 1e-3
 
 
 @pytest.mark.gpu
@@ -150,4 +151,4 @@ def test_onnxruntime_candidates_start_with_the_defaults_and_apply_their_knobs(bu
         runner = OrtRunner(Target("onnxruntime", "cpu"), IO, options=options, path=str(built[0] / "model.onnx"))
         assert runner.settings["options"] == options and runner.io_binding == options.get("io_binding", False)
         assert runner.settings["threads"] == options.get("threads")
-        assert np.abs(runner.run_one(golden["inputs"][:1]) - golden["logits"][:1]).max() < 1e-4
+        assert np.abs(runner.run_one(golden["input_0"][:1]) - golden["output_0"][:1]).max() < 1e-4

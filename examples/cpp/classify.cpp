@@ -37,6 +37,7 @@ struct Model {
   std::vector<float> mean, std;
   std::vector<std::string> classes;
   std::string precision = "fp32";
+  size_t classifier = 0;  // which of the module's outputs holds the logits (manifest "outputs")
 };
 
 std::string read_file(const std::string& path) {
@@ -79,7 +80,10 @@ torch::Tensor run(Model& m, const uint8_t* pixels, int64_t count) {
   torch::Tensor input = torch::empty({count, m.channels, m.height, m.width}, torch::kFloat32);
   for (int64_t n = 0; n < count; ++n) preprocess(m, pixels + n * sample, input.data_ptr<float>() + n * sample);
   torch::InferenceMode guard;
-  return m.module.forward({input}).toTensor().contiguous();
+  c10::IValue out = m.module.forward({input});
+  if (out.isTuple()) return out.toTupleRef().elements().at(m.classifier).toTensor().contiguous();
+  if (out.isList()) return out.toListRef().at(m.classifier).toTensor().contiguous();
+  return out.toTensor().contiguous();
 }
 
 // The intra-op thread count `exportkit bench --tune` measured fastest for one image on this kind of CPU, when the
@@ -97,6 +101,17 @@ void apply_runtime_settings(const mini_json::Value& manifest, const mini_json::V
 Model load_model(const std::string& folder, const std::string& artifact_name) {
   mini_json::Value manifest = mini_json::parse(read_file(folder + "/manifest.json"));
   Model m;
+  if (manifest["preprocessing"].kind == mini_json::Value::Kind::Null || !manifest["input"].has("shape") ||
+      (manifest.has("inputs") && manifest["inputs"].array().size() != 1))
+    throw std::runtime_error("this program feeds one image input through the manifest's preprocessing; this model "
+                             "takes other inputs (see the manifest's 'inputs')");
+  if (manifest.has("outputs")) {
+    const auto& outputs = manifest["outputs"].array();
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (outputs[i].has("classifier") && outputs[i]["classifier"].kind == mini_json::Value::Kind::Bool &&
+          outputs[i]["classifier"].boolean)
+        m.classifier = i;
+  }
   const auto& shape = manifest["input"]["shape"].array();
   if (shape.size() != 4) throw std::runtime_error("manifest input shape must be [batch, C, H, W]");
   m.channels = static_cast<int64_t>(shape[1].num());

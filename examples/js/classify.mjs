@@ -47,6 +47,10 @@ function inside(folder, rel) {
 
 // The input's channels, height and width; the colour mode must be one this program can feed.
 function geometry(manifest) {
+  if (manifest.preprocessing === null || (manifest.inputs && manifest.inputs.length !== 1)) {
+    throw new Error("this program feeds one image input through the manifest's preprocessing; this model takes " +
+                    "other inputs (see the manifest's 'inputs')");
+  }
   const [, channels, height, width] = manifest.input.shape;
   const color = manifest.preprocessing.color;
   if (!((color === "RGB" && channels === 3) || (color === "L" && channels === 1))) {
@@ -101,7 +105,7 @@ async function run(session, manifest, pixels, count, geom) {
   const input = new ort.Tensor("float32", preprocess(manifest, pixels, count, geom),
                                [count, geom.channels, geom.height, geom.width]);
   const out = await session.run({ [session.inputNames[0]]: input });
-  return out[session.outputNames[0]];
+  return out[manifest.output.name ?? session.outputNames[0]];  // the classifier's logits, among every output
 }
 
 const argmax = (a) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);

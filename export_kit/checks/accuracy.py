@@ -59,9 +59,9 @@ def _judge(row: VerifyResult, predictions: np.ndarray, golden: Golden, test: Spl
 def accuracy(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
     if ctx.test is None:
         return
-    inputs = ctx.folder.manifest.preprocessing.apply(ctx.test.images)
+    inputs = [ctx.folder.manifest.preprocessing.apply(ctx.test.images)]
     try:
-        predictions = run_sizes(runner, inputs, ACCURACY_BATCHES).argmax(1)
+        predictions = run_sizes(runner, inputs, ACCURACY_BATCHES, ctx.folder.classifier).argmax(1)
     except Exception as exc:
         row.add(Check("accuracy", False, detail=f"runtime error: {first_line(exc)}"))
         return

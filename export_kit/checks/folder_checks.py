@@ -9,14 +9,18 @@ import numpy as np
 
 from export_kit.checks import CheckSpec, VerifyContext, register_check
 from export_kit.errors import UnavailableError
+from export_kit.modelio import classifier_logits
 from export_kit.results import Check
 
 
 def preprocessing(ctx: VerifyContext) -> list[Check]:
-    """The manifest's preprocessing must turn the golden pixels into exactly the inputs the reference saw."""
-    golden = ctx.golden
-    recomputed = ctx.folder.manifest.preprocessing.apply(golden.images)
-    err = float(np.abs(recomputed - golden.inputs).max()) if recomputed.shape == golden.inputs.shape else np.inf
+    """The manifest's preprocessing must turn the golden pixels into exactly the inputs the reference saw (a model
+    that takes no images has neither)."""
+    golden, prep = ctx.golden, ctx.folder.manifest.preprocessing
+    if prep is None:
+        return []
+    recomputed, stored = prep.apply(golden.images), golden.inputs[0]
+    err = float(np.abs(recomputed - stored).max()) if recomputed.shape == stored.shape else np.inf
     ok = err <= 1e-5
     return [Check("preprocessing", ok, observed=err, limit=1e-5,
                   detail="" if ok else f"manifest preprocessing no longer reproduces the golden inputs "
@@ -44,9 +48,10 @@ def _recomputed_predictions(ctx: VerifyContext) -> np.ndarray | None:
         model = folder.reference_module(ref)
     except UnavailableError:  # its factory is not installed here: the stored predictions are all there is
         return None
-    prep = folder.manifest.preprocessing
+    prep, classifier = folder.manifest.preprocessing, folder.manifest.model_io.classifier
     with torch.inference_mode():
-        return np.concatenate([model(torch.from_numpy(prep.apply(test.images[i:i + 500]))).argmax(1).numpy()
+        return np.concatenate([classifier_logits(model(torch.from_numpy(prep.apply(test.images[i:i + 500]))),
+                                                 classifier).argmax(1).numpy()
                                for i in range(0, len(test), 500)]).astype(np.int64)
 
 

@@ -52,7 +52,7 @@ def _metadata_problems(proto, manifest: Manifest) -> list[str]:
     props = {p.key: p.value for p in proto.metadata_props}
     problems = []
     expected = {"exportkit.classes": list(manifest.classes),
-                "exportkit.preprocessing": manifest.preprocessing.to_dict()}
+                "exportkit.preprocessing": manifest.preprocessing.to_dict() if manifest.preprocessing else None}
     for key, want in expected.items():
         if key not in props:
             continue
@@ -66,16 +66,18 @@ def _metadata_problems(proto, manifest: Manifest) -> list[str]:
 
 
 def _input_problem(proto, manifest: Manifest) -> str | None:
-    """The graph's input sample shape (fixed dimensions after the batch axis) against the manifest's."""
+    """The graph's inputs (count, and fixed dimensions after the batch axis) against the manifest's."""
     weights = {t.name for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in weights]
-    if not inputs:
-        return "the graph has no input"
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
-    expected = list(manifest.input["shape"][1:])
-    if len(dims) != len(expected) + 1 or any(d is not None and d != e for d, e in zip(dims[1:], expected,
-                                                                                       strict=True)):
-        return f"the graph's input shape {dims} does not fit the manifest's [batch, {expected}]"
+    specs = manifest.model_io.inputs
+    if len(inputs) != len(specs):
+        return f"the graph has {len(inputs)} input(s), the manifest {len(specs)}"
+    for graph_input, spec in zip(inputs, specs, strict=True):
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_input.type.tensor_type.shape.dim]
+        expected = list(spec.shape)
+        if len(dims) != len(expected) + 1 or any(d is not None and d != e for d, e in zip(dims[1:], expected,
+                                                                                           strict=True)):
+            return f"the graph's input shape {dims} does not fit the manifest's [batch, {expected}]"
     return None
 
 

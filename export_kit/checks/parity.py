@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from export_kit.checks import CheckSpec, VerifyContext, register_check
-from export_kit.compare import Tolerance, parity
+from export_kit.compare import Parity, Tolerance, parity
 from export_kit.errors import first_line
 from export_kit.golden import repeated
 from export_kit.manifest import Artifact
@@ -26,29 +26,27 @@ SINGLE_SAMPLES = 64
 SPREAD = (2, 3, 7, 13, 61)
 
 
-def run_batched(runner: Runner, inputs: np.ndarray, batch: int) -> np.ndarray:
-    return run_sizes(runner, inputs, (batch,))
-
-
-def run_sizes(runner: Runner, inputs: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
-    """Outputs for ``inputs`` fed in consecutive batches whose sizes cycle through ``sizes`` (the last one may
-    be shorter)."""
-    outputs, start, turn = [], 0, 0
-    while start < len(inputs):
+def run_all(runner: Runner, inputs: list[np.ndarray], sizes: tuple[int, ...]) -> list[np.ndarray]:
+    """Every output for ``inputs`` (one array per model input, same length) fed in consecutive batches whose
+    sizes cycle through ``sizes`` (the last one may be shorter)."""
+    names = [spec.name for spec in runner.io.inputs]
+    chunks, start, turn = [], 0, 0
+    while start < len(inputs[0]):
         size = sizes[turn % len(sizes)]
-        outputs.append(runner.run_one(inputs[start:start + size]))
+        out = runner.run({n: x[start:start + size] for n, x in zip(names, inputs, strict=True)})
+        chunks.append([out[name] for name in runner.io.outputs])
         start, turn = start + size, turn + 1
-    return np.concatenate(outputs)
+    return [np.concatenate([c[k] for c in chunks]) for k in range(len(runner.io.outputs))]
 
 
-def _parity(name: str, reference: np.ndarray, produce: Callable[[], np.ndarray], tol: Tolerance,
-                  row: VerifyResult) -> None:
-    try:
-        got = produce()
-    except Exception as exc:
-        row.add(Check(name, False, detail=f"runtime error: {first_line(exc)}"))
-        return
-    p = parity(reference, got)
+def run_sizes(runner: Runner, inputs: list[np.ndarray], sizes: tuple[int, ...], output: str) -> np.ndarray:
+    """The output named ``output`` only (the classifier's logits, for accuracy)."""
+    return run_all(runner, inputs, sizes)[list(runner.io.outputs).index(output)]
+
+
+def _judge(p: Parity, tol: Tolerance, classifier: bool) -> list[str]:
+    """One output's problems: non-finite values, max abs error, worst cosine; top-1 agreement for the classifier
+    only (elsewhere an argmax means nothing)."""
     problems = []
     if p.nonfinite:
         problems.append(f"{p.nonfinite}/{p.samples} outputs are NaN or inf")
@@ -56,36 +54,55 @@ def _parity(name: str, reference: np.ndarray, produce: Callable[[], np.ndarray],
         problems.append(f"max abs error {p.max_abs_err:.3g} > {tol.max_abs:g}")
     if tol.min_cosine is not None and not p.cosine >= tol.min_cosine:
         problems.append(f"worst-sample cosine similarity {p.cosine:.6f} < {tol.min_cosine:g}")
-    if agreement_below(p.top1_agreement, p.samples, tol.min_top1_agreement):
-        problems.append(f"top-1 agreement {p.top1_agreement:.4f} on {p.samples} images is significantly below "
+    if classifier and agreement_below(p.top1_agreement, p.samples, tol.min_top1_agreement):
+        problems.append(f"top-1 agreement {p.top1_agreement:.4f} on {p.samples} samples is significantly below "
                         f"{tol.min_top1_agreement:g}")
-    row.add(Check(name, not problems, observed=p.to_dict(), limit=tol.to_dict(), detail="; ".join(problems)))
-    row.observe("max_abs", p.max_abs_err, max)
-    row.observe("min_top1_agreement", p.top1_agreement, min)
-    row.observe("min_cosine", p.cosine, min)
+    return problems
+
+
+def _parity(name: str, ctx: VerifyContext, picks: np.ndarray, produce: Callable[[list[np.ndarray]], list],
+            tol: Tolerance, row: VerifyResult) -> None:
+    """Run the golden samples ``picks`` through ``produce`` and hold every output to ``tol``, each by name; the
+    row's headline figures are the classifier's, its max abs error the worst of all outputs."""
+    golden, names = ctx.golden, [o.name for o in ctx.folder.manifest.model_io.outputs]
+    try:
+        got = produce([x[picks] for x in golden.inputs])
+    except Exception as exc:
+        row.add(Check(name, False, detail=f"runtime error: {first_line(exc)}"))
+        return
+    results = {n: parity(golden.outputs[k][picks], got[k]) for k, n in enumerate(names)}
+    problems = [f"{n}: {msg}" if len(names) > 1 else msg for k, n in enumerate(names)
+                for msg in _judge(results[n], tol, k == golden.classifier)]
+    head = results[names[golden.classifier]]
+    observed = head.to_dict() if len(names) == 1 else {n: r.to_dict() for n, r in results.items()}
+    row.add(Check(name, not problems, observed=observed, limit=tol.to_dict(), detail="; ".join(problems)))
+    worst_abs = max(r.max_abs_err for r in results.values())
+    row.observe("max_abs", worst_abs, max)
+    row.observe("min_top1_agreement", head.top1_agreement, min)
+    row.observe("min_cosine", min(r.cosine for r in results.values()), min)
     if name.endswith(f"batch{BATCH}") or row.max_abs_err is None:
         row.max_abs_err, row.p99_abs_err, row.cosine, row.top1_agreement = (
-            p.max_abs_err, p.p99_abs_err, p.cosine, p.top1_agreement)
+            worst_abs, head.p99_abs_err, head.cosine, head.top1_agreement)
 
 
 def batch1(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
-    few = ctx.golden.inputs[:SINGLE_SAMPLES]
-    _parity("parity_batch1", ctx.golden.logits[:len(few)], lambda: run_batched(runner, few, 1),
+    picks = np.arange(min(SINGLE_SAMPLES, len(ctx.golden.labels)))
+    _parity("parity_batch1", ctx, picks, lambda feed: run_all(runner, feed, (1,)),
             tolerance_for(artifact, ctx.tolerances), row)
 
 
 def batched(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
     # a golden set smaller than BATCH repeats until one full batch runs: a graph with a batch size baked in must
     # meet a batch of that size, or the check named after it checks nothing
-    inputs, logits = repeated(ctx.golden.inputs, BATCH), repeated(ctx.golden.logits, BATCH)
-    _parity(f"parity_batch{BATCH}", logits, lambda: run_batched(runner, inputs, BATCH),
+    picks = repeated(np.arange(len(ctx.golden.labels)), BATCH)
+    _parity(f"parity_batch{BATCH}", ctx, picks, lambda feed: run_all(runner, feed, (BATCH,)),
             tolerance_for(artifact, ctx.tolerances), row)
 
 
 def spread(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
     total = sum(SPREAD)
-    inputs, logits = repeated(ctx.golden.inputs, total)[:total], repeated(ctx.golden.logits, total)[:total]
-    _parity("parity_batches", logits, lambda: run_sizes(runner, inputs, SPREAD),
+    picks = repeated(np.arange(len(ctx.golden.labels)), total)[:total]
+    _parity("parity_batches", ctx, picks, lambda feed: run_all(runner, feed, SPREAD),
             tolerance_for(artifact, ctx.tolerances), row)
 
 

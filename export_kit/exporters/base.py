@@ -12,23 +12,37 @@ from typing import Any, ClassVar
 from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.errors import UsageError, first_line
 from export_kit.manifest import Artifact
+from export_kit.modelio import ModelIO
 
 
 @dataclass
 class ExportRequest:
-    """A model in eval mode, one example input of batch 1, and where to write.
+    """A model in eval mode, an example of batch 1 (one tensor, or a tuple with one per input), and where to write.
 
-    ``calibration`` (never test images) is None when the build had no training data. ``metadata`` holds
-    strings (preprocessing, class names) that formats able to carry them embed in the file.
+    ``io`` names the inputs and outputs (None: one input ``input``, one output ``logits``). ``calibration``
+    (never test images) is None when the build had no training data. ``metadata`` holds strings (preprocessing,
+    class names) that formats able to carry them embed in the file.
     """
 
     model: Any
     example: Any
     out_dir: Path
-    input_name: str = "input"
-    output_name: str = "logits"
+    io: ModelIO | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     calibration: Any = None  # float32 model inputs from training images, for formats that calibrate
+
+    @property
+    def args(self) -> tuple:
+        """The example as the positional arguments of ``forward``."""
+        return tuple(self.example) if isinstance(self.example, (tuple, list)) else (self.example,)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.io.inputs] if self.io else ["input"]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.io.outputs] if self.io else ["logits"]
 
 
 class Exporter:

@@ -30,7 +30,7 @@ class ExecuTorchExporter(Exporter):
         rel = "model.pte"
         with recorded_warnings(notes):
             try:
-                exported = torch.export.export(request.model, (request.example[:1],))
+                exported = torch.export.export(request.model, tuple(a[:1] for a in request.args))
                 program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
             except Exception as exc:
                 raise ExportError(f"ExecuTorch lowering failed: {first_line(exc)}") from None

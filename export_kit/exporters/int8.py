@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from export_kit.errors import PartialExportError, first_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
 from export_kit.exporters.torchscript import save_traced
@@ -63,18 +64,19 @@ class Int8Exporter(Exporter):
 
         onnx_notes: list[str] = []
         onnx_layers = quantize_onnx(request, request.out_dir / "model.int8.onnx", onnx_notes)
+        made = [Artifact(name="int8-onnx", format=self.name, path="model.int8.onnx", runtime="onnxruntime",
+                         precision=self.precision, opset=OPSET,
+                         details={"quantization": "onnxruntime quantize_dynamic, QInt8 weights",
+                                  "int8_layers": onnx_layers, "warnings": onnx_notes})]
         ts_notes: list[str] = []
-        with recorded_warnings(ts_notes):
-            qmodel = torch.ao.quantization.quantize_dynamic(request.model, {torch.nn.Linear}, dtype=torch.qint8)
-        save_traced(qmodel, request.example, request.out_dir / "model.int8.torchscript.pt", freeze=False,
-                    notes=ts_notes)
-        return [
-            Artifact(name="int8-onnx", format=self.name, path="model.int8.onnx", runtime="onnxruntime",
-                     precision=self.precision, opset=OPSET,
-                     details={"quantization": "onnxruntime quantize_dynamic, QInt8 weights",
-                              "int8_layers": onnx_layers, "warnings": onnx_notes}),
-            Artifact(name="int8-torchscript", format=self.name, path="model.int8.torchscript.pt",
-                     runtime="torchscript", precision=self.precision,
-                     details={"quantization": "torch.ao.quantization.quantize_dynamic, qint8 Linear",
-                              "int8_layers": quantized_torch_layers(qmodel), "warnings": ts_notes}),
-        ]
+        try:
+            with recorded_warnings(ts_notes):
+                qmodel = torch.ao.quantization.quantize_dynamic(request.model, {torch.nn.Linear}, dtype=torch.qint8)
+            save_traced(qmodel, request.args, request.out_dir / "model.int8.torchscript.pt", freeze=False,
+                        notes=ts_notes)
+        except Exception as exc:  # the ONNX file stands on its own; the TorchScript one fails alone
+            raise PartialExportError(made, f"int8-torchscript: {first_line(exc)}") from None
+        return [*made, Artifact(name="int8-torchscript", format=self.name, path="model.int8.torchscript.pt",
+                                runtime="torchscript", precision=self.precision,
+                                details={"quantization": "torch.ao.quantization.quantize_dynamic, qint8 Linear",
+                                         "int8_layers": quantized_torch_layers(qmodel), "warnings": ts_notes})]

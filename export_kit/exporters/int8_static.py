@@ -64,7 +64,7 @@ class StaticInt8Exporter(Exporter):
             with recorded_warnings(notes):
                 pre_process(fp32, pre, notes)
                 with atomic_path(request.out_dir / rel) as tmp:
-                    quantize_static(str(pre), str(tmp), _reader(request.input_name, request.calibration),
+                    quantize_static(str(pre), str(tmp), _reader(request.input_names[0], request.calibration),
                                     quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
                                     activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax,
                                     reduce_range=True)

@@ -1,4 +1,5 @@
-"""ONNX: one self-contained file with a dynamic batch dimension, a fixed opset, checked, with metadata inside."""
+"""ONNX: one self-contained file with a dynamic batch dimension on every input, a fixed opset, checked, with
+metadata inside."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ def export_onnx(request: ExportRequest, path: Path, notes: list[str]) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
     with atomic_path(path) as tmp, recorded_warnings(notes):
         try:
-            torch.onnx.export(request.model, (request.example,), str(tmp), input_names=[request.input_name],
-                              output_names=[request.output_name], opset_version=OPSET, dynamo=True,
-                              dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+            # traced at batch 2: at batch 1 the exporter may specialize the axis (a transformer's attention did)
+            torch.onnx.export(request.model, tuple(torch.cat([a, a]) for a in request.args), str(tmp),
+                              input_names=request.input_names,
+                              output_names=request.output_names, opset_version=OPSET, dynamo=True,
+                              dynamic_shapes=tuple({0: batch} for _ in request.args), external_data=False,
+                              verbose=False)
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed: {first_line(exc)}") from None
         proto = onnx.load(str(tmp))

@@ -1,0 +1,274 @@
+"""What a model takes and gives: named inputs with a dtype, a shape whose first axis is the batch, and the value
+domain golden inputs are drawn from; named outputs, one of them the classifier whose logits accuracy is judged on.
+
+Images are the common case (one float32 ``input`` fed by the manifest's preprocessing, one ``logits`` output), but
+audio, token ids, several inputs and several outputs are described the same way, on the command line
+(``--input ids:int64:batchx128:0..1000``) or inferred from example tensors in the Python API.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from export_kit.errors import ManifestError, UsageError, first_line
+from export_kit.limits import check_sample_shape
+from export_kit.preprocessing import Preprocessing
+
+#: Input dtypes exportkit can generate, feed and export.
+DTYPES = ("float32", "float16", "int64", "int32", "bool")
+INTEGER = ("int64", "int32")
+BATCH = "batch"
+#: Drawn from when an input names no domain: floats in [-1, 1); bool is always {False, True}.
+DEFAULT_FLOAT_DOMAIN = (-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input. ``shape`` is per sample (after the batch axis). Golden values are drawn uniformly from
+    ``[low, high)`` (integers: ``low`` to ``high - 1``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    low: float = DEFAULT_FLOAT_DOMAIN[0]
+    high: float = DEFAULT_FLOAT_DOMAIN[1]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": [BATCH, *self.shape], "dtype": self.dtype,
+                "domain": [self.low, self.high]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
+        low, high = data.get("domain", DEFAULT_FLOAT_DOMAIN)
+        spec = cls(str(data["name"]), tuple(int(d) for d in data["shape"][1:]), str(data["dtype"]), float(low),
+                   float(high))
+        spec.check(ManifestError)
+        return spec
+
+    def check(self, error: type[Exception] = UsageError) -> None:
+        if self.dtype not in DTYPES:
+            raise error(f"input {self.name!r} has dtype {self.dtype!r}; exportkit feeds {', '.join(DTYPES)}")
+        check_sample_shape(self.shape, f"input {self.name!r} shape", error)
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
+            raise error(f"input {self.name!r} domain {self.low:g}..{self.high:g} must be finite with low < high")
+        if self.dtype in INTEGER and (self.low != int(self.low) or self.high != int(self.high)):
+            raise error(f"input {self.name!r} is {self.dtype}, so its domain needs whole numbers, got "
+                        f"{self.low:g}..{self.high:g}")
+
+    def generate(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` samples drawn from the domain, in the input's dtype."""
+        size = (count, *self.shape)
+        if self.dtype == "bool":
+            return rng.integers(0, 2, size).astype(bool)
+        if self.dtype in INTEGER:
+            return rng.integers(int(self.low), int(self.high), size).astype(self.dtype)
+        return rng.uniform(self.low, self.high, size).astype(self.dtype)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output: its per-sample shape and whether it is the classifier's logits (exactly one output is)."""
+
+    name: str
+    shape: tuple[int, ...]
+    classifier: bool = False
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": [BATCH, *self.shape], "dtype": "float32", "classifier": self.classifier}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
+        return cls(str(data["name"]), tuple(int(d) for d in data["shape"][1:]), bool(data.get("classifier")))
+
+
+@dataclass(frozen=True)
+class ModelIO:
+    """A model's inputs and outputs in the order its forward takes and returns them."""
+
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+
+    def __post_init__(self) -> None:
+        if sum(o.classifier for o in self.outputs) != 1:
+            raise ValueError(f"exactly one output must be the classifier, got {[o.name for o in self.outputs]}")
+
+    @property
+    def classifier(self) -> int:
+        return next(i for i, o in enumerate(self.outputs) if o.classifier)
+
+    @property
+    def classes(self) -> int:
+        return self.outputs[self.classifier].shape[0]
+
+    def to_dict(self) -> dict:
+        return {"inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelIO:
+        return cls(tuple(InputSpec.from_dict(i) for i in data["inputs"]),
+                   tuple(OutputSpec.from_dict(o) for o in data["outputs"]))
+
+    def generate(self, count: int, seed: int = 0) -> list[np.ndarray]:
+        rng = np.random.default_rng(seed)
+        return [spec.generate(count, rng) for spec in self.inputs]
+
+
+
+def parse_input(text: str) -> InputSpec:
+    """``NAME:DTYPE:batchxD1x...[:LOW..HIGH]``, e.g. ``ids:int64:batchx128:0..1000`` or
+    ``audio:float32:batchx1x16000:-1..1``. Only the batch axis is dynamic."""
+    how = "--input takes NAME:DTYPE:batchxD1x...[:LOW..HIGH], e.g. ids:int64:batchx128:0..1000"
+    parts = text.strip().split(":")
+    if len(parts) not in (3, 4) or not re.fullmatch(r"[A-Za-z_][\w.]*", parts[0]):
+        raise UsageError(f"{how}; got {text!r}")
+    name, dtype, dims = parts[0], parts[1].lower(), parts[2].lower().split("x")
+    if dims[0] != BATCH or len(dims) < 2:
+        raise UsageError(f"{how}: the shape starts with the batch axis, then at least one size; got {text!r}")
+    try:
+        shape = tuple(int(d) for d in dims[1:])
+    except ValueError:
+        raise UsageError(f"--input {text!r}: only the batch axis may be named (dynamic); give the other axes as "
+                         "sizes") from None
+    if len(parts) == 3:
+        if dtype in INTEGER:
+            raise UsageError(f"--input {text!r} is {dtype}: give the range its values come from, e.g. "
+                             f"{name}:{dtype}:{parts[2]}:0..1000 (token ids below the vocabulary size)")
+        low, high = (0.0, 2.0) if dtype == "bool" else DEFAULT_FLOAT_DOMAIN
+    else:
+        bounds = parts[3].split("..")
+        try:
+            low, high = (float(bounds[0]), float(bounds[1])) if len(bounds) == 2 else (math.nan, math.nan)
+        except ValueError:
+            low = high = math.nan
+        if math.isnan(low):
+            raise UsageError(f"--input {text!r}: the domain is LOW..HIGH, two numbers, e.g. 0..1000") from None
+    spec = InputSpec(name, shape, dtype, low, high)
+    spec.check()
+    return spec
+
+
+def examples(specs: Sequence[InputSpec], seed: int = 0) -> tuple:
+    """One sample per input drawn from its domain, as torch tensors of batch 1: an example to trace with."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    return tuple(torch.from_numpy(spec.generate(1, rng)) for spec in specs)
+
+
+def parse_inputs(texts: Sequence[str]) -> tuple[InputSpec, ...]:
+    specs = tuple(parse_input(t) for t in texts)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--input names must be unique, got {names}")
+    return specs
+
+
+def infer_inputs(example: Any) -> tuple[InputSpec, ...]:
+    """Specs from example tensors (one tensor, a tuple, or a dict of name -> tensor); domains from their values."""
+    import torch
+
+    if isinstance(example, torch.Tensor):
+        named = {"input": example}
+    elif isinstance(example, Mapping):
+        named = dict(example)
+    elif isinstance(example, (tuple, list)):
+        named = {f"input{i}" if len(example) > 1 else "input": t for i, t in enumerate(example)}
+    else:
+        raise UsageError(f"example input must be a tensor, a tuple or a dict of tensors, got {type(example).__name__}")
+    specs = []
+    for name, tensor in named.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.ndim < 2:
+            raise UsageError(f"example input {name!r} must be a tensor with a batch axis and at least one more")
+        dtype = str(tensor.dtype).removeprefix("torch.")
+        values = tensor.detach().double()
+        low, high = float(values.min()), float(values.max())
+        if dtype in INTEGER:
+            high += 1  # the half-open domain holds the largest example value
+        elif dtype == "bool":
+            low, high = 0.0, 2.0
+        elif high <= low:
+            low, high = DEFAULT_FLOAT_DOMAIN
+        spec = InputSpec(str(name), tuple(tensor.shape[1:]), dtype, low, high)
+        spec.check()
+        specs.append(spec)
+    return tuple(specs)
+
+
+def output_specs(out: Any, classifier: str | None = None) -> tuple[OutputSpec, ...]:
+    """Name the outputs a forward returned (one tensor, a tuple, or a dict) and mark the classifier: ``classifier``
+    when given, else the first. The classifier must be ``(batch, classes)`` logits."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        named = {"logits": out}
+    elif isinstance(out, Mapping):
+        named = dict(out)
+    elif isinstance(out, (tuple, list)) and out:
+        named = {f"output{i}": t for i, t in enumerate(out)}
+    else:
+        raise UsageError(f"the model must return a tensor, a tuple or a dict of tensors; got {type(out).__name__}")
+    for name, tensor in named.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1:
+            raise UsageError(f"output {name!r} is {type(tensor).__name__}, not a tensor with a batch axis")
+    chosen = classifier if classifier is not None else next(iter(named))
+    if chosen not in named:
+        raise UsageError(f"--classifier {chosen!r} is not an output; the model returns {list(named)}")
+    if named[chosen].ndim != 2:
+        raise UsageError(f"the classifier output {chosen!r} must be (batch, classes) logits; got shape "
+                         f"{tuple(named[chosen].shape)}")
+    return tuple(OutputSpec(str(n), tuple(t.shape[1:]), n == chosen) for n, t in named.items())
+
+
+def flat_outputs(out: Any) -> list:
+    """A forward's result as a list in output order: a tensor, a tuple/list, or a dict (in its key order)."""
+    if isinstance(out, Mapping):
+        return list(out.values())
+    if isinstance(out, (tuple, list)):
+        return list(out)
+    return [out]
+
+
+def classifier_logits(out: Any, classifier: int):
+    """The classifier's logits from a forward's result."""
+    return flat_outputs(out)[classifier]
+
+
+def is_image_batch(example) -> bool:
+    """A single float tensor (N, C, H, W) with 1 or 3 channels: what preprocessing feeds."""
+    import torch
+
+    return (isinstance(example, torch.Tensor) and example.ndim == 4 and example.shape[1] in (1, 3)
+            and example.is_floating_point())
+
+
+def first_sample(example) -> tuple:
+    """Batch 1 of every example input, in ``forward``'s argument order."""
+    values = example.values() if isinstance(example, dict) else example
+    return tuple(t[:1] for t in values) if isinstance(example, (tuple, list, dict)) else (example[:1],)
+
+
+def describe(model, example, preprocessing: Preprocessing | None, inputs: Sequence[InputSpec] | None,
+             classifier: str | None) -> tuple[ModelIO, Preprocessing | None]:
+    """The model's inputs and outputs, and its preprocessing (None when it takes no images). An image batch, or
+    any example given ``preprocessing``, is one image input whose domain is the preprocessed pixel range."""
+    import torch
+
+    image = preprocessing is not None or (inputs is None and is_image_batch(example))
+    if image:
+        preprocessing = preprocessing or Preprocessing.identity(int(example.shape[1]))
+        low, high = preprocessing.value_range()
+        specs = (InputSpec("input", tuple(example.shape[1:]), "float32", low, high),)
+    else:
+        specs = tuple(inputs) if inputs is not None else infer_inputs(example)
+    with torch.inference_mode():
+        try:
+            out = model(*first_sample(example))
+        except Exception as exc:
+            raise UsageError(f"the model fails on its example input: {first_line(exc)}") from None
+    return ModelIO(specs, output_specs(out, classifier)), preprocessing
