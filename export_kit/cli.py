@@ -111,6 +111,11 @@ def build(
                                                     "forward's order, e.g. ids:int64:batchx128:0..1000")] = None,
     classifier: Annotated[str | None, typer.Option(help="with --model: the output holding the class logits "
                                                         "[default: the first]")] = None,
+    resize: Annotated[int | None, typer.Option(min=1, help="with --model: photos of any size get their shorter "
+                                                           "side resized to N pixels, then a centre crop to "
+                                                           "--input-shape's HxW")] = None,
+    interpolation: Annotated[str, typer.Option(help="with --resize: Pillow's nearest, bilinear, bicubic or "
+                                                    "lanczos")] = "bilinear",
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
     mean: Annotated[str | None, typer.Option(help="with --model: mean of pixels scaled to [0,1], one per channel "
                                                   "(R,G,B) or one for all [default: 0]")] = None,
@@ -131,7 +136,7 @@ def build(
     from export_kit.sampling import SamplingConfig
 
     choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()),
-                         tuple(inputs or ()), classifier)
+                         tuple(inputs or ()), classifier, resize, interpolation)
     batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,
@@ -139,15 +144,24 @@ def build(
     finish(report, ("export", "verify", "bench"))
 
 
-def _test_split(dataset: str | None, data_dir: Path | None):
-    """The test split when one is asked for (--dataset, --data-dir or $EXPORTKIT_DATA), else None; and whether
-    it is optional (found in the environment rather than named on the command line)."""
+def _test_split(dataset: str | None, data_dir: Path | None, folder: Path):
+    """The test split when one is asked for (--dataset, --data-dir or $EXPORTKIT_DATA), decoded with the resize
+    ``folder``'s manifest records, else None; and whether it is optional (found in the environment rather than
+    named on the command line)."""
     import os
 
     if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
+        from export_kit.manifest import load_manifest
         from export_kit.pipeline import load_data
 
-        return load_data(dataset, data_dir).test, not (dataset or data_dir)
+        prep, optional = load_manifest(folder).preprocessing, not (dataset or data_dir)
+        try:
+            return load_data(dataset, data_dir, prep.geometry if prep else None).test, optional
+        except errors.MixedSizesError as exc:
+            if not optional:
+                raise
+            log(f"accuracy skipped: $EXPORTKIT_DATA does not fit this folder: {exc}")
+            return None, optional
     log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
     return None, True
 
@@ -175,7 +189,7 @@ def verify(
     from export_kit.tolerances import load_tolerances
 
     overrides = load_tolerances(tolerances) if tolerances else None
-    test, optional = _test_split(dataset, data_dir)
+    test, optional = _test_split(dataset, data_dir, artifacts)
     report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None,
                         access=access_from(trust_key, trust_code, allow_factory, report_dir),
                         data_optional=optional, log=log)
@@ -204,7 +218,7 @@ def selftest(
     from export_kit.verify import usable_test
 
     source, _ = open_folder(artifacts, access_from(trust_key, trust_code, allow_factory, None), writes=False)
-    test, misfit = usable_test(source, *_test_split(dataset, data_dir))
+    test, misfit = usable_test(source, *_test_split(dataset, data_dir, artifacts))
     if misfit:
         log(f"accuracy skipped: {misfit}")
     results = [run_control(source, test)] + [run_fault(source, f, test) for f in FAULTS]

@@ -35,6 +35,14 @@ class DataError(ExportKitError):
     """The dataset is missing, has the wrong layout, or cannot be decoded."""
 
 
+class EmptyClassError(UsageError):
+    """A class folder of the data named on the command line holds no image."""
+
+
+class MixedSizesError(UsageError):
+    """Images of several sizes in a folder read without a resize: the command line lacks --resize."""
+
+
 class DataMismatchError(UsageError):
     """The data given with --data-dir or --dataset is not what the folder's model was built with (other images,
     shapes or classes): the command line names the wrong data."""

@@ -15,6 +15,7 @@ from export_kit.errors import UsageError
 from export_kit.exporters import parse_formats
 from export_kit.fileio import stopwatch
 from export_kit.folder_write import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
+from export_kit.geometry import Geometry
 from export_kit.modelio import parse_inputs
 from export_kit.preprocessing import Preprocessing, color_for
 from export_kit.report import Report
@@ -46,12 +47,15 @@ class ModelChoice:
     #: ``--input`` specs (``NAME:DTYPE:batchx...[:LOW..HIGH]``) for a model that takes no images.
     inputs: tuple[str, ...] = ()
     classifier: str | None = None
+    #: Photos of any size: the shorter side resized to this many pixels, then centre-cropped to the input's HxW.
+    resize: int | None = None
+    interpolation: str = "bilinear"
 
 
-def load_data(dataset: str | None, data_dir: Path | None) -> Dataset:
+def load_data(dataset: str | None, data_dir: Path | None, geometry: Geometry | None = None) -> Dataset:
     from export_kit.datasets import load_dataset
 
-    return load_dataset(dataset or "cifar10", data_dir)
+    return load_dataset(dataset or "cifar10", data_dir, geometry=geometry)
 
 
 def train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, resume: Path | None = None,
@@ -69,21 +73,23 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
     if isinstance(formats, str):
         parse_formats(formats)
     if not choice.factory:
-        if choice.inputs or choice.classifier:
-            raise UsageError("--input and --classifier describe your own model: give them with --model")
+        if choice.inputs or choice.classifier or choice.resize:
+            raise UsageError("--input, --classifier and --resize describe your own model: give them with --model")
         return None
     if choice.inputs:
         clash = [o for o, v in (("--input-shape", choice.input_shape), ("--mean", choice.mean),
-                                ("--std", choice.std), ("--data-dir/--dataset", wants_data)) if v]
+                                ("--std", choice.std), ("--data-dir/--dataset", wants_data),
+                                ("--resize", choice.resize)) if v]
         if clash:
             raise UsageError(f"--input describes a model that takes no images; {', '.join(clash)} apply to image "
                              "models only (its golden inputs are drawn from each --input's domain)")
         return None, parse_inputs(choice.inputs)
     shape = sources.parse_shape(choice.input_shape or DEFAULT_IMAGE)
     channels = shape[0]
+    geometry = Geometry(choice.resize, shape[1:], choice.interpolation) if choice.resize else None
     prep = Preprocessing(mean=sources.parse_channels(choice.mean or "0", "--mean", channels),
                          std=sources.parse_channels(choice.std or "1", "--std", channels, positive=True),
-                         color=color_for(channels))
+                         color=color_for(channels), geometry=geometry)
     return prep, shape
 
 
@@ -120,8 +126,9 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
     wants_data = bool(not choice.factory or dataset or data_dir)
     parsed = _check_inputs(choice, formats, bool(dataset or data_dir))
     timings: dict[str, float] = {}
+    geometry = parsed[0].geometry if parsed and parsed[0] else None
     with stopwatch(timings, "data"):
-        data = load_data(dataset, data_dir) if wants_data else None
+        data = load_data(dataset, data_dir, geometry) if wants_data else None
     src = _source(choice, parsed, data, out, timings)
     return api.build(src.model, src.example, formats=formats, out=out, classes=src.classes,
                      preprocessing=src.preprocessing, inputs=src.inputs, classifier=src.classifier,

@@ -1,5 +1,6 @@
 """Preprocessing that travels with the model: ``input = (pixel_uint8 * scale - mean) / std``, NCHW, in RGB (three
-channels) or L (one grayscale channel), with one mean and one std per channel.
+channels) or L (one grayscale channel), with one mean and one std per channel; and, for photos of any size, the
+resize and crop that bring them to the model's size (:mod:`export_kit.geometry`), applied when they are decoded.
 
 Apps on other runtimes re-implement exactly this formula from the manifest, so it stays this simple on purpose.
 Data readers decode RGB; a grayscale model's pixels are converted by Pillow (ITU-R 601 luma, the conversion most
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from export_kit.errors import ManifestError
+from export_kit.geometry import Geometry
 
 #: Colour mode -> channel count.
 COLORS = {"RGB": 3, "L": 1}
@@ -20,10 +22,13 @@ COLORS = {"RGB": 3, "L": 1}
 
 @dataclass(frozen=True)
 class Preprocessing:
+    """``geometry`` (None: images arrive at the model's size) resizes and crops decoded images of any size."""
+
     mean: tuple[float, ...]
     std: tuple[float, ...]
     scale: float = 1.0 / 255.0
     color: str = "RGB"
+    geometry: Geometry | None = None
 
     @classmethod
     def identity(cls, channels: int = 3) -> Preprocessing:
@@ -58,7 +63,9 @@ class Preprocessing:
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
+        data = {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
+        data.pop("geometry")
+        return {**data, "resize": self.geometry.to_dict()} if self.geometry else data
 
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessing:
@@ -71,7 +78,8 @@ class Preprocessing:
         if channels is None or len(mean) != channels or len(std) != channels or min(std) <= 0:
             raise ManifestError(f"preprocessing needs color RGB (3 means, 3 positive stds) or L (1 and 1); got "
                                 f"{data!r}")
-        return cls(mean=mean, std=std, scale=scale, color=color)
+        geometry = Geometry.from_dict(data["resize"]) if data.get("resize") is not None else None
+        return cls(mean=mean, std=std, scale=scale, color=color, geometry=geometry)
 
 
 def color_for(channels: int) -> str:

@@ -126,3 +126,12 @@ class Fusion(nn.Module):
 def fusion() -> nn.Module:
     torch.manual_seed(0)
     return Fusion()
+
+
+def vision7() -> nn.Module:
+    """A torchvision network (MobileNetV3-small: depthwise convolutions, squeeze-excitation, hardswish) for seven
+    classes."""
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.mobilenet_v3_small(num_classes=7)

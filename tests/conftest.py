@@ -82,3 +82,33 @@ def write_image_folder(root: Path, classes: list[str], per_class: int, seed: int
             for i in range(per_class):
                 pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+
+
+def write_photo_folder(root: Path, classes: list[str], per_class: dict[str, int], seed: int = 0) -> None:
+    """JPEGs of mixed, non-square sizes (80 to 140 pixels a side), as photos arrive: a class colour plus noise."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, count in per_class.items():
+        for label, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                height, width = (int(v) for v in rng.integers(80, 141, 2))
+                tint = np.array([(label * 37) % 256, (label * 91) % 256, (label * 53) % 256], np.float32)
+                pixels = np.clip(tint + rng.normal(0, 40, (height, width, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.jpg", quality=90)
+
+
+@pytest.fixture(scope="session")
+def classify(tmp_path_factory) -> Path:
+    """examples/cpp built with the libtorch of the torch this test runs on, as `make cpp` builds it."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("cpp")
+    done = subprocess.run([str(Path(__file__).resolve().parents[1] / "examples" / "cpp" / "build.sh"), str(out)],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable},
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / "classify"

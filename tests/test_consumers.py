@@ -4,7 +4,6 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +24,6 @@ def mobile(tmp_path_factory, checkpoint, synthetic):
     report = build_folder(checkpoint, synthetic.test, out, formats=("torchscript", "onnx", "ort", "executorch"),
                           bench_batches=())
     return out, report
-
-
-@pytest.fixture(scope="module")
-def classify(tmp_path_factory) -> Path:
-    """examples/cpp built with the libtorch of the torch this test runs on, as `make cpp` builds it."""
-    out = tmp_path_factory.mktemp("cpp")
-    done = subprocess.run([str(ROOT / "examples" / "cpp" / "build.sh"), str(out)], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out / "classify"
 
 
 def _ppm(path: Path, pixels: np.ndarray) -> Path:

@@ -66,16 +66,21 @@ def test_a_pickle_batch_that_would_run_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("make, fragment", [
-    (lambda root: root.mkdir(), "neither"),
-    (lambda root: (root / "train" / "a").mkdir(parents=True) or (root / "test").mkdir(), "class folder"),
-    (lambda root: write_image_folder(root, ["a", "b"], 0), "has no images"),
+@pytest.mark.parametrize("make, fragment, code", [
+    (lambda root: root.mkdir(), "neither", 3),
+    (lambda root: (root / "train" / "a").mkdir(parents=True) or (root / "test").mkdir(), "class folder", 3),
+    (lambda root: write_image_folder(root, ["a", "b"], 0), "has no images", 2),
+    (lambda root: write_image_folder(root, ["a", "b"], 2) or next((root / "test" / "b").iterdir()).unlink()
+     or next((root / "test" / "b").iterdir()).unlink(), "test/b has no images", 2),
 ])
-def test_bad_layouts_say_what_was_expected(tmp_path, make, fragment):
+def test_bad_layouts_say_what_was_expected(tmp_path, make, fragment, code):
+    from export_kit.errors import ExportKitError
+
     root = tmp_path / "d"
     make(root)
-    with pytest.raises(DataError, match=fragment):
+    with pytest.raises(ExportKitError, match=fragment) as info:
         load_cifar10(root, progress=False)
+    assert info.value.exit_code == code
 
 
 def test_source_precedence_argument_then_env_then_local(monkeypatch, tmp_path):

@@ -38,6 +38,7 @@ struct Model {
   std::vector<std::string> classes;
   std::string precision = "fp32";
   size_t classifier = 0;  // which of the module's outputs holds the logits (manifest "outputs")
+  bool resizes = false;   // the manifest resizes photos before the formula; this program does not
 };
 
 std::string read_file(const std::string& path) {
@@ -123,6 +124,7 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
     throw std::runtime_error("preprocessing color '" + color + "' with " + std::to_string(m.channels) +
                              " input channels is not supported (RGB with 3, L with 1)");
   m.scale = static_cast<float>(prep["scale"].num());
+  m.resizes = prep.has("resize");
   for (int64_t c = 0; c < m.channels; ++c) {
     m.mean.push_back(static_cast<float>(prep["mean"].array().at(c).num()));
     m.std.push_back(static_cast<float>(prep["std"].array().at(c).num()));
@@ -139,7 +141,8 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
 
 // Binary PPM (P6, RGB) or PGM (P5, grayscale), whichever the model's channels need, maxval 255, of exactly the
 // model's input size; comments after '#' are allowed in the header.
-std::vector<uint8_t> read_image(const std::string& path, int64_t channels, int64_t height, int64_t width) {
+std::vector<uint8_t> read_image(const std::string& path, const Model& m) {
+  const int64_t channels = m.channels, height = m.height, width = m.width;
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read image " + path);
   auto token = [&in]() {
@@ -157,7 +160,9 @@ std::vector<uint8_t> read_image(const std::string& path, int64_t channels, int64
   if (w != width || h != height || maxval != 255)
     throw std::runtime_error(path + " is " + std::to_string(w) + "x" + std::to_string(h) + " (max " +
                              std::to_string(maxval) + "); the model takes " + std::to_string(width) + "x" +
-                             std::to_string(height) + " with max 255");
+                             std::to_string(height) + " with max 255" +
+                             (m.resizes ? " (the manifest resizes and crops photos with torchvision; this program "
+                                          "does not resize: give it images already resized and cropped)" : ""));
   std::vector<uint8_t> pixels(static_cast<size_t>(h * w * channels));
   in.read(reinterpret_cast<char*>(pixels.data()), static_cast<std::streamsize>(pixels.size()));
   if (!in) throw std::runtime_error(path + " is truncated");
@@ -166,7 +171,7 @@ std::vector<uint8_t> read_image(const std::string& path, int64_t channels, int64
 
 int classify_images(Model& m, const std::vector<std::string>& images, int top) {
   for (const auto& path : images) {
-    std::vector<uint8_t> pixels = read_image(path, m.channels, m.height, m.width);
+    std::vector<uint8_t> pixels = read_image(path, m);
     torch::Tensor probs = torch::softmax(run(m, pixels.data(), 1)[0], 0);
     auto best = probs.topk(std::min<int64_t>(top, probs.size(0)));
     std::cout << path << "\n";

@@ -56,7 +56,7 @@ function geometry(manifest) {
   if (!((color === "RGB" && channels === 3) || (color === "L" && channels === 1))) {
     throw new Error(`preprocessing color '${color}' with ${channels} input channels is not supported (RGB with 3, L with 1)`);
   }
-  return { channels, height, width };
+  return { channels, height, width, resizes: Boolean(manifest.preprocessing.resize) };
 }
 
 function preprocess(manifest, pixels, count, { channels, height, width }) {
@@ -76,7 +76,7 @@ function preprocess(manifest, pixels, count, { channels, height, width }) {
 }
 
 // Binary PPM (P6) for an RGB model, PGM (P5) for a grayscale one, of exactly the model's input size.
-function readImage(file, { channels, height, width }) {
+function readImage(file, { channels, height, width, resizes }) {
   const buf = readFileSync(file);
   const text = buf.toString("latin1");
   const tokens = [];
@@ -94,7 +94,9 @@ function readImage(file, { channels, height, width }) {
                     `${channels === 3 ? "RGB" : "grayscale"} model takes`);
   }
   if (Number(w) !== width || Number(h) !== height || Number(maxval) !== 255) {
-    throw new Error(`${file} is ${w}x${h} (max ${maxval}); the model takes ${width}x${height} with max 255`);
+    const hint = resizes ? " (the manifest resizes and crops photos with torchvision; this program does not " +
+                           "resize: give it images already resized and cropped)" : "";
+    throw new Error(`${file} is ${w}x${h} (max ${maxval}); the model takes ${width}x${height} with max 255${hint}`);
   }
   const pixels = buf.subarray(pos + 1, pos + 1 + height * width * channels);
   if (pixels.length !== height * width * channels) throw new Error(`${file} is truncated`);

@@ -6,6 +6,7 @@ import os
 
 from export_kit.datasets.base import Dataset, Split
 from export_kit.errors import UsageError
+from export_kit.geometry import Geometry
 
 DATASETS = ("cifar10", "synthetic")
 
@@ -13,14 +14,19 @@ __all__ = ["DATASETS", "Dataset", "Split", "load_dataset"]
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, progress: bool = True,
-                 seed: int = 0) -> Dataset:
-    """``cifar10`` from disk (see :func:`export_kit.datasets.cifar.load_cifar10`) or the generated set."""
+                 seed: int = 0, geometry: Geometry | None = None) -> Dataset:
+    """``cifar10`` (or any image folder) from disk (see :func:`export_kit.datasets.cifar.load_cifar10`) or the
+    generated set; ``geometry`` resizes and crops every image (photos of mixed sizes become the model's size)."""
     if name == "cifar10":
         from export_kit.datasets.cifar import load_cifar10
 
-        return load_cifar10(data_dir, progress=progress)
+        return load_cifar10(data_dir, progress=progress, geometry=geometry)
     if name == "synthetic":
         from export_kit.datasets.synthetic import synthetic_dataset
 
-        return synthetic_dataset(seed=seed)
+        data = synthetic_dataset(seed=seed)
+        if geometry is not None:
+            data.train = Split(geometry.apply_arrays(data.train.images), data.train.labels)
+            data.test = Split(geometry.apply_arrays(data.test.images), data.test.labels)
+        return data
     raise UsageError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
@@ -18,14 +19,15 @@ from typing import ClassVar
 import numpy as np
 
 from export_kit.datasets.base import Dataset, Split
-from export_kit.errors import DataError
+from export_kit.errors import DataError, EmptyClassError, MixedSizesError
 from export_kit.fileio import atomic_path, sha256_file
+from export_kit.geometry import Geometry
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
 _CHUNK = 2000
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"}
 HOW_TO_PROVIDE = (
     "pass --data-dir DIR, set EXPORTKIT_DATA=DIR, or place CIFAR-10 in ./data "
     "(ImageFolder train/<class>/*.jpg + test/<class>/*.jpg, or torchvision's cifar-10-batches-py/)"
@@ -46,8 +48,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> tuple[Path, str]:
 
 
 def load_cifar10(data_dir: str | os.PathLike | None = None, *, allow_download: bool = True,
-                 progress: bool = True) -> Dataset:
-    """Load CIFAR-10 from the first source that exists; download into ./data only as the last resort."""
+                 progress: bool = True, geometry: Geometry | None = None) -> Dataset:
+    """Load CIFAR-10 (or any ImageFolder) from the first source that exists; download into ./data only as the last
+    resort. ``geometry`` resizes and crops each image as it is decoded."""
     root, origin = resolve_data_dir(data_dir)
     if not root.exists():
         if origin != "./data" or not allow_download:
@@ -59,8 +62,12 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, allow_download: b
                         f"nor cifar-10-batches-py/; {HOW_TO_PROVIDE}")
     kind, base = layout
     if kind == "pickle":
-        return _load_pickled(base)
-    return _load_image_folder(base, progress=progress)
+        data = _load_pickled(base)
+        if geometry is not None:
+            data.train = Split(geometry.apply_arrays(data.train.images), data.train.labels)
+            data.test = Split(geometry.apply_arrays(data.test.images), data.test.labels)
+        return data
+    return _load_image_folder(base, progress=progress, geometry=geometry)
 
 
 def detect_layout(root: Path) -> tuple[str, Path] | None:
@@ -135,46 +142,55 @@ def _listing(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
             folder = root / split / name
             if not folder.is_dir():
                 raise DataError(f"{folder} is missing: train/ and test/ must have the same class folders")
-            entries += [(str(p), label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            found = [(str(p), label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            if not found:
+                raise EmptyClassError(f"{folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}): every class "
+                                      "folder needs at least one, or its label would never be checked")
+            entries += found
         if not entries:
             raise DataError(f"{root / split} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         files[split] = entries
     return classes, files
 
 
-def _listing_key(root: Path, files: dict[str, list[tuple[str, int]]]) -> str:
+def _listing_key(root: Path, files: dict[str, list[tuple[str, int]]], geometry: Geometry | None) -> str:
     digest = hashlib.sha256(str(root.resolve()).encode())
+    digest.update(json.dumps(geometry.to_dict() if geometry else None, sort_keys=True).encode())
     for split, entries in files.items():
         for path, label in entries:
             digest.update(f"{split}|{os.path.relpath(path, root)}|{label}|{os.path.getsize(path)}\n".encode())
     return digest.hexdigest()[:20]
 
 
-def _decode_chunk(paths: list[str]) -> tuple[np.ndarray, list[int]]:
-    """Decode images in a worker; return the stacked pixels and the indexes of images that failed."""
+def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[np.ndarray, list[int]]:
+    """Decode images in a worker (RGB, then ``geometry``); return the stacked pixels and the indexes of images that
+    failed."""
     from PIL import Image
 
     out, bad = [], []
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as img:
-                out.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+                rgb = img.convert("RGB")
+                out.append(np.asarray(geometry.apply(rgb) if geometry else rgb, dtype=np.uint8))
         except Exception:
             bad.append(i)
     shapes = {a.shape for a in out}
     if len(shapes) > 1:
-        raise DataError(f"images of different sizes {sorted(shapes)} in one folder; resize them to one size first")
+        shown = ", ".join(f"{h}x{w}" for h, w, _ in sorted(shapes)[:4]) + (", ..." if len(shapes) > 4 else "")
+        raise MixedSizesError(f"images of {len(shapes)} different sizes ({shown}) in one folder: give build "
+                              "--resize N (shorter side to N pixels, then a centre crop to --input-shape)")
     return (np.stack(out) if out else np.empty((0, 0, 0, 3), np.uint8)), bad
 
 
-def _decode_split(entries: list[tuple[str, int]], bar, task) -> tuple[Split, list[str]]:
+def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry | None) -> tuple[Split, list[str]]:
     """Decode one split in parallel chunks; undecodable files are skipped and returned by path."""
     paths = [p for p, _ in entries]
     starts = range(0, len(paths), _CHUNK)
     pixels, keep, skipped = [], [], []
     workers = max(1, min(len(starts), os.cpu_count() or 1))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_decode_chunk, [paths[s:s + _CHUNK] for s in starts])
+        results = pool.map(_decode_chunk, [paths[s:s + _CHUNK] for s in starts], [geometry] * len(starts))
         for start, (arr, bad) in zip(starts, results, strict=True):
             count, bad_set = min(_CHUNK, len(paths) - start), set(bad)
             keep += [start + i for i in range(count) if i not in bad_set]
@@ -185,17 +201,18 @@ def _decode_split(entries: list[tuple[str, int]], bar, task) -> tuple[Split, lis
     if not keep:
         raise DataError(f"none of the {len(paths)} images under {Path(paths[0]).parents[1]} could be decoded")
     if len({a.shape[1:] for a in pixels}) > 1:
-        raise DataError(f"images of different sizes {sorted({a.shape[1:] for a in pixels})}; resize them first")
+        raise MixedSizesError(f"images of different sizes ({len({a.shape[1:] for a in pixels})} in all) in one "
+                              "folder: give build --resize N (shorter side to N pixels, then a centre crop)")
     labels = np.array([entries[i][1] for i in keep], dtype=np.int64)
     return Split(np.concatenate(pixels), labels), skipped
 
 
-def _load_image_folder(root: Path, *, progress: bool) -> Dataset:
+def _load_image_folder(root: Path, *, progress: bool, geometry: Geometry | None = None) -> Dataset:
     classes, files = _listing(root)
-    key = _listing_key(root, files)
+    key = _listing_key(root, files, geometry)
     cache = cache_dir() / f"imagefolder-{key}.npz"
     if not cache.is_file():
-        _write_cache(root, files, classes, cache, progress)
+        _write_cache(root, files, classes, cache, progress, geometry)
     with np.load(cache, allow_pickle=False) as npz:
         train = Split(npz["train_images"], npz["train_labels"])
         test = Split(npz["test_images"], npz["test_labels"])
@@ -207,7 +224,7 @@ def _load_image_folder(root: Path, *, progress: bool) -> Dataset:
     return Dataset(train, test, classes, provenance)
 
 
-def _write_cache(root: Path, files, classes, cache: Path, progress: bool) -> None:
+def _write_cache(root: Path, files, classes, cache: Path, progress: bool, geometry: Geometry | None) -> None:
     from rich.progress import Progress
 
     total = sum(len(v) for v in files.values())
@@ -215,7 +232,7 @@ def _write_cache(root: Path, files, classes, cache: Path, progress: bool) -> Non
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"decoding {total} images from {root}", total=total)
         for name, entries in files.items():
-            splits[name], bad = _decode_split(entries, bar, task)
+            splits[name], bad = _decode_split(entries, bar, task, geometry)
             skipped += bad
     if skipped:
         print(f"skipped {len(skipped)} image(s) that could not be decoded, e.g. {skipped[0]}")
