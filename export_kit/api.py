@@ -223,7 +223,9 @@ def _against(folder: ArtifactsFolder, other: Path, access: Access | None):
 
     old, _ = open_folder(Path(other), access, writes=False)
     mine, theirs = folder.manifest, old.manifest
-    for what, a, b in (("input", mine.input, theirs.input), ("output", mine.output, theirs.output),
+    mine_io, their_io = mine.model_io.to_dict(), theirs.model_io.to_dict()
+    for what, a, b in (("inputs", mine_io["inputs"], their_io["inputs"]),
+                       ("outputs", mine_io["outputs"], their_io["outputs"]),
                        ("classes", len(mine.classes), len(theirs.classes))):
         if a != b:
             raise UsageError(f"--against {other} holds another model ({what} {b!r}, here {a!r}); compare "

@@ -17,7 +17,7 @@ from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import PARTIAL_MARK, atomic_path
 from export_kit.golden import GOLDEN_NAME, Golden
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
-from export_kit.modelio import ModelIO, classifier_logits, flat_outputs
+from export_kit.modelio import ModelIO, flat_outputs, reference_top1
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD
 from export_kit.signing import SIGNATURE_NAME, sign_folder
@@ -77,12 +77,9 @@ def make_golden(model, prep: Preprocessing | None, test: Split | None, io: Model
     with torch.inference_mode():
         chunks = [flat_outputs(model(*(torch.from_numpy(x[i:i + 50]) for x in inputs)))
                   for i in range(0, len(labels), 50)]
-        preds = [classifier_logits(model(torch.from_numpy(prep.apply(whole.images[i:i + 500]))), io.classifier)
-                 .argmax(1).numpy() for i in range(0, len(whole), 500)]
     outputs = [np.concatenate([c[k].float().numpy() for c in chunks]) for k in range(len(io.outputs))]
-    return Golden(pixels, inputs, outputs, labels,
-                  np.concatenate(preds).astype(np.int64) if preds else np.empty(0, np.int64),
-                  whole.labels.astype(np.int64), io.classifier)
+    preds = reference_top1(model, prep, whole.images, io.classifier) if prep else np.empty(0, np.int64)
+    return Golden(pixels, inputs, outputs, labels, preds, whole.labels.astype(np.int64), io.classifier)
 
 
 def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tuple[list[Artifact], list[dict]]:

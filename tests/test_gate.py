@@ -251,7 +251,7 @@ def test_ab_in_one_run_fails_a_slowed_copy_and_refuses_another_model(built, buil
     assert gate["onnx/onnxruntime/cpu/batch1"]["verdict"] == "slower"
     assert gate["onnx/onnxruntime/cpu/batch1"]["ratio_ci95"][0] > 1.1
     manifest = json.loads((built_copy / "manifest.json").read_text())
-    manifest["input"]["shape"] = [1, 32, 32]
+    manifest["input"]["shape"] = manifest["inputs"][0]["shape"] = ["batch", 3, 16, 16]
     other = tmp_path / "other"
     other.mkdir()
     (other / "manifest.json").write_text(json.dumps(manifest))

@@ -95,9 +95,9 @@ def test_accuracy_statistics_are_reported_and_recomputable(built, synthetic):
     from export_kit.modelspec import load_checkpoint
 
     model, _ = load_checkpoint(built[0] / "checkpoint.pt")  # verify's reference: recomputed from the checkpoint
-    with torch.inference_mode():
-        reference = np.concatenate([model(torch.from_numpy(x[i:i + 500])).argmax(1).numpy()
-                                    for i in range(0, len(x), 500)])
+    with torch.inference_mode():  # in verify's chunks of 256: a near-tie can flip with the batch size
+        reference = np.concatenate([model(torch.from_numpy(x[i:i + 256])).argmax(1).numpy()
+                                    for i in range(0, len(x), 256)])
     labels = synthetic.test.labels
     assert row["accuracy"] == (preds == labels).mean()
     assert row["top1_agreement"] == (preds == reference).mean()

@@ -57,7 +57,10 @@ def register_check(spec: CheckSpec) -> CheckSpec:
 
 
 def checks_in(scope: str) -> list[CheckSpec]:
-    return [c for c in CHECKS.values() if c.scope == scope and c.run is not None]
+    """The runnable checks of ``scope`` in stage order (file, load, parity, accuracy), then registration order:
+    a row's headline figures come from the last stage that sets them, whatever order the modules import in."""
+    found = [c for c in CHECKS.values() if c.scope == scope and c.run is not None]
+    return sorted(found, key=lambda c: STAGES.index(c.stage))
 
 
 def stage_of(name: str) -> str | None:

@@ -3,10 +3,11 @@ top-1 agreement with the reference, an exact McNemar test, per-class deltas and 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from export_kit.checks import CheckSpec, VerifyContext, register_check
-from export_kit.checks.parity import run_sizes
 from export_kit.compare import Tolerance
 from export_kit.datasets import Split
 from export_kit.errors import first_line
@@ -56,12 +57,28 @@ def _judge(row: VerifyResult, predictions: np.ndarray, golden: Golden, test: Spl
                   limit=tol.to_dict(), detail="; ".join(problems)))
 
 
+def _predictions(ctx: VerifyContext, runner: Runner, what: str) -> np.ndarray:
+    """Top-1 of the classifier output on the whole test split, each batch read and preprocessed just before it
+    runs: a memory-mapped split of any size is never whole in memory, as pixels or as model inputs."""
+    from export_kit.progress import images_bar
+
+    images, prep = ctx.test.images, ctx.folder.manifest.preprocessing
+    name, sizes, found, start = runner.io.inputs[0].name, itertools.cycle(ACCURACY_BATCHES), [], 0
+    with images_bar() as bar:
+        task = bar.add_task(what, total=len(images))
+        while start < len(images):
+            batch = prep.apply(np.asarray(images[start:start + next(sizes)]))
+            found.append(runner.run({name: batch})[ctx.folder.classifier].argmax(1))
+            start += len(batch)
+            bar.advance(task, len(batch))
+    return np.concatenate(found)
+
+
 def accuracy(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
     if ctx.test is None:
         return
-    inputs = [ctx.folder.manifest.preprocessing.apply(ctx.test.images)]
     try:
-        predictions = run_sizes(runner, inputs, ACCURACY_BATCHES, ctx.folder.classifier).argmax(1)
+        predictions = _predictions(ctx, runner, f"accuracy of {artifact.name} on {runner.target}")
     except Exception as exc:
         row.add(Check("accuracy", False, detail=f"runtime error: {first_line(exc)}"))
         return

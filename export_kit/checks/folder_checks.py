@@ -9,7 +9,7 @@ import numpy as np
 
 from export_kit.checks import CheckSpec, VerifyContext, register_check
 from export_kit.errors import UnavailableError
-from export_kit.modelio import classifier_logits
+from export_kit.modelio import reference_top1
 from export_kit.results import Check
 
 
@@ -42,17 +42,11 @@ def _recomputed_predictions(ctx: VerifyContext) -> np.ndarray | None:
     ref = folder.reference_artifact()
     if test is None or ref is None or folder.integrity_problem(ref):
         return None
-    import torch
-
     try:
         model = folder.reference_module(ref)
     except UnavailableError:  # its factory is not installed here: the stored predictions are all there is
         return None
-    prep, classifier = folder.manifest.preprocessing, folder.manifest.model_io.classifier
-    with torch.inference_mode():
-        return np.concatenate([classifier_logits(model(torch.from_numpy(prep.apply(test.images[i:i + 500]))),
-                                                 classifier).argmax(1).numpy()
-                               for i in range(0, len(test), 500)]).astype(np.int64)
+    return reference_top1(model, folder.manifest.preprocessing, test.images, folder.manifest.model_io.classifier)
 
 
 def reference(ctx: VerifyContext) -> list[Check]:

@@ -39,11 +39,6 @@ def run_all(runner: Runner, inputs: list[np.ndarray], sizes: tuple[int, ...]) ->
     return [np.concatenate([c[k] for c in chunks]) for k in range(len(runner.io.outputs))]
 
 
-def run_sizes(runner: Runner, inputs: list[np.ndarray], sizes: tuple[int, ...], output: str) -> np.ndarray:
-    """The output named ``output`` only (the classifier's logits, for accuracy)."""
-    return run_all(runner, inputs, sizes)[list(runner.io.outputs).index(output)]
-
-
 def _judge(p: Parity, tol: Tolerance, classifier: bool) -> list[str]:
     """One output's problems: non-finite values, max abs error, worst cosine; top-1 agreement for the classifier
     only (elsewhere an argmax means nothing)."""

@@ -20,7 +20,6 @@ import numpy as np
 
 from export_kit.datasets.base import Dataset, Split
 from export_kit.errors import DataError, EmptyClassError, MixedSizesError
-from export_kit.fileio import atomic_path, sha256_file
 from export_kit.geometry import Geometry
 
 CIFAR10_CLASSES = (
@@ -183,61 +182,97 @@ def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[n
     return (np.stack(out) if out else np.empty((0, 0, 0, 3), np.uint8)), bad
 
 
-def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry | None) -> tuple[Split, list[str]]:
-    """Decode one split in parallel chunks; undecodable files are skipped and returned by path."""
+def _chunk_size(paths: list[str], geometry: Geometry | None) -> int:
+    """Images per decode task: about 48 MB of pixels, so a chunk of 224x224 photos holds ~300, of CIFAR's
+    32x32 ones 2,000 (the most), and memory stays flat however many images a split has."""
+    if geometry is not None:
+        per_image = geometry.crop[0] * geometry.crop[1] * 3
+    else:
+        arr, _ = _decode_chunk(paths[:1])
+        per_image = max(1, int(np.prod(arr.shape[1:]))) if len(arr) else 3 * 32 * 32
+    return int(min(_CHUNK, max(16, 48_000_000 // per_image)))
+
+
+def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry | None, folder: Path,
+                  name: str) -> tuple[int, list[str]]:
+    """Decode one split in parallel chunks straight into ``folder/<name>_images.npy``, a memory-mapped file, so no
+    split is ever whole in memory; write its labels beside it. Returns how many images decoded and the paths of
+    those that did not."""
     paths = [p for p, _ in entries]
-    starts = range(0, len(paths), _CHUNK)
-    pixels, keep, skipped = [], [], []
+    size = _chunk_size(paths, geometry)
+    starts = range(0, len(paths), size)
+    out, labels, skipped, done = None, [], [], 0
     workers = max(1, min(len(starts), os.cpu_count() or 1))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_decode_chunk, [paths[s:s + _CHUNK] for s in starts], [geometry] * len(starts))
+        results = pool.map(_decode_chunk, [paths[s:s + size] for s in starts], [geometry] * len(starts))
         for start, (arr, bad) in zip(starts, results, strict=True):
-            count, bad_set = min(_CHUNK, len(paths) - start), set(bad)
-            keep += [start + i for i in range(count) if i not in bad_set]
+            count, bad_set = min(size, len(paths) - start), set(bad)
+            labels += [entries[start + i][1] for i in range(count) if i not in bad_set]
             skipped += [paths[start + i] for i in bad]
             if len(arr):
-                pixels.append(arr)
+                if out is None:
+                    out = np.lib.format.open_memmap(folder / f"{name}_images.npy", mode="w+", dtype=np.uint8,
+                                                    shape=(len(paths), *arr.shape[1:]))
+                elif arr.shape[1:] != out.shape[1:]:
+                    raise MixedSizesError(f"images of different sizes ({out.shape[1]}x{out.shape[2]} and "
+                                          f"{arr.shape[1]}x{arr.shape[2]}) in one folder: give build --resize N "
+                                          "(shorter side to N pixels, then a centre crop)")
+                out[done:done + len(arr)] = arr
+                done += len(arr)
             bar.advance(task, count)
-    if not keep:
+    if out is None:
         raise DataError(f"none of the {len(paths)} images under {Path(paths[0]).parents[1]} could be decoded")
-    if len({a.shape[1:] for a in pixels}) > 1:
-        raise MixedSizesError(f"images of different sizes ({len({a.shape[1:] for a in pixels})} in all) in one "
-                              "folder: give build --resize N (shorter side to N pixels, then a centre crop)")
-    labels = np.array([entries[i][1] for i in keep], dtype=np.int64)
-    return Split(np.concatenate(pixels), labels), skipped
+    out.flush()
+    np.save(folder / f"{name}_labels.npy", np.array(labels, dtype=np.int64))
+    return done, skipped
+
+
+def _read_split(cache: Path, name: str, count: int) -> Split:
+    """A split from the cache: pixels memory-mapped (read from disk as they are used), labels in memory."""
+    return Split(np.load(cache / f"{name}_images.npy", mmap_mode="r")[:count], np.load(cache / f"{name}_labels.npy"))
 
 
 def _load_image_folder(root: Path, *, progress: bool, geometry: Geometry | None = None) -> Dataset:
     classes, files = _listing(root)
     key = _listing_key(root, files, geometry)
-    cache = cache_dir() / f"imagefolder-{key}.npz"
-    if not cache.is_file():
-        _write_cache(root, files, classes, cache, progress, geometry)
-    with np.load(cache, allow_pickle=False) as npz:
-        train = Split(npz["train_images"], npz["train_labels"])
-        test = Split(npz["test_images"], npz["test_labels"])
-        skipped = [str(s) for s in npz["skipped"]]
+    cache = cache_dir() / f"imagefolder-{key}"
+    if not (cache / "meta.json").is_file():
+        _write_cache(root, files, cache, progress, geometry)
+    meta = json.loads((cache / "meta.json").read_text())
+    train, test = _read_split(cache, "train", meta["train"]), _read_split(cache, "test", meta["test"])
+    digest = hashlib.sha256(key.encode())
+    for labels in (train.labels, test.labels):
+        digest.update(labels.tobytes())
     provenance = {"dataset": "cifar10" if classes == list(CIFAR10_CLASSES) else "imagefolder",
                   "layout": "imagefolder", "path": str(root.resolve()), "train_images": len(train),
-                  "test_images": len(test), "skipped_corrupt": len(skipped), "cache": str(cache),
-                  "sha256": sha256_file(cache)}
+                  "test_images": len(test), "skipped_corrupt": len(meta["skipped"]), "cache": str(cache),
+                  "sha256": digest.hexdigest()}
     return Dataset(train, test, classes, provenance)
 
 
-def _write_cache(root: Path, files, classes, cache: Path, progress: bool, geometry: Geometry | None) -> None:
-    from rich.progress import Progress
+def _write_cache(root: Path, files, cache: Path, progress: bool, geometry: Geometry | None) -> None:
+    """Decode every split into a fresh folder and rename it into place, so a cache folder with ``meta.json`` is
+    always complete (an interrupted decode leaves only a temporary folder, removed here or by the next run)."""
+    import shutil
+    import tempfile
+
+    from export_kit.progress import images_bar
 
     total = sum(len(v) for v in files.values())
-    splits, skipped = {}, []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"decoding {total} images from {root}", total=total)
-        for name, entries in files.items():
-            splits[name], bad = _decode_split(entries, bar, task, geometry)
-            skipped += bad
-    if skipped:
-        print(f"skipped {len(skipped)} image(s) that could not be decoded, e.g. {skipped[0]}")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, train_images=splits["train"].images, train_labels=splits["train"].labels,
-             test_images=splits["test"].images, test_labels=splits["test"].labels,
-             classes=np.array(classes), skipped=np.array(skipped, dtype=str))
+    work = Path(tempfile.mkdtemp(prefix=f".{cache.name}.partial-", dir=cache.parent))
+    try:
+        counts, skipped = {}, []
+        with images_bar(progress) as bar:
+            task = bar.add_task(f"decoding {total} images from {root}", total=total)
+            for name, entries in files.items():
+                counts[name], bad = _decode_split(entries, bar, task, geometry, work, name)
+                skipped += bad
+        if skipped:
+            print(f"skipped {len(skipped)} image(s) that could not be decoded, e.g. {skipped[0]}")
+        (work / "meta.json").write_text(json.dumps({**counts, "skipped": skipped}))
+        if cache.exists():
+            shutil.rmtree(cache)
+        os.replace(work, cache)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,16 @@
+"""One progress bar for work counted in images (decoding a dataset, an accuracy pass): done of total, images/s
+and the time left. Transient: it vanishes when done, and draws nothing where the output is not a terminal."""
+
+from __future__ import annotations
+
+
+def images_bar(enabled: bool = True):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed or 0:,.0f} images/s")
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(),
+                    TimeRemainingColumn(), disable=not enabled, transient=True)
