@@ -78,7 +78,7 @@ def make_golden(model, prep: Preprocessing | None, test: Split | None, io: Model
         chunks = [flat_outputs(model(*(torch.from_numpy(x[i:i + 50]) for x in inputs)))
                   for i in range(0, len(labels), 50)]
     outputs = [np.concatenate([c[k].float().numpy() for c in chunks]) for k in range(len(io.outputs))]
-    preds = reference_top1(model, prep, whole.images, io.classifier) if prep else np.empty(0, np.int64)
+    preds = reference_top1(model, prep, whole, io.classifier) if prep else np.empty(0, np.int64)
     return Golden(pixels, inputs, outputs, labels, preds, whole.labels.astype(np.int64), io.classifier)
 
 

@@ -274,14 +274,14 @@ def describe(model, example, preprocessing: Preprocessing | None, inputs: Sequen
     return ModelIO(specs, output_specs(out, classifier)), preprocessing
 
 
-def reference_top1(model, prep: Preprocessing, images, classifier: int, chunk: int = 256) -> np.ndarray:
-    """The eager model's top-1 on uint8 ``images`` (possibly memory-mapped), ``chunk`` at a time: 256 photos of
-    224x224 are 150 MB as float32 inputs, and a split of any size is never whole in memory."""
+def reference_top1(model, prep: Preprocessing, split, classifier: int, chunk: int = 256) -> np.ndarray:
+    """The eager model's top-1 on a :class:`~export_kit.datasets.Split`, ``chunk`` images at a time: 256 photos
+    of 224x224 are 150 MB as float32 inputs, and a split of any size is never whole in memory."""
     import torch
 
     found = [np.empty(0, np.int64)]
     with torch.inference_mode():
-        for i in range(0, len(images), chunk):
-            batch = torch.from_numpy(prep.apply(np.asarray(images[i:i + chunk])))
+        for i in range(0, len(split), chunk):
+            batch = torch.from_numpy(prep.apply(split.rows(i, i + chunk)))
             found.append(classifier_logits(model(batch), classifier).argmax(1).numpy().astype(np.int64))
     return np.concatenate(found)

@@ -134,3 +134,17 @@ def test_fewer_than_ten_classes_train_a_model_with_that_many_outputs(tmp_path):
     train(data, TrainConfig(epochs=1, batch_size=4), tmp_path / "c.pt", progress=False)
     model, meta = load_checkpoint(tmp_path / "c.pt")
     assert meta["classes"] == ["left", "middle", "right"] and model.classifier[-1].out_features == 3
+
+
+def test_a_decoded_folder_is_memory_mapped_and_read_in_windows_that_match_it(tmp_path):
+    write_image_folder(tmp_path / "d", ["a", "b", "c"], 5, size=12)
+    (tmp_path / "d" / "test" / "b" / "0002.png").write_bytes(b"not an image")  # skipped, counted
+    data = load_cifar10(tmp_path / "d", progress=False)
+    test = data.test
+    assert isinstance(test.images, np.memmap) and len(test) == 14 == len(test.images)
+    assert data.provenance["skipped_corrupt"] == 1
+    for start, stop in ((0, 14), (3, 9), (13, 40)):
+        window = test.rows(start, stop)
+        assert type(window) is np.ndarray and np.array_equal(window, np.asarray(test.images[start:stop]))
+    again = load_cifar10(tmp_path / "d", progress=False)  # from the cache: the same pixels and labels
+    assert np.array_equal(again.test.images, test.images) and np.array_equal(again.test.labels, test.labels)

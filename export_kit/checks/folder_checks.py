@@ -46,7 +46,7 @@ def _recomputed_predictions(ctx: VerifyContext) -> np.ndarray | None:
         model = folder.reference_module(ref)
     except UnavailableError:  # its factory is not installed here: the stored predictions are all there is
         return None
-    return reference_top1(model, folder.manifest.preprocessing, test.images, folder.manifest.model_io.classifier)
+    return reference_top1(model, folder.manifest.preprocessing, test, folder.manifest.model_io.classifier)
 
 
 def reference(ctx: VerifyContext) -> list[Check]:

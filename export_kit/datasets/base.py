@@ -1,4 +1,9 @@
-"""Labelled image sets as plain uint8 arrays, so every consumer (training, verify, calibration) shares one form."""
+"""Labelled image sets as plain uint8 arrays, so every consumer (training, verify, calibration) shares one form.
+
+A decoded image folder is a memory-mapped file. Pages of a mapping that have been read count in the process's
+resident memory until it is unmapped, so passes over a whole split read it through :meth:`Split.rows`, which maps
+one chunk at a time and lets it go: verify's memory then does not grow with the number of test images.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,20 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Images ``start:stop`` as an array of their own: from a memory-mapped split, through a mapping of those
+        rows alone, released when the copy is made."""
+        images = self.images
+        stop = min(stop, len(images))
+        if not isinstance(images, np.memmap) or images.filename is None or stop <= start:
+            return np.asarray(images[start:stop])
+        row = int(np.prod(images.shape[1:])) * images.dtype.itemsize
+        window = np.memmap(images.filename, dtype=images.dtype, mode="r", offset=images.offset + start * row,
+                           shape=(stop - start, *images.shape[1:]))
+        chunk = np.array(window)
+        del window
+        return chunk
 
     def subset(self, per_class: int) -> Split:
         """The first ``per_class`` images of every class, in dataset order (deterministic, balanced)."""

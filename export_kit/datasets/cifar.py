@@ -195,34 +195,35 @@ def _chunk_size(paths: list[str], geometry: Geometry | None) -> int:
 
 def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry | None, folder: Path,
                   name: str) -> tuple[int, list[str]]:
-    """Decode one split in parallel chunks straight into ``folder/<name>_images.npy``, a memory-mapped file, so no
-    split is ever whole in memory; write its labels beside it. Returns how many images decoded and the paths of
-    those that did not."""
+    """Decode one split in parallel chunks, appending each to ``folder/<name>_images.npy`` as it arrives, so no
+    split is ever whole in memory (rows of undecodable files are left as zeros at the end, past the count); write
+    its labels beside it. Returns how many images decoded and the paths of those that did not."""
     paths = [p for p, _ in entries]
     size = _chunk_size(paths, geometry)
     starts = range(0, len(paths), size)
-    out, labels, skipped, done = None, [], [], 0
+    shape, labels, skipped, done = None, [], [], 0
     workers = max(1, min(len(starts), os.cpu_count() or 1))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool, open(folder / f"{name}_images.npy", "wb") as out:
         results = pool.map(_decode_chunk, [paths[s:s + size] for s in starts], [geometry] * len(starts))
         for start, (arr, bad) in zip(starts, results, strict=True):
             count, bad_set = min(size, len(paths) - start), set(bad)
             labels += [entries[start + i][1] for i in range(count) if i not in bad_set]
             skipped += [paths[start + i] for i in bad]
             if len(arr):
-                if out is None:
-                    out = np.lib.format.open_memmap(folder / f"{name}_images.npy", mode="w+", dtype=np.uint8,
-                                                    shape=(len(paths), *arr.shape[1:]))
-                elif arr.shape[1:] != out.shape[1:]:
-                    raise MixedSizesError(f"images of different sizes ({out.shape[1]}x{out.shape[2]} and "
+                if shape is None:
+                    shape = arr.shape[1:]
+                    np.lib.format.write_array_header_1_0(out, {"descr": "|u1", "fortran_order": False,
+                                                               "shape": (len(paths), *shape)})
+                elif arr.shape[1:] != shape:
+                    raise MixedSizesError(f"images of different sizes ({shape[0]}x{shape[1]} and "
                                           f"{arr.shape[1]}x{arr.shape[2]}) in one folder: give build --resize N "
                                           "(shorter side to N pixels, then a centre crop)")
-                out[done:done + len(arr)] = arr
+                out.write(np.ascontiguousarray(arr, np.uint8).tobytes())
                 done += len(arr)
             bar.advance(task, count)
-    if out is None:
-        raise DataError(f"none of the {len(paths)} images under {Path(paths[0]).parents[1]} could be decoded")
-    out.flush()
+        if shape is None:
+            raise DataError(f"none of the {len(paths)} images under {Path(paths[0]).parents[1]} could be decoded")
+        out.write(bytes((len(paths) - done) * int(np.prod(shape))))
     np.save(folder / f"{name}_labels.npy", np.array(labels, dtype=np.int64))
     return done, skipped
 
