@@ -146,8 +146,9 @@ def _failed(folder: Path, test: Split | None, trust: Trust) -> dict[str, list[st
 
 def _listed_files(source: ArtifactsFolder) -> list[str]:
     golden = source.manifest.golden
-    return [MANIFEST_NAME, golden.get("path", GOLDEN_NAME), *dict(golden.get("plain") or {}).values(),
-            *(a.path for a in source.manifest.artifacts)]
+    plain = [rel for value in dict(golden.get("plain") or {}).values()
+             for rel in (value if isinstance(value, list) else [value])]
+    return [MANIFEST_NAME, golden.get("path", GOLDEN_NAME), *plain, *(a.path for a in source.manifest.artifacts)]
 
 
 def copy_listed(source: ArtifactsFolder, dst: Path) -> None:

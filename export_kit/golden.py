@@ -11,6 +11,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,7 @@ NPY_HEADER_SLACK = 4096
 #: The same pixels and logits as plain ``.npy`` files, for apps in other languages: a 10-line header parser reads
 #: them, where the ``.npz`` (a zip archive) would need a zip library.
 PLAIN_FILES = {"pixels": "golden_pixels.npy", "logits": "golden_logits.npy"}
+PLAIN_OUTPUT = "golden_output_{}.npy"
 
 
 @dataclass
@@ -54,13 +56,18 @@ class Golden:
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    def save_plain(self, folder: Path) -> dict[str, str]:
-        """Write uint8 NHWC pixels and float32 classifier logits as ``.npy``; return their paths relative to
-        ``folder``."""
-        for key, array in (("pixels", self.images), ("logits", self.logits)):
-            with atomic_path(Path(folder) / PLAIN_FILES[key]) as tmp, open(tmp, "wb") as fh:
+    def save_plain(self, folder: Path) -> dict[str, Any]:
+        """Write uint8 NHWC pixels and float32 classifier logits as ``.npy`` and, for a model with several
+        outputs, every output in order (``outputs``); return their paths relative to ``folder``."""
+        files: dict[str, Any] = dict(PLAIN_FILES)
+        arrays = [(PLAIN_FILES["pixels"], self.images), (PLAIN_FILES["logits"], self.logits)]
+        if len(self.outputs) > 1:
+            files["outputs"] = [PLAIN_OUTPUT.format(k) for k in range(len(self.outputs))]
+            arrays += list(zip(files["outputs"], self.outputs, strict=True))
+        for rel, array in arrays:
+            with atomic_path(Path(folder) / rel) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(array))
-        return dict(PLAIN_FILES)
+        return files
 
     @classmethod
     def load(cls, path: Path, count: int, io: ModelIO, image_shape: tuple[int, ...] | None) -> Golden:

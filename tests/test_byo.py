@@ -163,8 +163,11 @@ def test_a_grayscale_model_builds_and_verifies_with_accuracy_from_rgb_images(tmp
     write_image_folder(data, ["a", "b", "c"], per_class=12, size=20)
     out = tmp_path / "gray"
     result = invoke("build", "--model", "byo_models:gray", "--input-shape", "1x20x20", "--mean", "0.5", "--std",
-                    "0.25", "--data-dir", data, "--out", out, "--golden", "12", "--no-bench")
+                    "0.25", "--data-dir", data, "--out", out, "--golden", "12", "--batch", "1,3",
+                    "--bench-processes", "0")
     report, rows = _rows(out)
+    timed = {(b["artifact"], b["batch"]) for b in report["bench"] if b["status"] == "passed"}
+    assert {(a, b) for a in ("pytorch", "onnx", "torchscript") for b in (1, 3)} <= timed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["preprocessing"]["color"] == "L" and manifest["preprocessing"]["mean"] == [0.5]
     assert manifest["input"]["shape"] == ["batch", 1, 20, 20]

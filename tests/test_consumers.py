@@ -141,22 +141,33 @@ def heads_and_audio(tmp_path_factory) -> tuple[Path, Path]:
     return root / "two_heads", root / "audio"
 
 
-def _reads_the_classifier_and_refuses_audio(program: list[str], folders: tuple[Path, Path]) -> None:
+def _reads_every_output_and_refuses_audio(program: list[str], folders: tuple[Path, Path], tmp_path: Path) -> None:
+    """Both outputs are checked against their own golden files (spoiling the box head's fails the check), and
+    a model that takes audio is refused."""
     heads, audio = folders
     done = subprocess.run([*program, str(heads), "--check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("PASS: 16 golden images"), done.stdout + done.stderr
+    assert "every output checked" in done.stdout and "output" in done.stdout.splitlines()[1]
+    spoiled = tmp_path / "spoiled_box"
+    shutil.copytree(heads, spoiled)
+    box = np.load(spoiled / "golden_output_0.npy")
+    box[3, 1] += 1e-3
+    np.save(spoiled / "golden_output_0.npy", box)
+    done = subprocess.run([*program, str(spoiled), "--check"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout.startswith("FAIL") and "FAIL" in done.stdout.splitlines()[1]
     done = subprocess.run([*program, str(audio), "--check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 3 and "feeds one image input" in done.stderr, done.stdout + done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
-def test_cpp_program_checks_the_classifier_of_a_two_output_model_and_refuses_audio(heads_and_audio, classify):
-    _reads_the_classifier_and_refuses_audio([str(classify)], heads_and_audio)
+def test_cpp_program_checks_every_output_of_a_two_output_model_and_refuses_audio(heads_and_audio, classify,
+                                                                                 tmp_path):
+    _reads_every_output_and_refuses_audio([str(classify)], heads_and_audio, tmp_path)
 
 
-def test_js_consumer_checks_the_classifier_of_a_two_output_model_and_refuses_audio(heads_and_audio):
-    _reads_the_classifier_and_refuses_audio([_node(), str(JS / "classify.mjs")], heads_and_audio)
+def test_js_consumer_checks_every_output_of_a_two_output_model_and_refuses_audio(heads_and_audio, tmp_path):
+    _reads_every_output_and_refuses_audio([_node(), str(JS / "classify.mjs")], heads_and_audio, tmp_path)
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@
 // Everything comes from ARTIFACTS/manifest.json: which file to load, the input size, the preprocessing
 // (input = (pixel * scale - mean) / std per channel, RGB or L (grayscale), NCHW), the class names, and the
 // golden vectors with their fp32 tolerance. --check preprocesses the golden uint8 pixels here, in C++, so it
-// tests this program's preprocessing as well as the artifact. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
+// tests this program's preprocessing as well as the artifact; with several outputs, it checks every one. Exit
+// codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
@@ -76,16 +77,25 @@ void preprocess(const Model& m, const uint8_t* pixels, float* out) {
   }
 }
 
-torch::Tensor run(Model& m, const uint8_t* pixels, int64_t count) {
+// Every output of the module for `count` images, in the order the manifest's "outputs" lists them.
+std::vector<torch::Tensor> run_all(Model& m, const uint8_t* pixels, int64_t count) {
   const int64_t sample = m.channels * m.height * m.width;
   torch::Tensor input = torch::empty({count, m.channels, m.height, m.width}, torch::kFloat32);
   for (int64_t n = 0; n < count; ++n) preprocess(m, pixels + n * sample, input.data_ptr<float>() + n * sample);
   torch::InferenceMode guard;
   c10::IValue out = m.module.forward({input});
-  if (out.isTuple()) return out.toTupleRef().elements().at(m.classifier).toTensor().contiguous();
-  if (out.isList()) return out.toListRef().at(m.classifier).toTensor().contiguous();
-  return out.toTensor().contiguous();
+  std::vector<torch::Tensor> all;
+  if (out.isTuple())
+    for (const auto& v : out.toTupleRef().elements()) all.push_back(v.toTensor().contiguous());
+  else if (out.isList())
+    for (const auto& v : out.toListRef()) all.push_back(v.toTensor().contiguous());
+  else
+    all.push_back(out.toTensor().contiguous());
+  return all;
 }
+
+// The classifier's logits: what ranking an image needs.
+torch::Tensor run(Model& m, const uint8_t* pixels, int64_t count) { return run_all(m, pixels, count).at(m.classifier); }
 
 // The intra-op thread count `exportkit bench --tune` measured fastest for one image on this kind of CPU, when the
 // manifest records one (runtime_settings, artifact, "<runtime>/cpu/batch1"); otherwise libtorch's default.
@@ -183,15 +193,51 @@ int classify_images(Model& m, const std::vector<std::string>& images, int top) {
   return 0;
 }
 
+// How far an output is from its golden values: worst absolute error, worst per-sample cosine, non-finite values,
+// and (for the classifier) how many samples keep their top-1 class.
+struct Gap {
+  double max_abs = 0.0, worst_cos = 1.0;
+  bool finite = true;
+  int64_t agree = 0;
+
+  void add(const float* out, const float* ref, int64_t width) {
+    double dot = 0, nr = 0, no = 0;
+    for (int64_t j = 0; j < width; ++j) {
+      max_abs = std::max(max_abs, static_cast<double>(std::fabs(out[j] - ref[j])));
+      if (!std::isfinite(out[j])) finite = false;
+      dot += static_cast<double>(out[j]) * ref[j];
+      nr += static_cast<double>(ref[j]) * ref[j];
+      no += static_cast<double>(out[j]) * out[j];
+    }
+    worst_cos = std::min(worst_cos, dot / std::sqrt(std::max(nr * no, 1e-300)));
+    agree += std::max_element(out, out + width) - out == std::max_element(ref, ref + width) - ref;
+  }
+};
+
+// The golden values of every output: the classifier's are golden.plain.logits; a model with several outputs also
+// lists one file per output in golden.plain.outputs (folders built before that field have the classifier's only).
+std::vector<npy::Array> golden_outputs(const mini_json::Value& plain, const std::string& folder, const Model& m) {
+  std::vector<npy::Array> found;
+  if (plain.has("outputs"))
+    for (const auto& rel : plain["outputs"].array()) found.push_back(npy::load(inside(folder, rel.str()), 4));
+  else
+    found.push_back(npy::load(inside(folder, plain["logits"].str()), 4));
+  for (const auto& a : found)
+    if (a.descr != "<f4" || a.shape.empty()) throw std::runtime_error("golden outputs must be float32 arrays");
+  if (!plain.has("outputs") && m.classifier != 0)
+    throw std::runtime_error("the manifest lists several outputs but no golden file for each; rebuild the folder");
+  return found;
+}
+
 int check_golden(Model& m, const std::string& folder) {
   mini_json::Value manifest = mini_json::parse(read_file(folder + "/manifest.json"));
   const auto& golden = manifest["golden"];
   if (!golden.has("plain")) throw std::runtime_error("this folder has no plain golden vectors; rebuild it");
   npy::Array pixels = npy::load(inside(folder, golden["plain"]["pixels"].str()), 1);
-  npy::Array logits = npy::load(inside(folder, golden["plain"]["logits"].str()), 4);
-  if (pixels.descr != "|u1" || logits.descr != "<f4" || pixels.shape.size() != 4 || logits.shape.size() != 2 ||
-      pixels.shape[0] != logits.shape[0] || pixels.shape[1] != m.height || pixels.shape[2] != m.width ||
-      pixels.shape[3] != m.channels)
+  std::vector<npy::Array> wants = golden_outputs(golden["plain"], folder, m);
+  const size_t head = wants.size() == 1 ? 0 : m.classifier;
+  if (pixels.descr != "|u1" || pixels.shape.size() != 4 || pixels.shape[0] != wants[head].shape[0] ||
+      pixels.shape[1] != m.height || pixels.shape[2] != m.width || pixels.shape[3] != m.channels)
     throw std::runtime_error("golden vectors do not match the manifest's input and output");
   // The artifact's own precision class (golden.tolerances); folders built before it carry fp32_tolerance only.
   const bool own = golden.has("tolerances") && golden["tolerances"].has(m.precision);
@@ -200,40 +246,44 @@ int check_golden(Model& m, const std::string& folder) {
   const double max_abs_limit = abs_checked ? tol["max_abs"].num() : INFINITY;
   const double min_cosine = tol["min_cosine"].num();
   const double min_agreement = tol.has("min_top1_agreement") ? tol["min_top1_agreement"].num() : 1.0;
-  bool finite = true;
-  const int64_t n = pixels.shape[0], k = logits.shape[1], batch = 32;
-  const float* want = reinterpret_cast<const float*>(logits.bytes.data());
-  double max_abs = 0.0, worst_cos = 1.0;
-  int64_t agree = 0;
+  const int64_t n = pixels.shape[0], batch = 32;
+  std::vector<Gap> gaps(wants.size());
   for (int64_t start = 0; start < n; start += batch) {
     int64_t count = std::min(batch, n - start);
-    torch::Tensor got = run(m, reinterpret_cast<const uint8_t*>(pixels.bytes.data()) +
-                                   start * m.channels * m.height * m.width, count);
-    if (got.size(1) != k) throw std::runtime_error("the artifact gives " + std::to_string(got.size(1)) + " outputs, "
-                                                   "the golden logits have " + std::to_string(k));
-    const float* g = got.data_ptr<float>();
-    for (int64_t i = 0; i < count; ++i) {
-      const float* ref = want + (start + i) * k;
-      const float* out = g + i * k;
-      double dot = 0, nr = 0, no = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        max_abs = std::max(max_abs, static_cast<double>(std::fabs(out[j] - ref[j])));
-        if (!std::isfinite(out[j])) finite = false;
-        dot += static_cast<double>(out[j]) * ref[j];
-        nr += static_cast<double>(ref[j]) * ref[j];
-        no += static_cast<double>(out[j]) * out[j];
-      }
-      worst_cos = std::min(worst_cos, dot / std::sqrt(std::max(nr * no, 1e-300)));
-      agree += std::max_element(out, out + k) - out == std::max_element(ref, ref + k) - ref;
+    std::vector<torch::Tensor> got = run_all(m, reinterpret_cast<const uint8_t*>(pixels.bytes.data()) +
+                                                    start * m.channels * m.height * m.width, count);
+    if (wants.size() == 1) got = {got.at(m.classifier)};
+    if (got.size() != wants.size())
+      throw std::runtime_error("the artifact gives " + std::to_string(got.size()) + " outputs, the golden files " +
+                               std::to_string(wants.size()));
+    for (size_t k = 0; k < wants.size(); ++k) {
+      const int64_t width = got[k].numel() / count;
+      if (width * wants[k].shape[0] != static_cast<int64_t>(wants[k].bytes.size() / 4))
+        throw std::runtime_error("output " + std::to_string(k) + " of the artifact has " + std::to_string(width) +
+                                 " values per image; its golden file another count");
+      const float* want = reinterpret_cast<const float*>(wants[k].bytes.data());
+      for (int64_t i = 0; i < count; ++i) gaps[k].add(got[k].data_ptr<float>() + i * width, want + (start + i) * width,
+                                                      width);
     }
   }
-  bool ok = finite && max_abs <= max_abs_limit && worst_cos >= min_cosine &&
-            static_cast<double>(agree) >= min_agreement * static_cast<double>(n) - 1e-9;
+  auto good = [&](size_t k) {
+    const Gap& g = gaps[k];
+    return g.finite && g.max_abs <= max_abs_limit && g.worst_cos >= min_cosine &&
+           (k != head || static_cast<double>(g.agree) >= min_agreement * static_cast<double>(n) - 1e-9);
+  };
+  bool ok = true;
+  for (size_t k = 0; k < gaps.size(); ++k) ok = ok && good(k);
+  const Gap& g = gaps[head];
   std::printf("%s: %lld golden images, max abs error %.3g (limit %.3g), worst cosine %.7f (limit %.4f), "
-              "top-1 agreement %lld/%lld (limit %.2f), %s tolerance%s\n", ok ? "PASS" : "FAIL",
-              static_cast<long long>(n), max_abs, max_abs_limit, worst_cos, min_cosine, static_cast<long long>(agree),
-              static_cast<long long>(n), min_agreement, own ? m.precision.c_str() : "fp32",
-              finite ? "" : "; non-finite outputs");
+              "top-1 agreement %lld/%lld (limit %.2f), %s tolerance%s%s\n", ok ? "PASS" : "FAIL",
+              static_cast<long long>(n), g.max_abs, max_abs_limit, g.worst_cos, min_cosine,
+              static_cast<long long>(g.agree), static_cast<long long>(n), min_agreement,
+              own ? m.precision.c_str() : "fp32", g.finite ? "" : "; non-finite outputs",
+              gaps.size() > 1 ? "; every output checked" : "");
+  for (size_t k = 0; k < gaps.size(); ++k)
+    if (k != head)
+      std::printf("  output %zu: %s, max abs error %.3g, worst cosine %.7f%s\n", k, good(k) ? "ok" : "FAIL",
+                  gaps[k].max_abs, gaps[k].worst_cos, gaps[k].finite ? "" : ", non-finite values");
   return ok ? 0 : 1;
 }
 

@@ -103,41 +103,70 @@ function readImage(file, { channels, height, width, resizes }) {
   return pixels;
 }
 
-async function run(session, manifest, pixels, count, geom) {
+// Every output the session gives, by name.
+async function runAll(session, manifest, pixels, count, geom) {
   const input = new ort.Tensor("float32", preprocess(manifest, pixels, count, geom),
                                [count, geom.channels, geom.height, geom.width]);
-  const out = await session.run({ [session.inputNames[0]]: input });
-  return out[manifest.output.name ?? session.outputNames[0]];  // the classifier's logits, among every output
+  return session.run({ [session.inputNames[0]]: input });
+}
+
+// The classifier's logits, among every output: what ranking an image needs.
+async function run(session, manifest, pixels, count, geom) {
+  const out = await runAll(session, manifest, pixels, count, geom);
+  return out[manifest.output.name ?? session.outputNames[0]];
 }
 
 const argmax = (a) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
+
+// How far one output is from its golden values: worst absolute error, worst per-sample cosine, non-finite values,
+// and how many samples keep their top-1 class (meaningful for the classifier).
+class Gap {
+  constructor() { Object.assign(this, { maxAbs: 0, worstCos: 1, agree: 0, finite: true }); }
+
+  add(out, ref) {
+    let dot = 0, nr = 0, no = 0;
+    for (let j = 0; j < out.length; j++) {
+      if (!Number.isFinite(out[j])) this.finite = false;
+      this.maxAbs = Math.max(this.maxAbs, Math.abs(out[j] - ref[j]));
+      dot += out[j] * ref[j]; nr += ref[j] * ref[j]; no += out[j] * out[j];
+    }
+    this.worstCos = Math.min(this.worstCos, dot / Math.sqrt(Math.max(nr * no, 1e-300)));
+    this.agree += argmax(out) === argmax(ref) ? 1 : 0;
+  }
+}
+
+// Golden values per output name: the classifier's (golden.plain.logits), and with several outputs each one's own
+// file (golden.plain.outputs, in the manifest's output order).
+function goldenOutputs(manifest, folder) {
+  const plain = manifest.golden.plain;
+  if (!plain.outputs) return { [manifest.output.name]: loadNpy(inside(folder, plain.logits)) };
+  return Object.fromEntries(manifest.outputs.map((o, k) => [o.name, loadNpy(inside(folder, plain.outputs[k]))]));
+}
 
 async function check(session, manifest, art, folder, geom) {
   const { channels, height, width } = geom;
   const golden = manifest.golden;
   if (!golden.plain) throw new Error("this folder has no plain golden vectors; rebuild it");
   const pixels = loadNpy(inside(folder, golden.plain.pixels));
-  const logits = loadNpy(inside(folder, golden.plain.logits));
-  const [n, k] = logits.shape;
+  const wants = goldenOutputs(manifest, folder);
+  const head = manifest.output.name;
+  const n = wants[head].shape[0];
   if (pixels.shape[0] !== n || pixels.shape[1] !== height || pixels.shape[2] !== width || pixels.shape[3] !== channels) {
     throw new Error("golden vectors do not match the manifest's input");
   }
-  let maxAbs = 0, worstCos = 1, agree = 0, finite = true;
+  const gaps = Object.fromEntries(Object.keys(wants).map((name) => [name, new Gap()]));
   for (let start = 0; start < n; start += 32) {
     const count = Math.min(32, n - start);
-    const got = await run(session, manifest, pixels.data.subarray(start * height * width * channels), count, geom);
-    if (got.dims[1] !== k) throw new Error(`the artifact gives ${got.dims[1]} outputs, the golden logits have ${k}`);
-    for (let i = 0; i < count; i++) {
-      const out = got.data.subarray(i * k, (i + 1) * k);
-      const ref = logits.data.subarray((start + i) * k, (start + i + 1) * k);
-      let dot = 0, nr = 0, no = 0;
-      for (let j = 0; j < k; j++) {
-        if (!Number.isFinite(out[j])) finite = false;
-        maxAbs = Math.max(maxAbs, Math.abs(out[j] - ref[j]));
-        dot += out[j] * ref[j]; nr += ref[j] * ref[j]; no += out[j] * out[j];
+    const got = await runAll(session, manifest, pixels.data.subarray(start * height * width * channels), count, geom);
+    for (const [name, want] of Object.entries(wants)) {
+      const width = want.data.length / n;
+      if (!got[name] || got[name].data.length !== width * count) {
+        throw new Error(`the artifact's output ${name} does not match its golden values (${width} per image)`);
       }
-      worstCos = Math.min(worstCos, dot / Math.sqrt(Math.max(nr * no, 1e-300)));
-      agree += argmax(out) === argmax(ref) ? 1 : 0;
+      for (let i = 0; i < count; i++) {
+        gaps[name].add(got[name].data.subarray(i * width, (i + 1) * width),
+                       want.data.subarray((start + i) * width, (start + i + 1) * width));
+      }
     }
   }
   // The artifact's own precision class (golden.tolerances); folders built before it carry fp32_tolerance only.
@@ -145,10 +174,18 @@ async function check(session, manifest, art, folder, geom) {
   const tol = own ?? golden.fp32_tolerance;
   const maxAbsLimit = tol.max_abs ?? Infinity;
   const minAgreement = tol.min_top1_agreement ?? 1;
-  const ok = finite && maxAbs <= maxAbsLimit && worstCos >= tol.min_cosine && agree >= minAgreement * n - 1e-9;
-  console.log(`${ok ? "PASS" : "FAIL"}: ${n} golden images, max abs error ${maxAbs.toPrecision(3)} (limit ${maxAbsLimit}), ` +
-              `worst cosine ${worstCos.toFixed(7)} (limit ${tol.min_cosine}), top-1 agreement ${agree}/${n} ` +
-              `(limit ${minAgreement}), ${own ? art.precision : "fp32"} tolerance${finite ? "" : "; non-finite outputs"}`);
+  const good = (name) => gaps[name].finite && gaps[name].maxAbs <= maxAbsLimit && gaps[name].worstCos >= tol.min_cosine &&
+                         (name !== head || gaps[name].agree >= minAgreement * n - 1e-9);
+  const ok = Object.keys(gaps).every(good);
+  const g = gaps[head];
+  console.log(`${ok ? "PASS" : "FAIL"}: ${n} golden images, max abs error ${g.maxAbs.toPrecision(3)} (limit ${maxAbsLimit}), ` +
+              `worst cosine ${g.worstCos.toFixed(7)} (limit ${tol.min_cosine}), top-1 agreement ${g.agree}/${n} ` +
+              `(limit ${minAgreement}), ${own ? art.precision : "fp32"} tolerance${g.finite ? "" : "; non-finite outputs"}` +
+              `${Object.keys(gaps).length > 1 ? "; every output checked" : ""}`);
+  for (const name of Object.keys(gaps).filter((x) => x !== head)) {
+    console.log(`  output ${name}: ${good(name) ? "ok" : "FAIL"}, max abs error ${gaps[name].maxAbs.toPrecision(3)}, ` +
+                `worst cosine ${gaps[name].worstCos.toFixed(7)}${gaps[name].finite ? "" : ", non-finite values"}`);
+  }
   return ok ? 0 : 1;
 }
 
