@@ -61,6 +61,9 @@ def load_data(dataset: str | None, data_dir: Path | None, geometry: Geometry | N
 def train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, resume: Path | None = None,
           stop_after: int | None = None) -> dict:
     """Run the trainer found by name; returns {} in the helper processes of a distributed run."""
+    if not len(data.train):
+        raise UsageError(f"training needs training images, and {data.provenance.get('path')} has no train/ "
+                         "folder; pass --checkpoint or --model, or add train/<class>/ images")
     from export_kit.modelspec import load_factory
 
     config = load_factory(TRAIN_CONFIG).for_arch(arch, **(settings or {}))
@@ -133,6 +136,6 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
     return api.build(src.model, src.example, formats=formats, out=out, classes=src.classes,
                      preprocessing=src.preprocessing, inputs=src.inputs, classifier=src.classifier,
                      test=data.test if data else None,
-                     calibration=data.train.subset(CALIBRATION_PER_CLASS) if data else None,
+                     calibration=data.train.subset(CALIBRATION_PER_CLASS) if data and len(data.train) else None,
                      checkpoint=src.checkpoint, model_info=src.info, golden_count=golden_count,
                      bench_batches=bench_batches, bench_config=bench_config, timings=timings, log=log)

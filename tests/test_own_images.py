@@ -39,6 +39,8 @@ def test_mixed_size_photos_are_resized_as_recorded_and_accuracy_is_measured_per_
                                                    "shorter_side": 72, "interpolation": "bilinear",
                                                    "antialias": True, "center_crop": [64, 64]}
     assert np.load(out / "golden_pixels.npy").shape == (28, 64, 64, 3)
+    timed = {b["artifact"] for b in report["bench"] if b["status"] == "passed" and b["batch"] == 1}
+    assert {"pytorch", "onnx", "torchscript"} <= timed
     assert result.exit_code == (1 if any(r["status"] == "failed" for r in report["verify"]) else 0)
     again = invoke("verify", "--artifacts", out, "--data-dir", root / "data", "--device", "cpu")
     assert again.exit_code == result.exit_code, again.output  # decoded again with the manifest's resize
@@ -96,3 +98,24 @@ def test_js_consumer_passes_the_golden_check_of_a_resized_folder_and_refuses_raw
     from test_consumers import JS, _node
 
     _golden_check_and_raw_photo_refusal([_node(), str(JS / "classify.mjs")], photos[1], tmp_path)
+
+
+def test_a_folder_with_test_images_only_verifies_accuracy_without_calibration(tmp_path):
+    import shutil
+
+    write_photo_folder(tmp_path / "d", CLASSES[:3], {"train": 1, "test": 3})
+    shutil.rmtree(tmp_path / "d" / "train")
+    out = tmp_path / "a"
+    result = invoke("build", "--model", "byo_models:tiny", "--input-shape", "3x20x20", "--resize", "24",
+                    "--data-dir", tmp_path / "d", "--out", out, "--golden", "9", "--no-bench")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert {r["artifact"] for r in report["verify"]} == {"pytorch", "onnx", "torchscript", "int8-onnx",
+                                                           "int8-torchscript"}  # no int8-static: nothing to calibrate
+    assert all(r["accuracy"] is not None for r in report["verify"] if r["device"] == "cpu")
+    from conftest import write_image_folder
+
+    write_image_folder(tmp_path / "same", CLASSES[:3], 2, size=32)
+    shutil.rmtree(tmp_path / "same" / "train")
+    result = invoke("build", "--data-dir", tmp_path / "same", "--out", tmp_path / "t", "--no-bench")
+    assert result.exit_code == 2 and "has no train/ folder" in result.output

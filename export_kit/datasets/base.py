@@ -38,8 +38,8 @@ class Split:
 
     def subset(self, per_class: int) -> Split:
         """The first ``per_class`` images of every class, in dataset order (deterministic, balanced)."""
-        keep = np.sort(np.concatenate([np.flatnonzero(self.labels == c)[:per_class]
-                                       for c in np.unique(self.labels)]))
+        keep = np.sort(np.concatenate([np.empty(0, np.int64), *(np.flatnonzero(self.labels == c)[:per_class]
+                                                              for c in np.unique(self.labels))]))
         return Split(self.images[keep], self.labels[keep])
 
     def balanced(self, count: int) -> Split:

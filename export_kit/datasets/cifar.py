@@ -74,7 +74,7 @@ def detect_layout(root: Path) -> tuple[str, Path] | None:
     for candidate in (root / "cifar-10-batches-py", root):
         if (candidate / "data_batch_1").is_file() and (candidate / "test_batch").is_file():
             return "pickle", candidate
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    if (root / "test").is_dir():  # train/ is optional: it only calibrates static int8 (and trains)
         return "imagefolder", root
     return None
 
@@ -130,12 +130,14 @@ def _load_pickled(base: Path) -> Dataset:
 
 
 def _listing(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
-    """Class names (from train/) and, per split, every image file with its label, in sorted order."""
-    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+    """Class names (from train/, else test/) and, per split present, every image file with its label, in sorted
+    order."""
+    splits = [s for s in ("train", "test") if (root / s).is_dir()]
+    classes = sorted(p.name for p in (root / splits[0]).iterdir() if p.is_dir())
     if len(classes) < 2:
-        raise DataError(f"{root / 'train'} has {len(classes)} class folder(s); expected one folder per class")
+        raise DataError(f"{root / splits[0]} has {len(classes)} class folder(s); expected one folder per class")
     files: dict[str, list[tuple[str, int]]] = {}
-    for split in ("train", "test"):
+    for split in splits:
         entries = []
         for label, name in enumerate(classes):
             folder = root / split / name
@@ -228,8 +230,12 @@ def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry 
     return done, skipped
 
 
-def _read_split(cache: Path, name: str, count: int) -> Split:
-    """A split from the cache: pixels memory-mapped (read from disk as they are used), labels in memory."""
+def _read_split(cache: Path, name: str, count: int | None) -> Split:
+    """A split from the cache: pixels memory-mapped (read from disk as they are used), labels in memory; a split
+    the folder does not have (``count`` None: no train/) is empty."""
+    if count is None:
+        test = np.load(cache / "test_images.npy", mmap_mode="r")
+        return Split(np.zeros((0, *test.shape[1:]), np.uint8), np.empty(0, np.int64))
     return Split(np.load(cache / f"{name}_images.npy", mmap_mode="r")[:count], np.load(cache / f"{name}_labels.npy"))
 
 
@@ -240,7 +246,7 @@ def _load_image_folder(root: Path, *, progress: bool, geometry: Geometry | None 
     if not (cache / "meta.json").is_file():
         _write_cache(root, files, cache, progress, geometry)
     meta = json.loads((cache / "meta.json").read_text())
-    train, test = _read_split(cache, "train", meta["train"]), _read_split(cache, "test", meta["test"])
+    train, test = _read_split(cache, "train", meta.get("train")), _read_split(cache, "test", meta["test"])
     digest = hashlib.sha256(key.encode())
     for labels in (train.labels, test.labels):
         digest.update(labels.tobytes())
