@@ -58,6 +58,9 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
     classes = list(classes) if classes is not None else [f"class{i}" for i in range(io.classes)]
     if len(classes) != io.classes:
         raise UsageError(f"{len(classes)} class names for a classifier output of width {io.classes}")
+    if preprocessing is None and (calibration is not None or test is not None):
+        raise UsageError("test and calibration images feed image models; this model takes "
+                         f"{', '.join(i.name for i in io.inputs)}")
     formats = resolve_formats(formats, calibration)
     out = prepare_out_dir(out)
     metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict() if preprocessing else None),

@@ -44,10 +44,6 @@ class Golden:
     def logits(self) -> np.ndarray:
         return self.outputs[self.classifier]
 
-    def feed(self, start: int = 0, stop: int | None = None) -> list[np.ndarray]:
-        """Every input's samples ``start:stop``, in input order."""
-        return [np.ascontiguousarray(x[start:stop]) for x in self.inputs]
-
     def save(self, path: Path) -> None:
         arrays = {"images": self.images, "labels": self.labels, "test_predictions": self.test_predictions,
                   "test_labels": self.test_labels,

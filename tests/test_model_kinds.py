@@ -144,3 +144,13 @@ def test_bad_model_descriptions_are_one_line_usage_errors_with_nothing_written(t
     assert result.exit_code == 2, result.output
     assert fragment in result.output and "Traceback" not in result.output
     assert not (out / "manifest.json").exists()
+
+
+def test_labelled_images_are_refused_for_a_model_that_takes_none(tmp_path, synthetic):
+    from export_kit import api
+    from export_kit.errors import UsageError
+
+    with pytest.raises(UsageError, match="feed image models; this model takes input0, input1"):
+        api.build(byo_models.fusion(), (torch.rand(2, 8), torch.randint(0, 50, (2, 6))), out=tmp_path / "x",
+                  test=synthetic.test, bench_batches=(), log=lambda _: None)
+    assert not (tmp_path / "x").exists()
