@@ -114,8 +114,8 @@ def build(
     resize: Annotated[int | None, typer.Option(min=1, help="with --model: photos of any size get their shorter "
                                                            "side resized to N pixels, then a centre crop to "
                                                            "--input-shape's HxW")] = None,
-    interpolation: Annotated[str, typer.Option(help="with --resize: Pillow's nearest, bilinear, bicubic or "
-                                                    "lanczos")] = "bilinear",
+    interpolation: Annotated[str, typer.Option(help="with --resize: the filter, nearest, bilinear, bicubic or "
+                                                    "lanczos (torchvision on PIL images)")] = "bilinear",
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
     mean: Annotated[str | None, typer.Option(help="with --model: mean of pixels scaled to [0,1], one per channel "
                                                   "(R,G,B) or one for all [default: 0]")] = None,
