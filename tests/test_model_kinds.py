@@ -154,3 +154,12 @@ def test_labelled_images_are_refused_for_a_model_that_takes_none(tmp_path, synth
         api.build(byo_models.fusion(), (torch.rand(2, 8), torch.randint(0, 50, (2, 6))), out=tmp_path / "x",
                   test=synthetic.test, bench_batches=(), log=lambda _: None)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_selftest_plants_every_fault_that_applies_to_a_model_without_images(kinds, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    result = invoke("selftest", "--artifacts", kinds["audio"][0])
+    assert result.exit_code == 0, result.output
+    assert "the model takes no images" in result.output and "missed" not in result.output
+    assert result.output.count("caught") >= 11
