@@ -17,7 +17,7 @@ from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import PARTIAL_MARK, atomic_path
 from export_kit.golden import GOLDEN_NAME, Golden
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
-from export_kit.modelio import ModelIO, flat_outputs, reference_top1
+from export_kit.modelio import ModelIO, flat_outputs, generate, reference_top1
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD
 from export_kit.signing import SIGNATURE_NAME, sign_folder
@@ -57,7 +57,7 @@ def _golden_feed(prep: Preprocessing | None, test: Split | None, io: ModelIO, co
     seeded random pixels (image models) or seeded values from each input's domain."""
     none = Split(np.zeros((0, 1, 1, 1), np.uint8), np.empty(0, np.int64))
     if prep is None:
-        return np.zeros((0,), np.uint8), io.generate(count), np.full(count, -1, np.int64), none
+        return np.zeros((0,), np.uint8), generate(io.inputs, count), np.full(count, -1, np.int64), none
     if test is None:
         channels, height, width = io.inputs[0].shape
         pixels = np.random.default_rng(0).integers(0, 256, (count, height, width, channels), dtype=np.uint8)

@@ -114,10 +114,11 @@ class ModelIO:
         return cls(tuple(InputSpec.from_dict(i) for i in data["inputs"]),
                    tuple(OutputSpec.from_dict(o) for o in data["outputs"]))
 
-    def generate(self, count: int, seed: int = 0) -> list[np.ndarray]:
-        rng = np.random.default_rng(seed)
-        return [spec.generate(count, rng) for spec in self.inputs]
 
+def generate(specs: Sequence[InputSpec], count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` seeded samples per input, each drawn from its domain: golden inputs for a model without images."""
+    rng = np.random.default_rng(seed)
+    return [spec.generate(count, rng) for spec in specs]
 
 
 def parse_input(text: str) -> InputSpec:
@@ -157,8 +158,7 @@ def examples(specs: Sequence[InputSpec], seed: int = 0) -> tuple:
     """One sample per input drawn from its domain, as torch tensors of batch 1: an example to trace with."""
     import torch
 
-    rng = np.random.default_rng(seed)
-    return tuple(torch.from_numpy(spec.generate(1, rng)) for spec in specs)
+    return tuple(torch.from_numpy(a) for a in generate(specs, 1, seed))
 
 
 def parse_inputs(texts: Sequence[str]) -> tuple[InputSpec, ...]:

@@ -15,6 +15,7 @@ from export_kit.checks import CHECKS, VerifyContext, checks_in
 from export_kit.datasets import Split
 from export_kit.errors import DataError, DataMismatchError, UnavailableError, first_line
 from export_kit.folder import ArtifactsFolder
+from export_kit.golden import Golden
 from export_kit.manifest import Artifact
 from export_kit.results import Check, VerifyResult
 from export_kit.runners import Target, targets_for, unavailable_reason
@@ -65,13 +66,13 @@ def verify_target(ctx: VerifyContext, artifact: Artifact, target: Target, checks
     return row
 
 
-def data_misfit(folder: ArtifactsFolder, test: Split) -> str | None:
-    """Why ``test`` cannot measure this folder's accuracy (no reference accuracy was recorded, other image
-    shapes, another split), or None when it is the split the folder was built with."""
+def data_misfit(folder: ArtifactsFolder, golden: Golden, test: Split) -> str | None:
+    """Why ``test`` cannot measure this folder's accuracy (no reference accuracy was recorded in ``golden``, other
+    image shapes, another split), or None when it is the split the folder was built with."""
     if folder.manifest.preprocessing is None:
         return (f"the model takes {', '.join(i.name for i in folder.manifest.model_io.inputs)}, not images, so "
                 "labelled images cannot measure its accuracy")
-    recorded = folder.golden().test_labels
+    recorded = golden.test_labels
     if not len(recorded):
         return (f"{folder.path} was built without a test set, so there is no reference accuracy to compare with "
                 "(rebuild it with --data-dir or --dataset)")
@@ -90,7 +91,7 @@ def usable_test(folder: ArtifactsFolder, test: Split | None, optional: bool) -> 
     does not fit is the user's error (exit 2)."""
     if test is None or folder.golden_problem():
         return test, None  # a broken golden file is verify's own error, reported with its cause
-    misfit = data_misfit(folder, test)
+    misfit = data_misfit(folder, folder.golden(), test)
     if misfit and not optional:
         raise DataMismatchError(misfit)
     return (None, misfit) if misfit else (test, None)
@@ -100,10 +101,11 @@ def _context(folder: ArtifactsFolder, test: Split | None, tolerances: Overrides 
     golden_issue = folder.golden_problem()
     if golden_issue:
         raise DataError(f"cannot verify {folder.path}: golden vectors unusable ({golden_issue}); rebuild it")
-    misfit = data_misfit(folder, test) if test is not None else None
+    golden = folder.golden()
+    misfit = data_misfit(folder, golden, test) if test is not None else None
     if misfit:
         raise DataMismatchError(misfit)
-    return VerifyContext(folder, folder.golden(), test, tolerances)
+    return VerifyContext(folder, golden, test, tolerances)
 
 
 def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,

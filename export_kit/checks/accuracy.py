@@ -62,13 +62,13 @@ def _predictions(ctx: VerifyContext, runner: Runner, what: str) -> np.ndarray:
     runs: a memory-mapped split of any size is never whole in memory, as pixels or as model inputs."""
     from export_kit.progress import images_bar
 
-    test, prep = ctx.test, ctx.folder.manifest.preprocessing
+    test, prep, classifier = ctx.test, ctx.folder.manifest.preprocessing, ctx.folder.classifier
     name, sizes, found, start = runner.io.inputs[0].name, itertools.cycle(ACCURACY_BATCHES), [], 0
     with images_bar() as bar:
         task = bar.add_task(what, total=len(test))
         while start < len(test):
             batch = prep.apply(test.rows(start, start + next(sizes)))
-            found.append(runner.run({name: batch})[ctx.folder.classifier].argmax(1))
+            found.append(runner.run({name: batch})[classifier].argmax(1))
             start += len(batch)
             bar.advance(task, len(batch))
     return np.concatenate(found)

@@ -24,9 +24,5 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, progre
     if name == "synthetic":
         from export_kit.datasets.synthetic import synthetic_dataset
 
-        data = synthetic_dataset(seed=seed)
-        if geometry is not None:
-            data.train = Split(geometry.apply_arrays(data.train.images), data.train.labels)
-            data.test = Split(geometry.apply_arrays(data.test.images), data.test.labels)
-        return data
+        return synthetic_dataset(seed=seed).resized(geometry)
     raise UsageError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")

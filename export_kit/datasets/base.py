@@ -8,8 +8,12 @@ one chunk at a time and lets it go: verify's memory then does not grow with the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from export_kit.geometry import Geometry
 
 
 @dataclass
@@ -53,3 +57,10 @@ class Dataset:
     test: Split
     classes: list[str]
     provenance: dict = field(default_factory=dict)
+
+    def resized(self, geometry: Geometry | None) -> Dataset:
+        """Both splits through ``geometry`` (resize + crop), for sets decoded whole elsewhere; None keeps them."""
+        if geometry is None:
+            return self
+        train, test = (Split(geometry.apply_arrays(s.images), s.labels) for s in (self.train, self.test))
+        return Dataset(train, test, self.classes, self.provenance)

@@ -61,11 +61,7 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, *, allow_download: b
                         f"nor cifar-10-batches-py/; {HOW_TO_PROVIDE}")
     kind, base = layout
     if kind == "pickle":
-        data = _load_pickled(base)
-        if geometry is not None:
-            data.train = Split(geometry.apply_arrays(data.train.images), data.train.labels)
-            data.test = Split(geometry.apply_arrays(data.test.images), data.test.labels)
-        return data
+        return _load_pickled(base).resized(geometry)
     return _load_image_folder(base, progress=progress, geometry=geometry)
 
 
@@ -163,6 +159,13 @@ def _listing_key(root: Path, files: dict[str, list[tuple[str, int]]], geometry: 
     return digest.hexdigest()[:20]
 
 
+def mixed_sizes(shapes: set[tuple[int, ...]]) -> MixedSizesError:
+    """The error for images of several (H, W, C) sizes in a folder read without a resize."""
+    shown = ", ".join(f"{h}x{w}" for h, w, _ in sorted(shapes)[:4]) + (", ..." if len(shapes) > 4 else "")
+    return MixedSizesError(f"images of {len(shapes)} different sizes ({shown}) in one folder: give build --resize N "
+                           "(shorter side to N pixels, then a centre crop to --input-shape)")
+
+
 def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[np.ndarray, list[int]]:
     """Decode images in a worker (RGB, then ``geometry``); return the stacked pixels and the indexes of images that
     failed."""
@@ -178,9 +181,7 @@ def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[n
             bad.append(i)
     shapes = {a.shape for a in out}
     if len(shapes) > 1:
-        shown = ", ".join(f"{h}x{w}" for h, w, _ in sorted(shapes)[:4]) + (", ..." if len(shapes) > 4 else "")
-        raise MixedSizesError(f"images of {len(shapes)} different sizes ({shown}) in one folder: give build "
-                              "--resize N (shorter side to N pixels, then a centre crop to --input-shape)")
+        raise mixed_sizes(shapes)
     return (np.stack(out) if out else np.empty((0, 0, 0, 3), np.uint8)), bad
 
 
@@ -217,9 +218,7 @@ def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry 
                     np.lib.format.write_array_header_1_0(out, {"descr": "|u1", "fortran_order": False,
                                                                "shape": (len(paths), *shape)})
                 elif arr.shape[1:] != shape:
-                    raise MixedSizesError(f"images of different sizes ({shape[0]}x{shape[1]} and "
-                                          f"{arr.shape[1]}x{arr.shape[2]}) in one folder: give build --resize N "
-                                          "(shorter side to N pixels, then a centre crop)")
+                    raise mixed_sizes({shape, arr.shape[1:]})
                 out.write(np.ascontiguousarray(arr, np.uint8).tobytes())
                 done += len(arr)
             bar.advance(task, count)
