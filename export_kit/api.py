@@ -117,7 +117,7 @@ def _require_requested_devices(rows, devices: tuple[str, ...] | None) -> None:
         raise UnavailableError(f"nothing could run on {', '.join(devices)}: {'; '.join(reasons)}")
 
 
-def _report_for(folder: ArtifactsFolder, report_dir: Path) -> Report:
+def report_for(folder: ArtifactsFolder, report_dir: Path) -> Report:
     from export_kit.environment import fingerprint
 
     report = load_report(report_dir)
@@ -140,11 +140,13 @@ def row_figures(row: VerifyResult) -> str:
 
 def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None = None,
            devices: tuple[str, ...] | None = None, access: Access | None = None, data_optional: bool = False,
-           log: Log = print) -> Report:
+           explain: bool = True, log: Log = print) -> Report:
     """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report's
     verify section (in ``access.report_dir`` when given); ``access`` says what the folder is trusted with.
     ``data_optional`` (data found in the environment, not asked for) skips accuracy when ``test`` does not fit
-    the folder's model instead of refusing."""
+    the folder's model instead of refusing. ``explain`` localizes each failed parity or accuracy row
+    (:func:`export_kit.explain.run.explain_failures`)."""
+    from export_kit.explain.run import explain_failures
     from export_kit.verify import usable_test, verify_folder
 
     check_devices(devices)
@@ -160,12 +162,14 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
 
     rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
     _require_requested_devices(rows, devices)
+    explained = explain_failures(folder, rows, log=log) if explain else []
     previous = load_report(report_dir) if test is None else None
-    report = _report_for(folder, report_dir)
+    report = report_for(folder, report_dir)
     if previous is not None:
         keep_accuracy(rows, previous, report.artifacts)
     report.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     report.verify = [r.to_dict() for r in rows]
+    report.explanations = [e.to_dict() for e in explained]
     write_report(report, report_dir)
     return report
 
@@ -205,7 +209,7 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
         log(f"bench {row.artifact} on {row.runtime}/{row.device} batch {row.batch}: " + (
             f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"))
     _require_requested_devices(rows, devices)
-    report = _report_for(folder, report_dir)
+    report = report_for(folder, report_dir)
     report.bench = [r.to_dict() for r in rows]
     report.gate = ([g.to_dict() for g in gate.apply(rows, report.environment, measured[1] if len(measured) > 1
                                                      else None)] if gate else [])

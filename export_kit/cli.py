@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from export_kit import errors
+from export_kit.cli_explain import explain as explain_command
 from export_kit.cli_support import (
     STATE,
     AllowFactory,
@@ -183,6 +184,8 @@ def verify(
     trust_code: TrustCode = False,
     allow_factory: AllowFactory = None,
     report_dir: ReportDir = None,
+    explain: Annotated[bool, typer.Option(help="localize each failed parity or accuracy row layer by layer "
+                                               "(exportkit explain), within two minutes in all")] = True,
 ) -> None:
     """Re-check a built folder: integrity, load, parity on golden vectors, and accuracy when data is given."""
     from export_kit import api
@@ -192,7 +195,7 @@ def verify(
     test, optional = _test_split(dataset, data_dir, artifacts)
     report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None,
                         access=access_from(trust_key, trust_code, allow_factory, report_dir),
-                        data_optional=optional, log=log)
+                        data_optional=optional, explain=explain, log=log)
     if junit:
         from export_kit.junit import write_junit
 
@@ -283,6 +286,9 @@ def env(freeze: Annotated[bool, Opt(help="print name==version pins of exportkit'
     from export_kit.environment import fingerprint, frozen_requirements
 
     typer.echo("\n".join(frozen_requirements()) if freeze else json.dumps(fingerprint(), indent=2))
+
+
+app.command()(handled(explain_command))
 
 
 def main() -> None:

@@ -12,13 +12,13 @@ BATCH_PNG = "latency_vs_batch.png"
 CLASSES_PNG = "classes.png"
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path) -> None:
     """Through the one atomic writer: never onto a symlink, never a half-written PNG."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +38,7 @@ def latency_figure(rows: list[BenchResult]):
     batches = sorted({r.batch for r in ok})
     if not batches:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(batches), figsize=(5.5 * len(batches), 0.45 * max(4, len(ok) / len(batches)) + 2),
                              squeeze=False)
     for ax, batch in zip(axes[0], batches, strict=True):
@@ -74,8 +74,8 @@ def latency_plot(rows: list[BenchResult], path: Path) -> bool:
     fig = latency_figure(rows)
     if fig is None:
         return False
-    _save(fig, path)
-    _pyplot().close(fig)
+    save_png(fig, path)
+    pyplot().close(fig)
     return True
 
 
@@ -84,7 +84,7 @@ def batch_plot(rows: list[BenchResult], path: Path) -> bool:
     ok = [r for r in rows if r.status == Status.PASSED]
     if len({r.batch for r in ok}) < 2:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key in sorted({(r.artifact, r.runtime, r.device) for r in ok}):
         line = sorted((r for r in ok if (r.artifact, r.runtime, r.device) == key), key=lambda r: r.batch)
@@ -97,7 +97,7 @@ def batch_plot(rows: list[BenchResult], path: Path) -> bool:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return True
 
@@ -110,7 +110,7 @@ def class_plot(rows: list[VerifyResult], classes: list[str], path: Path) -> bool
         return False
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     names = classes or [str(i) for i in range(len(reference.class_metrics["f1"]))]
     matrix = np.array(reference.class_metrics["confusion_matrix"])
     f1 = np.array([[np.nan if v is None else v for v in r.class_metrics["f1"]] for r in scored])
@@ -130,7 +130,7 @@ def class_plot(rows: list[VerifyResult], classes: list[str], path: Path) -> bool
     right.set_xticklabels(names, rotation=60, fontsize=7)
     right.set_yticklabels([f"{r.artifact} ({r.runtime}/{r.device})" for r in scored], fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return True
 

@@ -39,6 +39,7 @@ class Report(Record):
     recommendation: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+    explanations: list[dict] = field(default_factory=list)  # exportkit explain, by verify or by hand
 
     def gate_rows(self) -> list[GateResult]:
         return [GateResult.from_dict(g) for g in self.gate]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from export_kit.checks import STAGES, stage_of
+from export_kit.explain.core import Explanation
+from export_kit.explain.render import markdown as explain_section
 from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
@@ -141,6 +143,8 @@ def render(report: Report) -> str:
         if any(r.class_metrics for r in rows):
             parts += ["### Per-class F1 (confusion matrices in report.json)", "", _f1_table(rows, report.classes), "",
                       *[f"![{name.removesuffix('.png')}]({name})" for name in report.plots if name == CLASSES_PNG], ""]
+    if report.explanations:
+        parts += explain_section([Explanation.from_dict(e) for e in report.explanations])
     if report.bench:
         parts += ["## Latency", "", _bench_table(report.bench_rows()), ""]
         tuned = [r for r in report.bench_rows() if r.tuning]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from export_kit.explain.core import Explanation
+from export_kit.explain.render import layer_plot
 from export_kit.fileio import write_json, write_text
 from export_kit.plots import draw
 from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD, Report
@@ -19,6 +21,8 @@ def write_report(report: Report, folder: Path, *, plots: bool = True) -> None:
     report.derive()
     if plots:
         report.plots = draw(report.bench_rows(), report.verify_rows(), report.classes, folder)
+        for entry in report.explanations:
+            entry["plot"] = layer_plot(Explanation.from_dict(entry), folder)
     write_json(folder / REPORT_JSON, report.to_dict())
     markdown = render(report)
     write_text(folder / REPORT_MD, markdown)

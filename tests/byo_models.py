@@ -135,3 +135,11 @@ def vision7() -> nn.Module:
 
     torch.manual_seed(0)
     return torchvision.models.mobilenet_v3_small(num_classes=7)
+
+
+def resnet() -> nn.Module:
+    """torchvision's ResNet-18 (residual adds, batch norm folded by the exporter), seeded, for 10 classes."""
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=10)
