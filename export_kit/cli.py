@@ -131,6 +131,9 @@ def build(
     bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
     bench_processes: BenchProcesses = 7,
     golden: Annotated[int, typer.Option(min=8, help="golden test images stored for parity")] = 250,
+    int8_keep_float: Annotated[int, typer.Option(min=0, max=64, help="also write int8-static-keepN: static int8 "
+                                                                    "with the N layers that add the most error "
+                                                                    "left in float (exportkit explain)")] = 0,
 ) -> None:
     """Train (unless --checkpoint or --model), export each format, verify and benchmark: the whole pipeline."""
     from export_kit.pipeline import ModelChoice, build_pipeline
@@ -141,7 +144,8 @@ def build(
     batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,
-                            bench_config=SamplingConfig(processes=bench_processes), log=log)
+                            bench_config=SamplingConfig(processes=bench_processes),
+                            int8_keep_float=int8_keep_float, log=log)
     finish(report, ("export", "verify", "bench"))
 
 

@@ -9,6 +9,7 @@ import pytest
 from test_cli import invoke
 
 from export_kit.access import Access, open_folder
+from export_kit.explain import taps
 from export_kit.explain.core import explain_artifact
 from export_kit.faults_onnx import _replace, edit_onnx
 
@@ -155,3 +156,31 @@ def test_a_scaled_weight_inside_a_residual_block_is_named_first(resnet, tmp_path
     assert all(r.snr_db is None or r.snr_db > 100 for r in rows[:rows.index(first)])
     shared = [r.tensor for r in rows if r.module == "layer1.0.relu"]  # one ReLU module, called twice per block
     assert len(shared) == 2 and len(set(shared)) == 2
+
+
+def test_int8_keep_float_leaves_the_costliest_layer_in_float_and_verifies_both(tmp_path, checkpoint, synthetic):
+    from conftest import build_folder
+
+    from export_kit.explain.layers import costliest
+    from export_kit.manifest import load_manifest
+
+    out = tmp_path / "artifacts"
+    report = build_folder(checkpoint, synthetic.test, out, formats=("onnx", "int8-static"),
+                          calibration=synthetic.train.subset(30), bench_batches=(1,), int8_keep_float=1)
+    arts = {a.name: a for a in load_manifest(out).artifacts}
+    (kept,) = arts["int8-static-keep1"].details["kept_float"]
+    assert f"{kept['op']}:{kept['node']}" in arts["int8-static"].details["int8_layers"]
+    assert f"{kept['op']}:{kept['node']}" not in arts["int8-static-keep1"].details["int8_layers"]
+    made_by = taps.producers(taps.load(out / arts["int8-static"].path))
+    compute = [r for r in explained(out, "int8-static").rows() if made_by[r.tensor].op_type in ("Conv", "Gemm")]
+    assert kept["tensor"] == costliest(compute, 1)[0].tensor  # judged on calibration images, agrees on golden ones
+    rows = {(r["artifact"], r["device"]) for r in report.verify if r["accuracy"] is not None}
+    assert {("int8-static", "cpu"), ("int8-static-keep1", "cpu")} <= rows
+    assert {b["artifact"] for b in report.bench if b["status"] == "passed"} >= {"int8-static", "int8-static-keep1"}
+
+
+def test_int8_keep_float_without_int8_static_is_a_usage_error(built, tmp_path):
+    result = invoke("build", "--checkpoint", built[0] / "checkpoint.pt", "--dataset", "synthetic",
+                    "--formats", "onnx", "--int8-keep-float", "2", "--out", tmp_path / "x")
+    assert result.exit_code == 2 and "add int8-static to --formats" in result.output
+    assert not (tmp_path / "x").exists()

@@ -97,13 +97,12 @@ def explain_artifact(folder: ArtifactsFolder, name: str, samples: int = DEFAULT_
     golden = folder.golden()
     feeds = {spec.name: x[:samples] for spec, x in zip(folder.io.inputs, golden.inputs, strict=True)}
     proto = taps.load(folder.file(artifact))
-    if reference.runtime == "eager":
-        pairs, ref_proto = _against_eager(folder, reference, proto, feeds), proto
-    else:
-        ref_proto = taps.load(folder.file(reference))
-        pairs = _against_onnx(proto, ref_proto, feeds)
     floor = MIN_SNR_DB[artifact.precision]
-    rows = _rows(proto, ref_proto, pairs, floor)
+    if reference.runtime == "eager":
+        pairs = _against_eager(folder, reference, proto, feeds)
+        rows = _rows(proto, proto, pairs, floor)
+    else:
+        rows, pairs = compare_onnx(proto, taps.load(folder.file(reference)), feeds, floor)
     drift = _tapped_drift(proto, pairs, feeds)
     first = first_over(rows)
     return Explanation(name, artifact.precision, reference.name, len(next(iter(feeds.values()))), floor,
@@ -112,6 +111,12 @@ def explain_artifact(folder: ArtifactsFolder, name: str, samples: int = DEFAULT_
 
 
 Pairs = dict[str, tuple[np.ndarray, np.ndarray]]  # tensor -> (reference, candidate)
+
+
+def compare_onnx(proto, ref_proto, feeds: dict[str, np.ndarray], floor: float) -> tuple[list[LayerDiff], Pairs]:
+    """Layer rows of ONNX graph ``proto`` against ``ref_proto`` (an fp32 graph it was converted from)."""
+    pairs = _against_onnx(proto, ref_proto, feeds)
+    return _rows(proto, ref_proto, pairs, floor), pairs
 
 
 def _against_onnx(proto, ref_proto, feeds: dict[str, np.ndarray]) -> Pairs:

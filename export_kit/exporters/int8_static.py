@@ -38,13 +38,18 @@ def _reader(input_name: str, images: np.ndarray, batch: int = 32):
 
 
 def quantized_ops(path: Path) -> list[str]:
-    """Nodes whose weights and inputs arrive through DequantizeLinear: those run on int8 data."""
+    """Nodes that run on int8 data: their input, and for a convolution or matrix product also its weights,
+    arrive through DequantizeLinear (a layer left in float may still read a dequantized activation)."""
     import onnx
 
     graph = onnx.load(str(path)).graph
     dq_outputs = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    return [f"{n.op_type}:{n.name}" for n in graph.node
-            if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(i in dq_outputs for i in n.input)]
+    found = []
+    for n in graph.node:
+        needed = n.input[:2] if n.op_type in ("Conv", "Gemm", "MatMul") else n.input[:1]
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and all(i in dq_outputs for i in needed):
+            found.append(f"{n.op_type}:{n.name}")
+    return found
 
 
 @register("int8-static")
@@ -53,8 +58,6 @@ class StaticInt8Exporter(Exporter):
     summary = "static int8 ONNX (QDQ, per-channel weights), calibrated on training images"
 
     def export(self, request: ExportRequest) -> list[Artifact]:
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
         if request.calibration is None or not len(request.calibration):
             raise ExportError("int8-static needs calibration images: build with --data-dir or --dataset")
         notes: list[str] = []
@@ -63,14 +66,38 @@ class StaticInt8Exporter(Exporter):
             pre = fp32.with_name("pre.onnx")
             with recorded_warnings(notes):
                 pre_process(fp32, pre, notes)
-                with atomic_path(request.out_dir / rel) as tmp:
-                    quantize_static(str(pre), str(tmp), _reader(request.input_names[0], request.calibration),
-                                    quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-                                    activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax,
-                                    reduce_range=True)
-        return [Artifact(name="int8-static", format=self.name, path=rel, runtime="onnxruntime",
-                         precision=self.precision, opset=OPSET,
-                         details={"quantization": "onnxruntime quantize_static, QDQ, per-channel QInt8 weights, "
-                                                  "(reduce_range), QUInt8 activations, MinMax calibration",
-                                  "calibration_images": len(request.calibration),
-                                  "int8_layers": quantized_ops(request.out_dir / rel), "warnings": notes})]
+                _quantize(pre, request.out_dir / rel, request, [])
+                made = [self._artifact(request, rel, notes)]
+                if request.int8_keep_float:
+                    made.append(self._keep_float(request, pre, rel, notes))
+        return made
+
+    def _artifact(self, request: ExportRequest, rel: str, notes: list[str], name: str = "int8-static",
+                  **details) -> Artifact:
+        return Artifact(name=name, format=self.name, path=rel, runtime="onnxruntime", precision=self.precision,
+                        opset=OPSET,
+                        details={"quantization": "onnxruntime quantize_static, QDQ, per-channel QInt8 weights, "
+                                                 "(reduce_range), QUInt8 activations, MinMax calibration",
+                                 "calibration_images": len(request.calibration),
+                                 "int8_layers": quantized_ops(request.out_dir / rel), **details, "warnings": notes})
+
+    def _keep_float(self, request: ExportRequest, pre: Path, full: str, notes: list[str]) -> Artifact:
+        """The same quantization with the ``int8_keep_float`` costliest compute layers of the full one left in
+        float (:mod:`export_kit.explain.keep_float`)."""
+        from export_kit.explain.keep_float import costliest_nodes
+
+        count = request.int8_keep_float
+        kept = costliest_nodes(pre, request.out_dir / full, {request.input_names[0]: request.calibration}, count)
+        rel = f"model.int8-static-keep{count}.onnx"
+        _quantize(pre, request.out_dir / rel, request, [k["node"] for k in kept])
+        return self._artifact(request, rel, notes, name=f"int8-static-keep{count}", kept_float=kept)
+
+
+def _quantize(pre: Path, dest: Path, request: ExportRequest, exclude: list[str]) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    with atomic_path(dest) as tmp:
+        quantize_static(str(pre), str(tmp), _reader(request.input_names[0], request.calibration),
+                        quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, calibrate_method=CalibrationMethod.MinMax,
+                        reduce_range=True, nodes_to_exclude=exclude)
