@@ -38,7 +38,7 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
           model_info: dict | None = None, golden_count: int = GOLDEN_COUNT, verify_after: bool = True,
           bench_batches: Sequence[int] = (1, 32),
           bench_config: SamplingConfig | None = None, timings: dict[str, float] | None = None,
-          int8_keep_float: int = 0, log: Log = print) -> Report:
+          int8_keep_float: Sequence[int] = (), log: Log = print) -> Report:
     """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
 
     ``example_input`` is an image batch, a float tensor ``(N, C, H, W)`` with C 3 (RGB) or 1 (grayscale), fed
@@ -52,7 +52,7 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
     that calibrate, such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager reference
     to the folder, which gives verify and bench their ``pytorch`` rows. ``timings`` (seconds per stage already
     done, e.g. training) is extended with the stages run here and stored in the report. ``int8_keep_float``
-    N adds ``int8-static-keepN``: static int8 with its N costliest layers left in float.
+    (counts N) adds ``int8-static-keepN`` per N: static int8 with its N costliest layers left in float.
     """
     model.eval()
     io, preprocessing = describe(model, example_input, preprocessing, inputs, classifier)
@@ -69,7 +69,7 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
     metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict() if preprocessing else None),
                 "exportkit.classes": json.dumps(list(classes))}
     request = ExportRequest(model=model, example=first_sample(example_input), out_dir=out, io=io,
-                            metadata=metadata, int8_keep_float=int8_keep_float,
+                            metadata=metadata, int8_keep_float=tuple(int8_keep_float),
                             calibration=None if calibration is None else preprocessing.apply(calibration.images))
     timings = dict(timings or {})
     with stopwatch(timings, "export"):

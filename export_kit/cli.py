@@ -32,6 +32,7 @@ from export_kit.cli_support import (
     handled,
     log,
     parse_batches,
+    parse_counts,
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,9 +132,9 @@ def build(
     bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
     bench_processes: BenchProcesses = 7,
     golden: Annotated[int, typer.Option(min=8, help="golden test images stored for parity")] = 250,
-    int8_keep_float: Annotated[int, typer.Option(min=0, max=64, help="also write int8-static-keepN: static int8 "
-                                                                    "with the N layers that add the most error "
-                                                                    "left in float (exportkit explain)")] = 0,
+    int8_keep_float: Annotated[str | None, typer.Option(help="also write int8-static-keepN for each N given (e.g. "
+                                                             "1,2,3): static int8 with the N layers that add "
+                                                             "the most error left in float")] = None,
 ) -> None:
     """Train (unless --checkpoint or --model), export each format, verify and benchmark: the whole pipeline."""
     from export_kit.pipeline import ModelChoice, build_pipeline
@@ -145,7 +146,8 @@ def build(
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,
                             bench_config=SamplingConfig(processes=bench_processes),
-                            int8_keep_float=int8_keep_float, log=log)
+                            int8_keep_float=parse_counts(int8_keep_float, "--int8-keep-float", 64)
+                            if int8_keep_float else (), log=log)
     finish(report, ("export", "verify", "bench"))
 
 

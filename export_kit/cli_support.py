@@ -94,6 +94,17 @@ def parse_batches(text: str) -> list[int]:
     return values
 
 
+def parse_counts(text: str, option: str, most: int) -> tuple[int, ...]:
+    """``"1,2,3"`` -> ``(1, 2, 3)``: distinct positive integers up to ``most``, or a one-line usage error."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(not 0 < v <= most for v in values) or len(set(values)) != len(values):
+        raise errors.UsageError(f"{option} takes distinct comma-separated integers from 1 to {most}, got {text!r}")
+    return values
+
+
 def finish(report, sections: tuple[str, ...], report_dir: Path | None = None) -> None:
     """Exit with the outcome of this command's own sections: 1 on a failure, 5 when rows were not run for
     want of trust, else 0."""

@@ -123,7 +123,7 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
 def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), formats: Sequence[str] | str | None = None,
                    dataset: str | None = None, data_dir: Path | None = None, bench_batches: Sequence[int] = (1, 32),
                    golden_count: int = GOLDEN_COUNT, bench_config: SamplingConfig | None = None,
-                   int8_keep_float: int = 0, log: Callable[[str], None] = print) -> Report:
+                   int8_keep_float: Sequence[int] = (), log: Callable[[str], None] = print) -> Report:
     """Data, model, then export, verify and bench into ``out``. A factory model needs data only when
     ``dataset``/``data_dir`` is given; the other two always read it (CIFAR-10 by default)."""
     wants_data = bool(not choice.factory or dataset or data_dir)

@@ -122,7 +122,9 @@ def test_verify_explains_each_failed_parity_row_in_its_report(built_copy):
 
 @pytest.mark.parametrize(("args", "code", "fragment"), [
     (["--artifact", "nope"], 2, "is not in"),
-    (["--artifact", "torchscript"], 2, "torchscript exposes no intermediate tensors"),
+    (["--artifact", "torchscript"], 2, "exportkit freezes TorchScript files"),
+    (["--artifact", "int8-torchscript"], 2, "exportkit freezes TorchScript files"),
+    (["--artifact", "pytorch"], 2, "the eager model is the reference"),
     (["--artifact", "onnx", "--extract", "/nonexistent/dir/x.onnx"], 2, "does not exist"),
 ])
 def test_bad_explain_requests_are_one_line_errors(built, args, code, fragment):
@@ -166,11 +168,12 @@ def test_int8_keep_float_leaves_the_costliest_layer_in_float_and_verifies_both(t
 
     out = tmp_path / "artifacts"
     report = build_folder(checkpoint, synthetic.test, out, formats=("onnx", "int8-static"),
-                          calibration=synthetic.train.subset(30), bench_batches=(1,), int8_keep_float=1)
+                          calibration=synthetic.train.subset(30), bench_batches=(1,), int8_keep_float=(1, 2))
     arts = {a.name: a for a in load_manifest(out).artifacts}
     (kept,) = arts["int8-static-keep1"].details["kept_float"]
     assert f"{kept['op']}:{kept['node']}" in arts["int8-static"].details["int8_layers"]
     assert f"{kept['op']}:{kept['node']}" not in arts["int8-static-keep1"].details["int8_layers"]
+    assert arts["int8-static-keep2"].details["kept_float"][0] == kept  # one ranking, the worst first
     made_by = taps.producers(taps.load(out / arts["int8-static"].path))
     compute = [r for r in explained(out, "int8-static").rows() if made_by[r.tensor].op_type in ("Conv", "Gemm")]
     assert kept["tensor"] == costliest(compute, 1)[0].tensor  # judged on calibration images, agrees on golden ones
@@ -184,3 +187,7 @@ def test_int8_keep_float_without_int8_static_is_a_usage_error(built, tmp_path):
                     "--formats", "onnx", "--int8-keep-float", "2", "--out", tmp_path / "x")
     assert result.exit_code == 2 and "add int8-static to --formats" in result.output
     assert not (tmp_path / "x").exists()
+    for bad in ("0", "1,1", "x", "65"):
+        result = invoke("build", "--checkpoint", built[0] / "checkpoint.pt", "--dataset", "synthetic",
+                        "--int8-keep-float", bad, "--out", tmp_path / "y")
+        assert result.exit_code == 2 and "distinct comma-separated integers" in result.output, (bad, result.output)

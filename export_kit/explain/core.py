@@ -29,6 +29,10 @@ WHY_NOT = {
     "onnxruntime-mobile": "an ORT-format file cannot be edited to expose its intermediate tensors; explain the "
                           "ONNX artifact it was converted from",
     "eager": "the eager model is the reference everything is compared with",
+    "torchscript": "exportkit freezes TorchScript files, which inlines every submodule into one graph, so no "
+                   "layer's output can be read; explain the ONNX artifact of the same model",
+    "executorch": "exportkit does not read ExecuTorch's ETDump debug output (a runtime built with event tracing "
+                  "is needed for it); explain the ONNX artifact of the same model",
 }
 
 

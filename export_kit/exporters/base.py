@@ -30,7 +30,7 @@ class ExportRequest:
     io: ModelIO | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     calibration: Any = None  # float32 model inputs from training images, for formats that calibrate
-    int8_keep_float: int = 0  # int8-static also writes a variant with this many of its costliest layers in float
+    int8_keep_float: tuple[int, ...] = ()  # int8-static also writes a variant per count, its costliest layers in float
 
     @property
     def args(self) -> tuple:

@@ -69,7 +69,7 @@ class StaticInt8Exporter(Exporter):
                 _quantize(pre, request.out_dir / rel, request, [])
                 made = [self._artifact(request, rel, notes)]
                 if request.int8_keep_float:
-                    made.append(self._keep_float(request, pre, rel, notes))
+                    made += self._keep_float(request, pre, rel, notes)
         return made
 
     def _artifact(self, request: ExportRequest, rel: str, notes: list[str], name: str = "int8-static",
@@ -81,16 +81,19 @@ class StaticInt8Exporter(Exporter):
                                  "calibration_images": len(request.calibration),
                                  "int8_layers": quantized_ops(request.out_dir / rel), **details, "warnings": notes})
 
-    def _keep_float(self, request: ExportRequest, pre: Path, full: str, notes: list[str]) -> Artifact:
-        """The same quantization with the ``int8_keep_float`` costliest compute layers of the full one left in
-        float (:mod:`export_kit.explain.keep_float`)."""
+    def _keep_float(self, request: ExportRequest, pre: Path, full: str, notes: list[str]) -> list[Artifact]:
+        """Per count N of ``int8_keep_float``, the same quantization with the N costliest compute layers of the
+        full one left in float (:mod:`export_kit.explain.keep_float`), ranked once."""
         from export_kit.explain.keep_float import costliest_nodes
 
-        count = request.int8_keep_float
-        kept = costliest_nodes(pre, request.out_dir / full, {request.input_names[0]: request.calibration}, count)
-        rel = f"model.int8-static-keep{count}.onnx"
-        _quantize(pre, request.out_dir / rel, request, [k["node"] for k in kept])
-        return self._artifact(request, rel, notes, name=f"int8-static-keep{count}", kept_float=kept)
+        ranked = costliest_nodes(pre, request.out_dir / full, {request.input_names[0]: request.calibration},
+                                 max(request.int8_keep_float))
+        made = []
+        for count in request.int8_keep_float:
+            rel, kept = f"model.int8-static-keep{count}.onnx", ranked[:count]
+            _quantize(pre, request.out_dir / rel, request, [k["node"] for k in kept])
+            made.append(self._artifact(request, rel, notes, name=f"int8-static-keep{count}", kept_float=kept))
+        return made
 
 
 def _quantize(pre: Path, dest: Path, request: ExportRequest, exclude: list[str]) -> None:
