@@ -141,7 +141,7 @@ def resnet(tmp_path_factory):
     write_image_folder(data, [f"c{i}" for i in range(10)], 4, size=64)
     out = tmp_path_factory.mktemp("resnet") / "artifacts"
     result = invoke("build", "--model", "byo_models:resnet", "--input-shape", "3x64x64", "--data-dir", data,
-                    "--formats", "onnx,int8-static", "--out", out, "--golden", "16", "--no-bench")
+                    "--formats", "onnx,fp16,int8-static", "--out", out, "--golden", "16", "--no-bench")
     assert (out / "manifest.json").is_file(), result.output
     return out
 
@@ -191,3 +191,31 @@ def test_int8_keep_float_without_int8_static_is_a_usage_error(built, tmp_path):
         result = invoke("build", "--checkpoint", built[0] / "checkpoint.pt", "--dataset", "synthetic",
                         "--int8-keep-float", bad, "--out", tmp_path / "y")
         assert result.exit_code == 2 and "distinct comma-separated integers" in result.output, (bad, result.output)
+
+
+def _first_quantized_conv_output(folder, after: int):
+    """The ``after``-th tensor (graph order) that a Conv writes and a QuantizeLinear reads in the int8-static file,
+    with the scale initializer of that QuantizeLinear, which no earlier QuantizeLinear shares."""
+    from export_kit.manifest import load_manifest
+
+    proto = taps.load(folder / load_manifest(folder).artifact("int8-static").path)
+    made_by = taps.producers(proto)
+    quants = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
+    convs = [q for q in quants if q.input[0] in made_by and made_by[q.input[0]].op_type == "Conv"]
+    target = convs[after]
+    assert all(q.input[1] != target.input[1] for q in quants[:quants.index(target)])
+    return target.input[0], target.input[1]
+
+
+@pytest.mark.slow
+def test_an_fp16_overflow_and_a_miscalibrated_int8_scale_inside_residual_blocks_are_named_first(resnet, tmp_path):
+    copy = tmp_path / "artifacts"
+    shutil.copytree(resnet, copy)
+    scale_initializer(copy, "fp16", "layer3.0.conv1.weight", 3e4)
+    found = explained(copy, "fp16")
+    assert found.first["nonfinite"] > 0 and "layer3.0.conv1.weight" in found.first["weights"]
+    tensor, scale = _first_quantized_conv_output(copy, 6)
+    scale_initializer(copy, "int8-static", scale, 1 / 50)
+    found = explained(copy, "int8-static")
+    assert found.first["tensor"] == tensor, (tensor, found.first)
+    assert explained(resnet, "int8-static").first is None and explained(resnet, "fp16").first is None
