@@ -31,6 +31,8 @@ WHY_NOT = {
     "eager": "the eager model is the reference everything is compared with",
     "torchscript": "exportkit freezes TorchScript files, which inlines every submodule into one graph, so no "
                    "layer's output can be read; explain the ONNX artifact of the same model",
+    "torch-export": "exportkit does not pair a torch.export program's nodes with the eager modules yet; explain "
+                    "the ONNX artifact of the same model",
     "executorch": "exportkit does not read ExecuTorch's ETDump debug output (a runtime built with event tracing "
                   "is needed for it); explain the ONNX artifact of the same model",
 }
