@@ -51,7 +51,7 @@ def plan(benches: list[Bench], batches: list[int], devices: tuple[str, ...] | No
             for target in targets_for(artifact.runtime, devices):
                 for batch in batches:
                     row = BenchResult(artifact.name, artifact.format, target.runtime, target.device, batch,
-                                      file_bytes=artifact.bytes)
+                                      file_bytes=artifact.total_bytes)
                     rows.append(row)
                     if why := unavailable_reason(target):
                         row.status, row.reason = Status.SKIPPED, why

@@ -148,7 +148,8 @@ def _listed_files(source: ArtifactsFolder) -> list[str]:
     golden = source.manifest.golden
     plain = [rel for value in dict(golden.get("plain") or {}).values()
              for rel in (value if isinstance(value, list) else [value])]
-    return [MANIFEST_NAME, golden.get("path", GOLDEN_NAME), *plain, *(a.path for a in source.manifest.artifacts)]
+    files = [p for a in source.manifest.artifacts for p in a.paths]
+    return [MANIFEST_NAME, golden.get("path", GOLDEN_NAME), *plain, *files]
 
 
 def copy_listed(source: ArtifactsFolder, dst: Path) -> None:

@@ -51,15 +51,18 @@ class ArtifactsFolder:
         return resolve_inside(self.path, artifact.path)
 
     def integrity_problem(self, artifact: Artifact) -> str | None:
-        """Why the file no longer matches the manifest (missing, resized, rewritten), or None when intact."""
-        path = self.file(artifact)
-        if not path.is_file():
-            return f"{artifact.path} is missing"
-        size = path.stat().st_size
-        if size != artifact.bytes:
-            return f"{artifact.path} has {size} bytes, the manifest says {artifact.bytes}"
-        if self.digest(path) != artifact.sha256:
-            return f"{artifact.path} sha256 differs from the manifest: the file changed after the build"
+        """Why a file of the artifact no longer matches the manifest (missing, resized, rewritten), or None when
+        it and every companion file are intact."""
+        expected = [(artifact.path, artifact.bytes, artifact.sha256),
+                    *((f["path"], f["bytes"], f["sha256"]) for f in artifact.files)]
+        for rel, size, digest in expected:
+            path = resolve_inside(self.path, rel)
+            if not path.is_file():
+                return f"{rel} is missing"
+            if path.stat().st_size != size:
+                return f"{rel} has {path.stat().st_size} bytes, the manifest says {size}"
+            if self.digest(path) != digest:
+                return f"{rel} sha256 differs from the manifest: the file changed after the build"
         return None
 
     def golden(self) -> Golden:

@@ -103,7 +103,7 @@ def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tup
             log(f"{name}: export failed: {reason}")
             continue
         for art in made:
-            art.sha256, art.bytes = describe_file(request.out_dir, art.path)
+            art.describe(request.out_dir)
         artifacts += made
     return artifacts, failures
 

@@ -36,6 +36,23 @@ class Artifact:
     bytes: int = 0
     opset: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)  # companions it loads with: path, sha256, bytes
+
+    @property
+    def paths(self) -> list[str]:
+        """Every file the artifact is made of: its own, then its companions."""
+        return [self.path, *(f["path"] for f in self.files)]
+
+    @property
+    def total_bytes(self) -> int:
+        """What the artifact weighs on disk, companions included."""
+        return self.bytes + sum(int(f.get("bytes", 0)) for f in self.files)
+
+    def describe(self, folder: Path) -> None:
+        """Fill in the sha256 and size of the artifact's file and of each companion, as they are in ``folder``."""
+        self.sha256, self.bytes = describe_file(folder, self.path)
+        for entry in self.files:
+            entry["sha256"], entry["bytes"] = describe_file(folder, entry["path"])
 
     @classmethod
     def from_dict(cls, data: dict) -> Artifact:

@@ -29,11 +29,18 @@ def glance(report, device: str = "cpu") -> tuple[list[str], list[list[str]]]:
     for art in report.artifacts:
         name, row = art["name"], verify.get(art["name"])
         first = timed.get((name, batches[0])) if batches else None
-        rows.append([name, row.status if row else "-", _size(art.get("bytes")),
+        rows.append([name, row.status if row else "-", _size(on_disk(art)),
                      f"{row.accuracy:.4f}" if row and row.accuracy is not None else "-",
                      *(f"{timed[(name, b)].p50_ms:.4f}" if (name, b) in timed else "-" for b in batches),
                      f"{first.speedup_vs_eager:.2f}x" if first and first.speedup_vs_eager else "-"])
     return header, rows
+
+
+def on_disk(artifact: dict) -> int | None:
+    """Bytes of a report's artifact entry, its companion files included."""
+    if artifact.get("bytes") is None:
+        return None
+    return artifact["bytes"] + sum(int(f.get("bytes", 0)) for f in artifact.get("files") or [])
 
 
 def _size(n: int | None) -> str:
@@ -61,7 +68,7 @@ def absent_devices(report) -> dict[str, str]:
 
 def verdict_lines(report) -> list[str]:
     """The lines after the overall word, for the report's first section and the end of every command."""
-    sizes = {a["name"]: a.get("bytes") for a in report.artifacts}
+    sizes = {a["name"]: on_disk(a) for a in report.artifacts}
     lines = []
     for pick in report.recommendation:
         speed = f"{pick['speedup_vs_eager']:.2f}x eager" if pick.get("speedup_vs_eager") else "no eager row to compare"

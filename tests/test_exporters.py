@@ -13,21 +13,21 @@ from export_kit.stats import agreement_below
 
 def test_the_registry_holds_the_built_in_formats_each_with_a_tolerance_class():
     assert set(EXPORTERS) == {"onnx", "torchscript", "int8", "int8-static", "fp16", "ort", "executorch",
-                              "export"}
+                              "export", "openvino"}
     assert {cls.precision for cls in EXPORTERS.values()} <= set(DEFAULT_TOLERANCES)
 
 
 def test_a_format_with_an_unknown_precision_is_refused_at_registration():
     from export_kit.exporters import register
 
-    class Bf16(Exporter):
-        precision = "bf16"
+    class Fp8(Exporter):
+        precision = "fp8"
 
     with pytest.raises(RuntimeError, match="no tolerance class"):
-        register("bf16-onnx")(Bf16)
-    assert "bf16-onnx" not in EXPORTERS
+        register("fp8-onnx")(Fp8)
+    assert "fp8-onnx" not in EXPORTERS
     with pytest.raises(ManifestError, match="no tolerance class"):
-        default_tolerance("bf16")
+        default_tolerance("fp8")
 
 
 def test_static_int8_without_calibration_data_is_an_export_error(tmp_path, checkpoint):

@@ -19,7 +19,7 @@ def precision(ctx: VerifyContext, artifact: Artifact) -> list[Check]:
     from export_kit.exporters import EXPORTERS
 
     exporter = EXPORTERS.get(artifact.format)
-    expected = exporter.precision if exporter else artifact.precision
+    expected = exporter.precision_of(artifact) if exporter else artifact.precision
     ok = expected == artifact.precision
     return [Check("precision", ok, observed=artifact.precision, limit=expected,
                   detail="" if ok else f"format {artifact.format} makes {expected} files; the manifest says "

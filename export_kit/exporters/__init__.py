@@ -6,6 +6,7 @@ from export_kit.exporters import (  # noqa: F401  (registration side effect)
     int8,
     int8_static,
     onnx,
+    openvino,
     ort_mobile,
     torch_export,
     torchscript,

@@ -53,6 +53,12 @@ class Exporter:
     precision: ClassVar[str]
     summary: ClassVar[str]
 
+    @classmethod
+    def precision_of(cls, artifact: Artifact) -> str:
+        """The precision class this format's ``artifact`` is made in: ``precision``, unless one format writes
+        artifacts of several (OpenVINO's default-precision row)."""
+        return cls.precision
+
     def export(self, request: ExportRequest) -> list[Artifact]:
         raise NotImplementedError
 
