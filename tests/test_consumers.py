@@ -21,8 +21,8 @@ def mobile(tmp_path_factory, checkpoint, synthetic):
     from conftest import build_folder
 
     out = tmp_path_factory.mktemp("consumers") / "artifacts"
-    report = build_folder(checkpoint, synthetic.test, out, formats=("torchscript", "onnx", "ort", "executorch"),
-                          bench_batches=())
+    report = build_folder(checkpoint, synthetic.test, out,
+                          formats=("torchscript", "onnx", "ort", "executorch", "aoti"), bench_batches=())
     return out, report
 
 
@@ -112,6 +112,50 @@ def _checks_and_classifies(program: list[str], folder: Path, tmp_path: Path, opt
 def test_cpp_program_matches_the_golden_vectors_and_classifies_images(mobile, classify, tmp_path):
     _checks_and_classifies([str(classify)], mobile[0], tmp_path, ("--top", "3"))
     _applies_tuned_threads([str(classify)], mobile[0], tmp_path, "torchscript", "torchscript")
+
+
+@pytest.mark.slow
+def test_cpp_program_runs_the_aotinductor_package_through_its_loader(mobile, classify, tmp_path):
+    folder, report = mobile
+    row = next(r for r in report.verify if (r["artifact"], r["device"]) == ("aoti", "cpu"))
+    assert row["status"] == "passed" and row["max_abs_err"] <= 1e-4
+    _checks_and_classifies([str(classify), "--artifact", "aoti"], folder, tmp_path)
+    _applies_tuned_threads([str(classify), "--artifact", "aoti"], folder, tmp_path, "aoti", "aoti")
+    done = subprocess.run([str(classify), str(folder), "--artifact", "onnx", "--check"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3 and "runs on onnxruntime; this program runs TorchScript and AOTInductor" in done.stderr
+
+
+def test_an_aoti_package_whose_library_was_replaced_is_not_loaded_unless_trusted(mobile, tmp_path):
+    """The package's shared library swapped for one whose constructor prints: loading it runs native code, so an
+    unsigned folder's package is never opened, and --trust-code opens it (the constructor's output proves it)."""
+    import sys
+    import zipfile
+
+    from test_hostile_folders import _rehash
+
+    marker = "AOTI-PAYLOAD-RAN-2b7e"
+    source = tmp_path / "payload.c"
+    source.write_text('#include <unistd.h>\n__attribute__((constructor)) static void run(void) '
+                      f'{{ write(2, "{marker}\\n", {len(marker) + 1}); }}\n')
+    subprocess.run(["gcc", "-shared", "-fPIC", str(source), "-o", str(tmp_path / "payload.so")], check=True)
+    copy = tmp_path / "artifacts"
+    shutil.copytree(mobile[0], copy)
+    package = copy / "model.aoti.pt2"
+    with zipfile.ZipFile(package) as old:
+        entries = {info.filename: old.read(info) for info in old.infolist()}
+    library = next(name for name in entries if name.endswith(".so"))
+    entries[library] = (tmp_path / "payload.so").read_bytes()
+    with zipfile.ZipFile(package, "w") as new:
+        for name, data in entries.items():
+            new.writestr(name, data)
+    _rehash(copy, "aoti")
+    run = [sys.executable, "-m", "export_kit", "verify", "--artifacts", str(copy), "--device", "cpu", "--no-explain"]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 5 and "NOT RUN aoti on aoti/cpu" in done.stderr, done.stderr
+    assert marker not in done.stdout + done.stderr
+    done = subprocess.run([*run, "--trust-code"], capture_output=True, text=True, timeout=300)
+    assert marker in done.stderr
 
 
 def _applies_tuned_threads(program: list[str], folder: Path, tmp_path: Path, artifact: str, runtime: str) -> None:

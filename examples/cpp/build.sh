@@ -14,6 +14,6 @@ mkdir -p "$out"
 "${CXX:-g++}" -std=c++20 -O2 -Wall -D_GLIBCXX_USE_CXX11_ABI="$abi" \
   -isystem "$torch_dir/include" -isystem "$torch_dir/include/torch/csrc/api/include" \
   "$here/classify.cpp" -o "$out/classify.partial" \
-  -L"$torch_dir/lib" -Wl,--no-as-needed -ltorch_cpu -lc10 -Wl,--as-needed -Wl,-rpath,"$torch_dir/lib"
+  -L"$torch_dir/lib" -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 -Wl,--as-needed -Wl,-rpath,"$torch_dir/lib"
 mv "$out/classify.partial" "$out/classify"
 echo "built $out/classify"

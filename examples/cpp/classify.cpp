@@ -1,4 +1,4 @@
-// classify: run an exportkit TorchScript artifact from C++ with libtorch.
+// classify: run an exportkit TorchScript or AOTInductor artifact from C++ with libtorch.
 //
 //   classify ARTIFACTS [--artifact NAME] [--top K] IMAGE...       print the top-K classes of each image
 //                                                                  (binary PPM for RGB models, PGM for grayscale)
@@ -9,9 +9,16 @@
 // golden vectors with their fp32 tolerance. --check preprocesses the golden uint8 pixels here, in C++, so it
 // tests this program's preprocessing as well as the artifact; with several outputs, it checks every one. Exit
 // codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
+//
+// The default artifact is the TorchScript one; --artifact aoti runs the AOTInductor package (format "aoti": the
+// model compiled ahead of time into a shared library) through torch::inductor::AOTIModelPackageLoader, PyTorch's
+// successor to TorchScript for C++ apps. Both are fed and checked the same way.
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
+
+#include <memory>
 
 #include <algorithm>
 #include <cmath>
@@ -32,7 +39,8 @@ struct UsageError : std::runtime_error {
 };
 
 struct Model {
-  torch::jit::script::Module module;
+  torch::jit::script::Module module;                              // a TorchScript artifact, or
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;  // an AOTInductor package
   int64_t channels = 3, height = 0, width = 0;
   float scale = 1.0f / 255.0f;
   std::vector<float> mean, std;
@@ -59,7 +67,13 @@ std::string inside(const std::string& folder, const std::string& rel) {
 
 const mini_json::Value& pick_artifact(const mini_json::Value& manifest, const std::string& name) {
   for (const auto& a : manifest["artifacts"].array()) {
-    if (name.empty() ? a["format"].str() == "torchscript" : a["name"].str() == name) return a;
+    if (name.empty() ? a["format"].str() == "torchscript" : a["name"].str() == name) {
+      const std::string runtime = a["runtime"].str();
+      if (runtime != "torchscript" && runtime != "aoti")
+        throw std::runtime_error("artifact '" + a["name"].str() + "' runs on " + runtime +
+                                 "; this program runs TorchScript and AOTInductor (aoti) artifacts");
+      return a;
+    }
   }
   throw std::runtime_error(name.empty() ? "the manifest lists no torchscript artifact; build with --formats torchscript"
                                         : "the manifest lists no artifact named '" + name + "'");
@@ -83,6 +97,11 @@ std::vector<torch::Tensor> run_all(Model& m, const uint8_t* pixels, int64_t coun
   torch::Tensor input = torch::empty({count, m.channels, m.height, m.width}, torch::kFloat32);
   for (int64_t n = 0; n < count; ++n) preprocess(m, pixels + n * sample, input.data_ptr<float>() + n * sample);
   torch::InferenceMode guard;
+  if (m.aoti) {
+    std::vector<torch::Tensor> all;
+    for (const auto& t : m.aoti->run({input})) all.push_back(t.contiguous());
+    return all;
+  }
   c10::IValue out = m.module.forward({input});
   std::vector<torch::Tensor> all;
   if (out.isTuple())
@@ -144,8 +163,12 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
   m.precision = art["precision"].str();
   apply_runtime_settings(manifest, art);
   std::string path = inside(folder, art["path"].str());
-  m.module = torch::jit::load(path);
-  m.module.eval();
+  if (art["runtime"].str() == "aoti") {
+    m.aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+  } else {
+    m.module = torch::jit::load(path);
+    m.module.eval();
+  }
   return m;
 }
 

@@ -1,6 +1,7 @@
 """Exporter registry. Importing this package registers every built-in format."""
 
 from export_kit.exporters import (  # noqa: F401  (registration side effect)
+    aoti,
     executorch,
     fp16,
     int8,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from export_kit.errors import UnavailableError, UsageError
-from export_kit.runners import executorch_runner, openvino_runner, ort_runner, torch_runner  # noqa: F401  (registration)
+from export_kit.runners import aoti_runner, executorch_runner, openvino_runner, ort_runner, torch_runner  # noqa: F401  (registration)
 from export_kit.runners.base import (
     RUNTIMES,
     IOSpec,

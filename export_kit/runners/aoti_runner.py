@@ -1,0 +1,54 @@
+"""AOTInductor packages: the model compiled ahead of time into a shared library, loaded by
+``torch._inductor.aoti_load_package`` here and by ``torch::inductor::AOTIModelPackageLoader`` in a C++ app.
+
+Loading one opens native code from the file, so the runtime is registered as running code: a folder's package
+is loaded only when the folder's trust covers its bytes. A package is compiled for one device; exportkit compiles
+for the CPU, so the CUDA target is refused with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from export_kit.errors import UnavailableError
+from export_kit.limits import check_zip
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
+from export_kit.runners.torch_runner import TorchRunner, _version, candidates
+
+
+@dataclass
+class CompiledModel:
+    """The loaded package as the torch runner drives a module: called with tensors, already on its device."""
+
+    run: Any
+
+    def to(self, device) -> CompiledModel:
+        if str(device) != "cpu":
+            raise UnavailableError(f"this AOTInductor package was compiled for the CPU, not {device}")
+        return self
+
+    def __call__(self, *args):
+        return self.run(*args)
+
+
+def _unavailable(device: str) -> str | None:
+    return None if device == "cpu" else "exportkit compiles AOTInductor packages for the CPU"
+
+
+def load_package(path: str) -> CompiledModel:
+    import torch
+
+    check_zip(Path(path))
+    return CompiledModel(torch._inductor.aoti_load_package(path))
+
+
+def _open(request: OpenRequest) -> Runner:
+    if why := _unavailable(request.target.device):
+        raise UnavailableError(why)
+    return TorchRunner(request.target, request.io, request.threads, options=request.options,
+                       module=load_package(str(request.path)), set_eval=False)
+
+
+register_runtime(Runtime("aoti", ("cpu",), _open, _unavailable, _version, runs_code=True, candidates=candidates))
