@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build examples/cpp/classify against the libtorch that the installed torch wheel ships (headers in
 # torch/include, libraries in torch/lib). Plain g++, no CMake: the wheel's CMake config looks for CUDA, and a
-# CPU program needs only libtorch_cpu and libc10.
+# CPU program needs only libtorch_cpu and libc10, plus libtorch itself, which an AOTInductor package's compiled
+# library names as a dependency when the loader opens it.
 #
 #   examples/cpp/build.sh [OUTPUT_DIR]      (PYTHON=... picks the interpreter whose torch to use)
 set -euo pipefail
