@@ -13,7 +13,7 @@ from export_kit.stats import agreement_below
 
 def test_the_registry_holds_the_built_in_formats_each_with_a_tolerance_class():
     assert set(EXPORTERS) == {"onnx", "torchscript", "int8", "int8-static", "fp16", "ort", "executorch",
-                              "export", "openvino", "aoti"}
+                              "export", "openvino", "aoti", "litert", "litert-int8"}
     assert {cls.precision for cls in EXPORTERS.values()} <= set(DEFAULT_TOLERANCES)
 
 

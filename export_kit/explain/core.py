@@ -41,6 +41,10 @@ WHY_NOT = {
 class NotLocalizableError(UsageError):
     """The artifact's runtime exposes no intermediate tensors, or the folder lacks the reference to pair them."""
 
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"{name} is not localizable: {why}")
+        self.why = why
+
 
 @dataclass
 class Explanation(Record):
@@ -71,17 +75,17 @@ def reference_for(folder: ArtifactsFolder, artifact: Artifact) -> Artifact:
     if artifact.runtime != "onnxruntime":
         why = WHY_NOT.get(artifact.runtime, f"{artifact.runtime} exposes no intermediate tensors to exportkit; "
                                             "explain an ONNX artifact of the same model")
-        raise NotLocalizableError(f"{artifact.name} is not localizable: {why}")
+        raise NotLocalizableError(artifact.name, why)
     if artifact.format == "onnx":
         ref = folder.reference_artifact()
         if ref is None:
-            raise NotLocalizableError(f"{artifact.name} is not localizable: the folder has no eager reference "
-                                      "(checkpoint) to compare its layers with")
+            raise NotLocalizableError(artifact.name, "the folder has no eager reference (checkpoint) to compare its "
+                                                     "layers with")
         return ref
     ref = next((a for a in folder.manifest.artifacts if a.format == "onnx"), None)
     if ref is None:
-        raise NotLocalizableError(f"{artifact.name} is not localizable: its layers are compared with the fp32 ONNX "
-                                  "artifact, which this folder lacks (build with --formats onnx,...)")
+        raise NotLocalizableError(artifact.name, "its layers are compared with the fp32 ONNX artifact, which this "
+                                                 "folder lacks (build with --formats onnx,...)")
     return ref
 
 

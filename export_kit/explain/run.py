@@ -8,7 +8,7 @@ from pathlib import Path
 
 from export_kit.access import Access, open_folder
 from export_kit.errors import ExportKitError
-from export_kit.explain.core import DEFAULT_SAMPLES, Explanation, explain_artifact
+from export_kit.explain.core import DEFAULT_SAMPLES, Explanation, NotLocalizableError, explain_artifact
 from export_kit.explain.extract import check_destination, extract_subgraph
 from export_kit.explain.render import headline
 from export_kit.folder import ArtifactsFolder
@@ -59,6 +59,8 @@ def explain_failures(folder: ArtifactsFolder, rows: list[VerifyResult], budget_s
             continue
         try:
             found.append(explain_artifact(folder, name))
+        except NotLocalizableError as exc:
+            found.append(Explanation(name, precision, "", 0, 0.0, reason=exc.why))
         except ExportKitError as exc:
             found.append(Explanation(name, precision, "", 0, 0.0, reason=str(exc)))
         log(f"explain {headline(found[-1])}")

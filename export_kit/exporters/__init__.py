@@ -6,6 +6,7 @@ from export_kit.exporters import (  # noqa: F401  (registration side effect)
     fp16,
     int8,
     int8_static,
+    litert,
     onnx,
     openvino,
     ort_mobile,

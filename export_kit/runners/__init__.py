@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from export_kit.errors import UnavailableError, UsageError
-from export_kit.runners import aoti_runner, executorch_runner, openvino_runner, ort_runner, torch_runner  # noqa: F401  (registration)
+from export_kit.runners import (  # noqa: F401  (registration)
+    aoti_runner,
+    executorch_runner,
+    litert_runner,
+    openvino_runner,
+    ort_runner,
+    torch_runner,
+)
 from export_kit.runners.base import (
     RUNTIMES,
     IOSpec,
