@@ -132,7 +132,8 @@ def compare_onnx(proto, ref_proto, feeds: dict[str, np.ndarray], floor: float) -
 def _against_onnx(proto, ref_proto, feeds: dict[str, np.ndarray]) -> Pairs:
     """Tensors both graphs name alike, run in each: converters keep the fp32 graph's tensor names. Where a QDQ
     pair follows a tensor, its dequantized value is the candidate's (:func:`taps.dequantized`)."""
-    common = [n for n in taps.float_tensors(proto) if n in taps.float_tensors(ref_proto)]
+    theirs = taps.float_tensors(ref_proto)
+    common = [n for n in taps.float_tensors(proto) if n in theirs]
     seen = taps.dequantized(proto)
     read = {n: seen.get(n, n) for n in common}
     got = taps.run(taps.tapped(proto, read.values()), feeds)
