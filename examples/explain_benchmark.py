@@ -3,7 +3,7 @@
     python examples/explain_benchmark.py SEED_FOLDER [WORK_DIR]
 
 SEED_FOLDER is a built folder of the seed CNN (`make build` writes one to artifacts/). The script also builds
-torchvision's ResNet-18 (seeded weights, 10 classes, 3x224x224, 40 generated training and test images per class
+torchvision's ResNet-18 (seeded weights, 10 classes, 3x224x224, 4 generated training and test images per class
 for the static int8 calibration) with onnx, fp16 and int8-static into WORK_DIR, then times `exportkit explain` in
 a fresh process for every ONNX artifact of both folders (16 golden samples each: the default) and prints one row
 per artifact: seconds, matched layers, and the first diverging layer if any.
@@ -12,6 +12,7 @@ per artifact: seconds, matched layers, and the first diverging layer if any.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,19 @@ import numpy as np
 
 EXE = str(Path(sys.executable).with_name("exportkit"))
 ONNX_FORMATS = ("onnx", "fp16", "int8-onnx", "int8-static")
+HERE = Path(__file__).resolve().parent
+#: The factories below import by name (`explain_benchmark:resnet18_10`) in the exportkit processes.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+FACTORY = "explain_benchmark:resnet18_10"
+
+
+def resnet18_10():
+    """torchvision's ResNet-18 for 10 classes, seeded (built by name by `exportkit build --model`)."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=10)
 
 
 def write_images(root: Path, per_class: int) -> None:
@@ -40,24 +54,17 @@ def write_images(root: Path, per_class: int) -> None:
 def build_resnet(work: Path) -> Path:
     data, out = work / "images", work / "resnet18"
     write_images(data, 4)
-    subprocess.run([EXE, "build", "--model", "torchvision.models:resnet18", "--input-shape", "3x224x224",
-                    "--classes", str(write_classes(work)), "--data-dir", str(data), "--formats",
-                    "onnx,fp16,int8-static", "--out", str(out), "--no-bench", "--golden", "16"], check=False,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([EXE, "build", "--model", FACTORY, "--input-shape", "3x224x224", "--data-dir", str(data),
+                    "--formats", "onnx,fp16,int8-static", "--out", str(out), "--no-bench", "--golden", "16"],
+                   check=True, stdout=subprocess.DEVNULL, env=ENV)
     return out
-
-
-def write_classes(work: Path) -> Path:
-    path = work / "classes.txt"
-    path.write_text("\n".join(f"c{i}" for i in range(10)) + "\n")
-    return path
 
 
 def time_explain(folder: Path, artifact: str, factory: str | None) -> tuple[float, dict]:
     args = [EXE, "explain", "--artifacts", str(folder), "--artifact", artifact]
     args += ["--allow-factory", factory] if factory else []
     start = time.perf_counter()
-    subprocess.run(args, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(args, check=False, stdout=subprocess.DEVNULL, env=ENV)
     seconds = time.perf_counter() - start
     report = json.loads((folder / "report.json").read_text())
     return seconds, next(e for e in report["explanations"] if e["artifact"] == artifact)
@@ -66,7 +73,7 @@ def time_explain(folder: Path, artifact: str, factory: str | None) -> tuple[floa
 def main() -> None:
     seed = Path(sys.argv[1])
     work = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.mkdtemp(prefix="explain-bench-"))
-    folders = [("seed CNN", seed, None), ("resnet18 224x224", build_resnet(work), "torchvision.models:resnet18")]
+    folders = [("seed CNN", seed, None), ("resnet18 224x224", build_resnet(work), FACTORY)]
     print("| model | artifact | reference | explain s (fresh process) | of which explaining | layers | first over |")
     print("|---|---|---|---|---|---|---|")
     for label, folder, factory in folders:
