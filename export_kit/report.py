@@ -155,10 +155,14 @@ def clearly_slower(row: BenchResult, base: BenchResult) -> bool:
 
 def load_report(folder: Path) -> Report | None:
     """The folder's existing report, or None when there is none or it is unreadable (it is then rewritten)."""
+    from export_kit.explain.core import Explanation
+
     path = Path(folder) / REPORT_JSON
     try:
         report = Report.from_dict(read_json(path))
         report.verify_rows(), report.bench_rows(), report.recommend(), report.failures()  # every section parses
+        for entry in report.explanations:
+            Explanation.from_dict(entry).check()
         return report
     except (ExportKitError, OSError, ValueError, TypeError, AttributeError, KeyError):
         return None

@@ -219,3 +219,15 @@ def test_an_fp16_overflow_and_a_miscalibrated_int8_scale_inside_residual_blocks_
     found = explained(copy, "int8-static")
     assert found.first["tensor"] == tensor, (tensor, found.first)
     assert explained(resnet, "int8-static").first is None and explained(resnet, "fp16").first is None
+
+
+@pytest.mark.parametrize("entry", [{"artifact": "onnx"}, {"artifact": "onnx", "precision": "fp32", "reference": "x",
+                                   "samples": 1, "min_snr_db": 60, "layers": [{"tensor": "t"}]}, "not an object"])
+def test_a_malformed_explanation_in_report_json_is_discarded_not_a_crash(built_copy, entry):
+    path = built_copy / "report.json"
+    report = json.loads(path.read_text())
+    report["explanations"] = [entry]
+    path.write_text(json.dumps(report))
+    result = invoke("verify", "--artifacts", built_copy, "--device", "cpu", "--no-explain")
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text())["explanations"] == []

@@ -69,6 +69,14 @@ class Explanation(Record):
     def rows(self) -> list[LayerDiff]:
         return [LayerDiff.from_dict(d) for d in self.layers]
 
+    def check(self) -> None:
+        """Raise TypeError or ValueError when a stored explanation (report.json is input) is malformed."""
+        if not isinstance(self.layers, list) or not (self.first is None or isinstance(self.first, dict)):
+            raise TypeError("explanation layers must be a list and first an object")
+        self.rows()
+        if self.first is not None:
+            LayerDiff.from_dict(self.first)
+
 
 def reference_for(folder: ArtifactsFolder, artifact: Artifact) -> Artifact:
     """What ``artifact``'s layers are compared with, or :class:`NotLocalizableError` saying why there is none."""
