@@ -177,3 +177,17 @@ def test_a_grayscale_model_builds_and_verifies_with_accuracy_from_rgb_images(tmp
         assert rows[name]["accuracy"] is not None
     assert result.exit_code == (1 if any(r["status"] == "failed" for r in report["verify"]) else 0), result.output
     assert invoke("verify", "--artifacts", out, "--data-dir", data).exit_code == result.exit_code
+
+
+def test_the_newer_formats_fail_alone_with_their_exporters_reason_on_a_model_torch_export_refuses(tmp_path):
+    out = tmp_path / "dd"
+    result = invoke("build", "--model", "byo_models:data_dependent", "--input-shape", "3x16x16", "--out", out,
+                    "--golden", "16", "--no-bench", "--formats", "torchscript,aoti,litert,openvino")
+    assert result.exit_code == 1
+    report, _ = _rows(out)
+    failed = {f["format"]: f["reason"] for f in report["export_failures"]}
+    assert "torch.export.export failed" in failed["aoti"]
+    assert "litert-torch conversion failed" in failed["litert"]
+    assert "torch.onnx.export failed" in failed["openvino"]  # OpenVINO converts the fp32 ONNX file
+    assert {a["name"] for a in report["artifacts"]} == {"pytorch", "torchscript"}
+    assert "aoti: export failed" in result.output
