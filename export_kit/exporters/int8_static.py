@@ -8,7 +8,7 @@ Weights use ``reduce_range`` (7 bits): x86 CPUs without VNNI run uint8 x int8 pr
 that adds pairs into a saturating int16, and with full-range weights this model's top-1 agreement with fp32 fell
 to 84% on CIFAR-10 (JPEG) test images when this was chosen (2,000 images). Re-measured 2026-11-23 with
 onnxruntime 1.32 on this project's CPU (AVX-512 VNNI), on all 10,000 test images: full range 98.43% agreement,
-7-bit 97.25%; the saturation no longer shows here, but a CPU without VNNI would still saturate.
+7-bit 97.25%; the saturation no longer shows here, and may still on a CPU without VNNI.
 """
 
 from __future__ import annotations
