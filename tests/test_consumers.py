@@ -316,3 +316,15 @@ def test_js_consumer_checks_int8_with_its_own_tolerance_and_answers_help(built):
 @pytest.mark.slow
 def test_cpp_consumer_checks_int8_with_its_own_tolerance(built, classify):
     _checks_int8_against_its_own_class([str(classify)], built[0], "int8-torchscript")
+
+
+def test_explain_pairs_the_ort_format_file_layer_by_layer_through_its_onnx_source(mobile):
+    from export_kit.access import open_folder
+    from export_kit.explain.core import explain_artifact
+
+    folder, _ = open_folder(mobile[0], writes=False)
+    found = explain_artifact(folder, "ort")
+    rows = found.rows()
+    assert found.reference == "pytorch" and found.first is None
+    assert len(rows) == 12 and rows[3].module == "features.3" and all(r.snr_db is None or r.snr_db > 100 for r in rows)
+    assert found.tapped_drift < 1e-4  # the re-converted, tapped program computes what the artifact computes

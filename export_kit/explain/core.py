@@ -2,14 +2,16 @@
 tensors, and name the first layer whose error passes its precision's floor.
 
 The reference of the fp32 ONNX file is the eager model (module outputs by forward hooks, paired through the
-exporter's scope metadata); every other ONNX artifact (fp16, dynamic and static int8) is compared with the
-folder's fp32 ONNX file, whose tensor names the converters keep. Artifacts whose runtime cannot expose
-intermediate tensors are refused with the reason (:class:`NotLocalizableError`).
+exporter's scope metadata), and so is the ORT-format file's, whose tensors are exposed in the ONNX file it is
+converted from before the same conversion runs again; every other ONNX artifact (fp16, dynamic and static
+int8) is compared with the folder's fp32 ONNX file, whose tensor names the converters keep. Artifacts whose
+runtime cannot expose intermediate tensors are refused with the reason (:class:`NotLocalizableError`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +28,6 @@ from export_kit.results import Record
 DEFAULT_SAMPLES = 16
 
 WHY_NOT = {
-    "onnxruntime-mobile": "an ORT-format file cannot be edited to expose its intermediate tensors; explain the "
-                          "ONNX artifact it was converted from",
     "eager": "the eager model is the reference everything is compared with",
     "torchscript": "exportkit freezes TorchScript files, which inlines every submodule into one graph, so no "
                    "layer's output can be read; explain the ONNX artifact of the same model",
@@ -80,21 +80,29 @@ class Explanation(Record):
 
 def reference_for(folder: ArtifactsFolder, artifact: Artifact) -> Artifact:
     """What ``artifact``'s layers are compared with, or :class:`NotLocalizableError` saying why there is none."""
-    if artifact.runtime != "onnxruntime":
+    if artifact.runtime not in ("onnxruntime", "onnxruntime-mobile"):
         why = WHY_NOT.get(artifact.runtime, f"{artifact.runtime} exposes no intermediate tensors to exportkit; "
                                             "explain an ONNX artifact of the same model")
         raise NotLocalizableError(artifact.name, why)
-    if artifact.format == "onnx":
+    if artifact.runtime == "onnxruntime-mobile" and _fp32_onnx(folder) is None:
+        raise NotLocalizableError(artifact.name, "an ORT-format file cannot be edited, so its tensors are exposed in "
+                                                 "the fp32 ONNX artifact it is converted from, which this folder "
+                                                 "lacks (build with --formats onnx,ort)")
+    if artifact.format in ("onnx", "ort"):
         ref = folder.reference_artifact()
         if ref is None:
             raise NotLocalizableError(artifact.name, "the folder has no eager reference (checkpoint) to compare its "
                                                      "layers with")
         return ref
-    ref = next((a for a in folder.manifest.artifacts if a.format == "onnx"), None)
+    ref = _fp32_onnx(folder)
     if ref is None:
         raise NotLocalizableError(artifact.name, "its layers are compared with the fp32 ONNX artifact, which this "
                                                  "folder lacks (build with --formats onnx,...)")
     return ref
+
+
+def _fp32_onnx(folder: ArtifactsFolder) -> Artifact | None:
+    return next((a for a in folder.manifest.artifacts if a.format == "onnx"), None)
 
 
 def _intact(folder: ArtifactsFolder, artifact: Artifact) -> None:
@@ -114,14 +122,19 @@ def explain_artifact(folder: ArtifactsFolder, name: str, samples: int = DEFAULT_
         _intact(folder, art)
     golden = folder.golden()
     feeds = {spec.name: x[:samples] for spec, x in zip(folder.io.inputs, golden.inputs, strict=True)}
-    proto = taps.load(folder.file(artifact))
     floor = MIN_SNR_DB[artifact.precision]
-    if reference.runtime == "eager":
+    if artifact.runtime == "onnxruntime-mobile":  # exposed in its ONNX source, converted again, run as ORT format
+        proto = taps.load(folder.file(_fp32_onnx(folder)))
+        pairs = _against_eager(folder, reference, proto, feeds, taps.run_as_ort_format)
+        rows = _rows(proto, proto, pairs, floor)
+    elif reference.runtime == "eager":
+        proto = taps.load(folder.file(artifact))
         pairs = _against_eager(folder, reference, proto, feeds)
         rows = _rows(proto, proto, pairs, floor)
     else:
+        proto = taps.load(folder.file(artifact))
         rows, pairs = compare_onnx(proto, taps.load(folder.file(reference)), feeds, floor)
-    drift = _tapped_drift(proto, pairs, feeds)
+    drift = _tapped_drift(taps.run_file(folder.file(artifact), feeds), pairs)
     first = first_over(rows)
     return Explanation(name, artifact.precision, reference.name, len(next(iter(feeds.values()))), floor,
                        [r.to_dict() for r in rows], first.to_dict() if first else None, drift,
@@ -149,14 +162,15 @@ def _against_onnx(proto, ref_proto, feeds: dict[str, np.ndarray]) -> Pairs:
     return {n: (want[n], got[read[n]]) for n in common if want[n].shape == got[read[n]].shape}
 
 
-def _against_eager(folder: ArtifactsFolder, reference: Artifact, proto, feeds: dict[str, np.ndarray]) -> Pairs:
+def _against_eager(folder: ArtifactsFolder, reference: Artifact, proto, feeds: dict[str, np.ndarray],
+                   run: Callable = taps.run) -> Pairs:
     """The fp32 ONNX file's tensors against the eager modules they were exported from, and its outputs against
-    the eager model's."""
+    the eager model's; ``run`` runs the tapped graph (as ORT format for the ``ort`` artifact)."""
     module = folder.reference_module(reference)
     found, finals = eager.module_outputs(module, list(feeds.values()))
     by_tensor = eager.onnx_module_map(proto, {path: len(calls) for path, calls in found.items()})
     tensors = [n for n in taps.float_tensors(proto) if n in by_tensor]
-    got = taps.run(taps.tapped(proto, tensors), feeds)
+    got = run(taps.tapped(proto, tensors), feeds)
     pairs = {n: (found[by_tensor[n][0]][by_tensor[n][1]], got[n]) for n in tensors}
     for out, final in zip((o.name for o in proto.graph.output), finals, strict=False):
         pairs.setdefault(out, (final, got[out]))
@@ -185,10 +199,9 @@ def _rows(proto, ref_proto, pairs: Pairs, floor: float) -> list[LayerDiff]:
     return list(rows.values())
 
 
-def _tapped_drift(proto, pairs: Pairs, feeds: dict[str, np.ndarray]) -> float:
-    """Largest difference between the artifact's own outputs and the same outputs in the tapped run (see
-    :mod:`export_kit.explain.taps`): not 0 means a fusion the taps prevented changes the numbers."""
-    plain = taps.run(proto, feeds)
+def _tapped_drift(plain: dict[str, np.ndarray], pairs: Pairs) -> float:
+    """Largest difference between the artifact's own outputs (``plain``) and the same outputs in the tapped run
+    (see :mod:`export_kit.explain.taps`): not 0 means a fusion the taps prevented changes the numbers."""
     gaps = []
     for name in (n for n in plain if n in pairs):
         a, b = plain[name].astype(np.float64), pairs[name][1].astype(np.float64)

@@ -63,12 +63,17 @@ def tapped(proto, names: Iterable[str]):
 
 def run(proto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run ``proto`` once on the CPU provider with ``feeds``; every graph output by name."""
+    return run_file(proto.SerializeToString(), feeds)
+
+
+def run_file(model: bytes | Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run an ONNX or ORT-format model (its bytes, or a file) once on the CPU provider; every output by name."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     try:  # onnxruntime's own exception classes derive from Exception only
-        session = ort.InferenceSession(proto.SerializeToString(), sess_options=opts,
+        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=opts,
                                        providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
         return dict(zip(names, session.run(names, feeds), strict=True))
@@ -131,3 +136,17 @@ def dequantized(proto) -> dict[str, str]:
         if deq:
             found[name] = deq[0].output[0]
     return found
+
+
+def run_as_ort_format(proto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Convert ``proto`` to ORT format with the converter and settings the ``ort`` artifact was made with, and run
+    that: an ORT-format file cannot be edited, so its tensors are exposed in the ONNX file it came from first."""
+    import tempfile
+
+    from export_kit.exporters.ort_mobile import convert
+
+    with tempfile.TemporaryDirectory(prefix="exportkit-explain-ort-") as work:
+        source = Path(work) / "tapped.onnx"
+        source.write_bytes(proto.SerializeToString())
+        model, _ = convert(source, Path(work))
+        return run_file(model, feeds)
