@@ -30,7 +30,8 @@ def test_help_does_not_import_torch():
 
 
 @pytest.mark.parametrize("formats, fragment", [
-    ("onnx,tflite", "valid formats: executorch, export, fp16, int8, int8-static, onnx, ort, torchscript"),
+    ("onnx,tflite", "valid formats: aoti, executorch, export, fp16, int8, int8-static, litert, litert-int8, onnx, "
+                    "openvino, ort, torchscript"),
     ("", "comma-separated"), ("onnx,onnx", "more than once")])
 def test_bad_format_lists_exit_2_before_any_work(tmp_path, formats, fragment):
     result = invoke("build", "--formats", formats, "--out", tmp_path / "out", "--dataset", "synthetic")

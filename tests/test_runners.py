@@ -34,11 +34,11 @@ def test_outputs_come_back_by_name(onnx_runner, built):
 
 def test_every_runtime_is_registered_with_devices_and_an_availability_check():
     assert set(RUNTIMES) == {"eager", "torchscript", "torch-export", "onnxruntime", "onnxruntime-mobile",
-                             "executorch"}
-    assert [n for n, r in RUNTIMES.items() if r.runs_code] == ["torchscript", "torch-export"]
+                             "executorch", "aoti", "openvino", "openvino-default", "litert"}
+    assert sorted(n for n, r in RUNTIMES.items() if r.runs_code) == ["aoti", "torch-export", "torchscript"]
     for runtime in RUNTIMES.values():
         assert "cpu" in runtime.devices
-        assert runtime.unavailable("cpu") is None or "executorch" in runtime.unavailable("cpu")
+        assert runtime.unavailable("cpu") is None or "pip install 'exportkit[" in runtime.unavailable("cpu")
 
 
 def test_a_torch_runner_gives_back_the_thread_count_it_changed(built):
