@@ -14,8 +14,8 @@ from typing import Any
 
 from export_kit.errors import UnavailableError
 from export_kit.limits import check_zip
-from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
-from export_kit.runners.torch_runner import TorchRunner, _version, candidates
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_candidates
+from export_kit.runners.torch_runner import TorchRunner, _version
 
 
 @dataclass
@@ -51,4 +51,4 @@ def _open(request: OpenRequest) -> Runner:
                        module=load_package(str(request.path)), set_eval=False)
 
 
-register_runtime(Runtime("aoti", ("cpu",), _open, _unavailable, _version, runs_code=True, candidates=candidates))
+register_runtime(Runtime("aoti", ("cpu",), _open, _unavailable, _version, runs_code=True, candidates=thread_candidates))

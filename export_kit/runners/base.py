@@ -166,6 +166,29 @@ def thread_ladder(cores: int) -> list[int]:
     return [*ladder, cores]
 
 
+def thread_candidates(device: str, batch: int) -> list[dict]:
+    """The runtime's defaults first, then thread counts up the ladder; on a GPU the host threads hardly matter,
+    so only the defaults."""
+    import os
+
+    return [{}] if device != "cpu" else [{}, *({"threads": n} for n in thread_ladder(os.cpu_count() or 1))]
+
+
+def package_version(distribution: str) -> Callable[[], str | None]:
+    """A runtime's ``version``: the installed version of ``distribution``, or None when it is not installed."""
+
+    def version() -> str | None:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        try:
+            return installed(distribution)
+        except PackageNotFoundError:
+            return None
+
+    return version
+
+
 def threads_of(settings: dict) -> int | None:
     """The thread count a runner reported (older reports used runtime-specific keys)."""
     for key in ("threads", "intra_op_threads", "torch_threads"):

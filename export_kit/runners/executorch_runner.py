@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from export_kit.errors import UnavailableError
-from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime
+from export_kit.runners.base import OpenRequest, Runner, Runtime, package_version, register_runtime
 
 INSTALL_HINT = "pip install 'exportkit[executorch]' (executorch 1.5.1 works with torch 2.14.1)"
 
@@ -21,15 +21,6 @@ def executorch_unavailable_reason(device: str = "cpu") -> str | None:
     if device != "cpu":
         return "ExecuTorch runs here on the CPU (XNNPACK) only"
     return None
-
-
-def _version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("executorch")
-    except PackageNotFoundError:
-        return None
 
 
 @dataclass
@@ -61,4 +52,4 @@ def _open(request: OpenRequest) -> Runner:
     return ExecuTorchRunner(request.target, request.io, request.threads, path=str(request.path))
 
 
-register_runtime(Runtime("executorch", ("cpu",), _open, executorch_unavailable_reason, _version))
+register_runtime(Runtime("executorch", ("cpu",), _open, executorch_unavailable_reason, package_version("executorch")))

@@ -9,14 +9,13 @@ tensors: inputs are quantized and outputs dequantized with the scale and zero po
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from export_kit.errors import UnavailableError
-from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_ladder
+from export_kit.runners.base import OpenRequest, Runner, Runtime, package_version, register_runtime, thread_candidates
 
 INSTALL_HINT = "pip install 'exportkit[litert]'"
 
@@ -27,15 +26,6 @@ def litert_unavailable_reason(device: str = "cpu") -> str | None:
     if device != "cpu":
         return "exportkit runs LiteRT on the CPU (XNNPACK) only"
     return None
-
-
-def _version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ai-edge-litert")
-    except PackageNotFoundError:
-        return None
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -87,13 +77,9 @@ class LiteRtRunner(Runner):
         self.interpreter = None
 
 
-def candidates(device: str, batch: int) -> list[dict]:
-    """The interpreter's default thread count first, then the ladder."""
-    return [{}, *({"threads": n} for n in thread_ladder(os.cpu_count() or 1))]
-
-
 def _open(request: OpenRequest) -> Runner:
     return LiteRtRunner(request.target, request.io, request.threads, options=request.options, path=str(request.path))
 
 
-register_runtime(Runtime("litert", ("cpu",), _open, litert_unavailable_reason, _version, candidates=candidates))
+register_runtime(Runtime("litert", ("cpu",), _open, litert_unavailable_reason, package_version("ai-edge-litert"),
+                         candidates=thread_candidates))

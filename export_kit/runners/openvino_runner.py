@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from export_kit.errors import UnavailableError
-from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_ladder
+from export_kit.runners.base import OpenRequest, Runner, Runtime, package_version, register_runtime, thread_candidates
 
 INSTALL_HINT = "pip install 'exportkit[openvino]'"
 
@@ -28,15 +28,6 @@ def openvino_unavailable_reason(device: str = "cpu") -> str | None:
     if device != "cpu":
         return "exportkit runs OpenVINO on its CPU plugin only"
     return None
-
-
-def _version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("openvino")
-    except PackageNotFoundError:
-        return None
 
 
 @dataclass
@@ -72,13 +63,6 @@ class OpenVinoRunner(Runner):
         self.request = None
 
 
-def candidates(device: str, batch: int) -> list[dict]:
-    """The plugin's defaults first, then thread counts up the ladder."""
-    import os
-
-    return [{}, *({"threads": n} for n in thread_ladder(os.cpu_count() or 1))]
-
-
 def _opener(pinned: bool):
     def open_runner(request: OpenRequest) -> Runner:
         return OpenVinoRunner(request.target, request.io, request.threads, options=request.options,
@@ -86,7 +70,7 @@ def _opener(pinned: bool):
     return open_runner
 
 
-register_runtime(Runtime("openvino", ("cpu",), _opener(True), openvino_unavailable_reason, _version,
-                         candidates=candidates))
-register_runtime(Runtime("openvino-default", ("cpu",), _opener(False), openvino_unavailable_reason, _version,
-                         candidates=candidates))
+register_runtime(Runtime("openvino", ("cpu",), _opener(True), openvino_unavailable_reason,
+                         package_version("openvino"), candidates=thread_candidates))
+register_runtime(Runtime("openvino-default", ("cpu",), _opener(False), openvino_unavailable_reason,
+                         package_version("openvino"), candidates=thread_candidates))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 
 from export_kit.errors import UnavailableError
 from export_kit.limits import check_zip
-from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_ladder
+from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_candidates
 
 
 @functools.cache
@@ -27,11 +26,6 @@ def default_threads() -> int:
     import torch
 
     return torch.get_num_threads()
-
-
-def candidates(device: str, batch: int) -> list[dict]:
-    """Thread counts up the ladder; on a GPU the host threads hardly matter, so only the defaults."""
-    return [{}] if device != "cpu" else [{}, *({"threads": n} for n in thread_ladder(os.cpu_count() or 1))]
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -178,8 +172,8 @@ def _open_exported(request: OpenRequest) -> Runner:
                        set_eval=False)
 
 
-register_runtime(Runtime("eager", ("cpu", "cuda"), _open_eager, _unavailable, _version, candidates=candidates))
+register_runtime(Runtime("eager", ("cpu", "cuda"), _open_eager, _unavailable, _version, candidates=thread_candidates))
 register_runtime(Runtime("torchscript", ("cpu", "cuda"), _open_torchscript, _unavailable, _version, runs_code=True,
-                         candidates=candidates))
+                         candidates=thread_candidates))
 register_runtime(Runtime("torch-export", ("cpu", "cuda"), _open_exported, _unavailable, _version, runs_code=True,
-                         candidates=candidates))
+                         candidates=thread_candidates))
