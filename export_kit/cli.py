@@ -118,6 +118,8 @@ def build(
                                                            "--input-shape's HxW")] = None,
     interpolation: Annotated[str, typer.Option(help="with --resize: the filter, nearest, bilinear, bicubic or "
                                                     "lanczos (torchvision on PIL images)")] = "bilinear",
+    bgr: Annotated[bool, typer.Option(help="with --model: the model takes BGR, channels reversed as OpenCV "
+                                           "decodes; --mean/--std are then B,G,R")] = False,
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
     mean: Annotated[str | None, typer.Option(help="with --model: mean of pixels scaled to [0,1], one per channel "
                                                   "(R,G,B) or one for all [default: 0]")] = None,
@@ -141,7 +143,7 @@ def build(
     from export_kit.sampling import SamplingConfig
 
     choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()),
-                         tuple(inputs or ()), classifier, resize, interpolation)
+                         tuple(inputs or ()), classifier, resize, interpolation, bgr)
     batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,

@@ -61,10 +61,10 @@ def _golden_feed(prep: Preprocessing | None, test: Split | None, io: ModelIO, co
     if test is None:
         channels, height, width = io.inputs[0].shape
         pixels = np.random.default_rng(0).integers(0, 256, (count, height, width, channels), dtype=np.uint8)
-        return pixels, [prep.apply(pixels)], np.full(count, -1, np.int64), none
+        return pixels, [prep.normalize(pixels)], np.full(count, -1, np.int64), none
     picked = test.balanced(count)
     pixels = prep.pixels(picked.images)  # stored in the model's colour mode, so apps need no conversion
-    return pixels, [prep.apply(pixels)], picked.labels, test
+    return pixels, [prep.normalize(pixels)], picked.labels, test
 
 
 def make_golden(model, prep: Preprocessing | None, test: Split | None, io: ModelIO,

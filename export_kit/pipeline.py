@@ -50,6 +50,8 @@ class ModelChoice:
     #: Photos of any size: the shorter side resized to this many pixels, then centre-cropped to the input's HxW.
     resize: int | None = None
     interpolation: str = "bilinear"
+    #: The model takes its three channels in BGR order.
+    bgr: bool = False
 
 
 def load_data(dataset: str | None, data_dir: Path | None, geometry: Geometry | None = None) -> Dataset:
@@ -76,23 +78,26 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
     if isinstance(formats, str):
         parse_formats(formats)
     if not choice.factory:
-        if choice.inputs or choice.classifier or choice.resize:
-            raise UsageError("--input, --classifier and --resize describe your own model: give them with --model")
+        if choice.inputs or choice.classifier or choice.resize or choice.bgr:
+            raise UsageError("--input, --classifier, --resize and --bgr describe your own model: give them with "
+                             "--model")
         return None
     if choice.inputs:
         clash = [o for o, v in (("--input-shape", choice.input_shape), ("--mean", choice.mean),
                                 ("--std", choice.std), ("--data-dir/--dataset", wants_data),
-                                ("--resize", choice.resize)) if v]
+                                ("--resize", choice.resize), ("--bgr", choice.bgr)) if v]
         if clash:
             raise UsageError(f"--input describes a model that takes no images; {', '.join(clash)} apply to image "
                              "models only (its golden inputs are drawn from each --input's domain)")
         return None, parse_inputs(choice.inputs)
     shape = sources.parse_shape(choice.input_shape or DEFAULT_IMAGE)
     channels = shape[0]
+    if choice.bgr and channels != 3:
+        raise UsageError(f"--bgr reverses three colour channels; --input-shape has {channels}")
     geometry = Geometry(choice.resize, shape[1:], choice.interpolation) if choice.resize else None
     prep = Preprocessing(mean=sources.parse_channels(choice.mean or "0", "--mean", channels),
                          std=sources.parse_channels(choice.std or "1", "--std", channels, positive=True),
-                         color=color_for(channels), geometry=geometry)
+                         color="BGR" if choice.bgr else color_for(channels), geometry=geometry)
     return prep, shape
 
 

@@ -1,10 +1,13 @@
-"""Preprocessing that travels with the model: ``input = (pixel_uint8 * scale - mean) / std``, NCHW, in RGB (three
-channels) or L (one grayscale channel), with one mean and one std per channel; and, for photos of any size, the
-resize and crop that bring them to the model's size (:mod:`export_kit.geometry`), applied when they are decoded.
+"""Preprocessing that travels with the model: ``input = (pixel_uint8 * scale - mean) / std``, NCHW, in RGB or BGR
+(three channels, in that order) or L (one grayscale channel), with one mean and one std per channel, in the
+model's channel order; and, for photos of any size, the resize and crop that bring them to the model's size
+(:mod:`export_kit.geometry`), applied when they are decoded.
 
 Apps on other runtimes re-implement exactly this formula from the manifest, so it stays this simple on purpose.
-Data readers decode RGB; a grayscale model's pixels are converted by Pillow (ITU-R 601 luma, the conversion most
-image libraries share), and the golden pixels are stored already converted, so apps never need to convert them.
+Data readers decode RGB; a BGR model's pixels are reversed (models trained on OpenCV's ``imread`` expect BGR, and
+feeding them RGB silently costs accuracy), a grayscale model's are converted by Pillow (ITU-R 601 luma, the
+conversion most image libraries share). The golden pixels are stored already in the model's mode, so apps feeding
+them never convert.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import numpy as np
 from export_kit.errors import ManifestError
 from export_kit.geometry import Geometry
 
-#: Colour mode -> channel count.
-COLORS = {"RGB": 3, "L": 1}
+#: Colour mode -> channel count. BGR is RGB with the channels in reverse order.
+COLORS = {"RGB": 3, "BGR": 3, "L": 1}
 
 
 @dataclass(frozen=True)
@@ -45,22 +48,29 @@ class Preprocessing:
         return min(lo for lo, _ in ends), max(hi for _, hi in ends)
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
-        """uint8 ``(N, H, W, 3)`` RGB or ``(N, H, W, channels)`` pixels in this colour mode."""
-        if images.shape[-1] == self.channels:
+        """uint8 ``(N, H, W, 3)`` RGB pixels (or, for a grayscale model, pixels already grayscale) -> pixels in
+        this colour mode."""
+        if self.color == "BGR" and images.shape[-1] == 3:
+            return np.ascontiguousarray(images[..., ::-1])
+        if images.shape[-1] == self.channels and self.color != "BGR":
             return images
         if self.color == "L" and images.shape[-1] == 3:
             from PIL import Image
 
             return np.stack([np.asarray(Image.fromarray(img, "RGB").convert("L")) for img in images])[..., None]
-        raise ValueError(f"{self.color} preprocessing takes {self.channels}-channel or RGB pixels, got "
-                         f"{images.shape[-1]} channels")
+        raise ValueError(f"{self.color} preprocessing takes RGB pixels{' or grayscale' if self.color == 'L' else ''}"
+                         f", got {images.shape[-1]} channels")
 
-    def apply(self, images: np.ndarray) -> np.ndarray:
-        """uint8 ``(N, H, W, C)`` pixels (RGB, converted first when the model is grayscale) -> float32
-        ``(N, channels, H, W)`` model input."""
-        x = self.pixels(images).astype(np.float32) * np.float32(self.scale)
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 ``(N, H, W, channels)`` pixels already in this colour mode (golden pixels) -> float32
+        ``(N, channels, H, W)`` model input: the formula apps re-implement."""
+        x = pixels.astype(np.float32) * np.float32(self.scale)
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def apply(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``(N, H, W, 3)`` RGB pixels as decoded -> float32 ``(N, channels, H, W)`` model input."""
+        return self.normalize(self.pixels(images))
 
     def to_dict(self) -> dict:
         data = {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
@@ -76,8 +86,8 @@ class Preprocessing:
             raise ManifestError(f"preprocessing must have mean[C], std[C], scale, color; got {data!r}") from exc
         channels = COLORS.get(color)
         if channels is None or len(mean) != channels or len(std) != channels or min(std) <= 0:
-            raise ManifestError(f"preprocessing needs color RGB (3 means, 3 positive stds) or L (1 and 1); got "
-                                f"{data!r}")
+            raise ManifestError(f"preprocessing needs color RGB or BGR (3 means, 3 positive stds) or L (1 and 1); "
+                                f"got {data!r}")
         geometry = Geometry.from_dict(data["resize"]) if data.get("resize") is not None else None
         return cls(mean=mean, std=std, scale=scale, color=color, geometry=geometry)
 

@@ -43,9 +43,15 @@ def _skipped(artifact: Artifact, target: Target, reason: str, tolerance: dict) -
                         status="skipped", reason=reason, tolerance=tolerance)
 
 
+def _row_tolerance(ctx: VerifyContext, artifact: Artifact) -> dict:
+    io = ctx.folder.manifest.model_io
+    return tolerance_for(artifact, ctx.tolerances, io.outputs[io.classifier].name).to_dict()
+
+
 def verify_target(ctx: VerifyContext, artifact: Artifact, target: Target, checks: list[Check]) -> VerifyResult:
-    """Run one artifact on one target; ``checks`` (done once per folder or artifact) head the row."""
-    tol = tolerance_for(artifact, ctx.tolerances).to_dict()
+    """Run one artifact on one target; ``checks`` (done once per folder or artifact) head the row, whose
+    tolerance is the classifier output's (each check records the tolerance of every output it judged)."""
+    tol = _row_tolerance(ctx, artifact)
     row = VerifyResult(artifact.name, artifact.format, target.runtime, target.device, artifact.precision,
                        tolerance=tol)
     for check in checks:
@@ -120,7 +126,7 @@ def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
         for target in targets_for(artifact.runtime, devices):
             reason = unavailable_reason(target)
             if reason:
-                row = _skipped(artifact, target, reason, tolerance_for(artifact, tolerances).to_dict())
+                row = _skipped(artifact, target, reason, _row_tolerance(ctx, artifact))
             else:
                 row = verify_target(ctx, artifact, target, checks)
             rows.append(row)

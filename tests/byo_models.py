@@ -55,6 +55,16 @@ def gray() -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 3))
 
 
+def channel_means() -> nn.Module:
+    """Logit i is the mean of input channel i: the dominant colour wins, in the model's own channel order, so a
+    BGR model fed RGB swaps red and blue."""
+    linear = nn.Linear(3, 3)
+    with torch.no_grad():
+        linear.weight.copy_(torch.eye(3))
+        linear.bias.zero_()
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), linear)
+
+
 class AudioCNN(nn.Module):
     """1-D convolutions over a mono waveform (batch, 1, samples): four keyword classes."""
 

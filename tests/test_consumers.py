@@ -50,6 +50,48 @@ def gray(tmp_path_factory) -> Path:
     return root / "artifacts"
 
 
+@pytest.fixture(scope="module")
+def bgr(tmp_path_factory) -> Path:
+    """A BGR model (``byo_models.channel_means``) built from RGB images whose class is their dominant colour
+    (folders b, g, r), in TorchScript and ONNX, verified on them."""
+    from PIL import Image
+    from test_cli import invoke
+
+    root = tmp_path_factory.mktemp("bgr")
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for channel, name in ((2, "b"), (1, "g"), (0, "r")):  # RGB channel of each colour
+            (root / "data" / split / name).mkdir(parents=True)
+            for i in range(8):
+                pixels = rng.integers(0, 90, (12, 12, 3), dtype=np.uint8)
+                pixels[..., channel] += 150
+                Image.fromarray(pixels).save(root / "data" / split / name / f"{i}.png")
+    result = invoke("build", "--model", "byo_models:channel_means", "--input-shape", "3x12x12", "--bgr",
+                    "--data-dir", root / "data", "--out", root / "artifacts", "--formats", "torchscript,onnx",
+                    "--golden", "12", "--no-bench")
+    assert result.exit_code == 0, result.output
+    return root / "artifacts"
+
+
+def test_a_bgr_model_is_fed_reversed_channels_by_python_cpp_and_js(bgr, classify, tmp_path):
+    """Every class is its dominant colour, so accuracy 1.0 proves verify reversed the RGB images (fed as they were
+    decoded, red and blue would swap: 1/3); the consumers pass the golden check and classify RGB PPMs right."""
+    manifest = json.loads((bgr / "manifest.json").read_text())
+    assert manifest["preprocessing"]["color"] == "BGR" and manifest["classes"] == ["b", "g", "r"]
+    rows = [r for r in json.loads((bgr / "report.json").read_text())["verify"] if r["device"] == "cpu"]
+    assert {r["artifact"] for r in rows} == {"pytorch", "onnx", "torchscript"}
+    assert all(r["status"] == "passed" and r["accuracy"] == 1.0 for r in rows), rows
+    pixels = np.load(bgr / "golden_pixels.npy")  # stored in the model's order: B, G, R
+    labels = np.load(bgr / "golden.npz")["labels"]
+    assert (pixels.mean((1, 2)).argmax(1) == labels).all()
+    images = [str(_ppm(tmp_path / f"{i}.ppm", np.ascontiguousarray(pixels[i, ..., ::-1]))) for i in range(6)]
+    for program in ([str(classify)], [_node(), str(JS / "classify.mjs")]):
+        done = subprocess.run([*program, str(bgr), "--check"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.startswith("PASS"), done.stdout + done.stderr
+        done = subprocess.run([*program, str(bgr), *images], capture_output=True, text=True, timeout=120)
+        assert _top1_lines(done.stdout) == [manifest["classes"][k] for k in labels[:6]], done.stdout + done.stderr
+
+
 def _spoiled(folder: Path, tmp_path: Path) -> Path:
     """A copy whose golden logits are off by 1e-3 in one place: a consumer check must fail on it."""
     copy = tmp_path / "spoiled"

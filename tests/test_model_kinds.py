@@ -96,6 +96,20 @@ def test_every_output_is_compared_by_name(kinds, tmp_path):
     check = next(c for c in rows["onnx"]["checks"] if c["name"] == "parity_batch1")
     assert set(check["observed"]) == {"output0", "output1"}
     assert rows["torchscript"]["status"] == "passed"
+    # a bound for the damaged head alone lets it pass; the classifier keeps the fp32 bound
+    loose = check["observed"]["output0"]["max_abs_err"] * 2
+    toml = tmp_path / "tol.toml"
+    toml.write_text(f"[onnx.outputs.output0]\nmax_abs = {loose}\nmin_cosine = 0.99\n")
+    args = ("verify", "--artifacts", folder, "--device", "cpu", "--trust-code", "--allow-factory",
+            "byo_models:two_heads", "--tolerances", toml)
+    assert invoke(*args).exit_code == 0
+    _, rows = _report(folder)
+    limit = next(c for c in rows["onnx"]["checks"] if c["name"] == "parity_batch1")["limit"]
+    assert limit["output0"]["max_abs"] == loose and limit["output1"]["max_abs"] == 1e-4
+    assert rows["onnx"]["tolerance"]["max_abs"] == 1e-4  # the row's headline is the classifier's
+    toml.write_text("[fp32.outputs.box]\nmax_abs = 1\n")
+    result = invoke(*args)
+    assert result.exit_code == 2 and "[fp32.outputs.box] names no output" in result.output
 
 
 def test_the_python_api_infers_inputs_from_a_dict_of_example_tensors(tmp_path):
@@ -137,6 +151,10 @@ def test_environment_images_do_not_measure_a_model_that_takes_none(kinds, tmp_pa
     (["--model", "byo_models:audio", "--input", "a:float32:batchx1x4000", "--input", "a:float32:batchx1x4000"],
      "must be unique"),
     (["--input", "ids:int64:batchx32:0..1000"], "give them with --model"),
+    (["--bgr"], "give them with --model"),
+    (["--model", "byo_models:gray", "--input-shape", "1x20x20", "--bgr"], "--bgr reverses three colour channels"),
+    (["--model", "byo_models:text", "--input", "ids:int64:batchx32:0..1000", "--bgr"],
+     "--bgr apply to image models only"),
 ])
 def test_bad_model_descriptions_are_one_line_usage_errors_with_nothing_written(tmp_path, args, fragment):
     out = tmp_path / "bad"

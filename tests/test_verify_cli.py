@@ -62,7 +62,9 @@ def test_tolerance_file_overrides_per_precision_and_per_artifact(built_copy, tmp
 
 @pytest.mark.parametrize("text, fragment", [("[int8]\nmax_ab = 1\n", "unknown key"), ("[int8\n", "not valid TOML"),
                                             ("max_abs = 1\n", "must be a table"), ("[fp32]\nmax_abs = -1\n",
-                                                                                    "non-negative")])
+                                                                                    "non-negative"),
+                                            ("[fp32.outputs]\nmax_abs = 1\n", "one table per output"),
+                                            ("[fp32.outputs.logits]\nmax_abz = 1\n", "unknown key")])
 def test_bad_tolerance_files_are_usage_errors(tmp_path, text, fragment):
     path = tmp_path / "t.toml"
     path.write_text(text)

@@ -48,6 +48,7 @@ struct Model {
   std::string precision = "fp32";
   size_t classifier = 0;  // which of the module's outputs holds the logits (manifest "outputs")
   bool resizes = false;   // the manifest resizes photos before the formula; this program does not
+  bool bgr = false;       // the model takes BGR: an RGB image's channels are reversed (golden pixels already are)
 };
 
 std::string read_file(const std::string& path) {
@@ -149,9 +150,10 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
   m.width = static_cast<int64_t>(shape[3].num());
   const auto& prep = manifest["preprocessing"];
   const std::string color = prep["color"].str();
-  if (!((color == "RGB" && m.channels == 3) || (color == "L" && m.channels == 1)))
+  if (!(((color == "RGB" || color == "BGR") && m.channels == 3) || (color == "L" && m.channels == 1)))
     throw std::runtime_error("preprocessing color '" + color + "' with " + std::to_string(m.channels) +
-                             " input channels is not supported (RGB with 3, L with 1)");
+                             " input channels is not supported (RGB or BGR with 3, L with 1)");
+  m.bgr = color == "BGR";
   m.scale = static_cast<float>(prep["scale"].num());
   m.resizes = prep.has("resize");
   for (int64_t c = 0; c < m.channels; ++c) {
@@ -173,7 +175,7 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
 }
 
 // Binary PPM (P6, RGB) or PGM (P5, grayscale), whichever the model's channels need, maxval 255, of exactly the
-// model's input size; comments after '#' are allowed in the header.
+// model's input size; comments after '#' are allowed in the header. Returned in the model's channel order.
 std::vector<uint8_t> read_image(const std::string& path, const Model& m) {
   const int64_t channels = m.channels, height = m.height, width = m.width;
   std::ifstream in(path, std::ios::binary);
@@ -199,6 +201,8 @@ std::vector<uint8_t> read_image(const std::string& path, const Model& m) {
   std::vector<uint8_t> pixels(static_cast<size_t>(h * w * channels));
   in.read(reinterpret_cast<char*>(pixels.data()), static_cast<std::streamsize>(pixels.size()));
   if (!in) throw std::runtime_error(path + " is truncated");
+  if (m.bgr)
+    for (size_t i = 0; i < pixels.size(); i += 3) std::swap(pixels[i], pixels[i + 2]);
   return pixels;
 }
 

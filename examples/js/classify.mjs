@@ -53,10 +53,11 @@ function geometry(manifest) {
   }
   const [, channels, height, width] = manifest.input.shape;
   const color = manifest.preprocessing.color;
-  if (!((color === "RGB" && channels === 3) || (color === "L" && channels === 1))) {
-    throw new Error(`preprocessing color '${color}' with ${channels} input channels is not supported (RGB with 3, L with 1)`);
+  if (!(((color === "RGB" || color === "BGR") && channels === 3) || (color === "L" && channels === 1))) {
+    throw new Error(`preprocessing color '${color}' with ${channels} input channels is not supported ` +
+                    "(RGB or BGR with 3, L with 1)");
   }
-  return { channels, height, width, resizes: Boolean(manifest.preprocessing.resize) };
+  return { channels, height, width, resizes: Boolean(manifest.preprocessing.resize), bgr: color === "BGR" };
 }
 
 function preprocess(manifest, pixels, count, { channels, height, width }) {
@@ -75,8 +76,9 @@ function preprocess(manifest, pixels, count, { channels, height, width }) {
   return out;
 }
 
-// Binary PPM (P6) for an RGB model, PGM (P5) for a grayscale one, of exactly the model's input size.
-function readImage(file, { channels, height, width, resizes }) {
+// Binary PPM (P6) for an RGB or BGR model, PGM (P5) for a grayscale one, of exactly the model's input size;
+// returned in the model's channel order (the golden pixels already are).
+function readImage(file, { channels, height, width, resizes, bgr }) {
   const buf = readFileSync(file);
   const text = buf.toString("latin1");
   const tokens = [];
@@ -100,7 +102,10 @@ function readImage(file, { channels, height, width, resizes }) {
   }
   const pixels = buf.subarray(pos + 1, pos + 1 + height * width * channels);
   if (pixels.length !== height * width * channels) throw new Error(`${file} is truncated`);
-  return pixels;
+  if (!bgr) return pixels;
+  const reversed = Buffer.from(pixels);
+  for (let i = 0; i < reversed.length; i += 3) [reversed[i], reversed[i + 2]] = [pixels[i + 2], pixels[i]];
+  return reversed;
 }
 
 // Every output the session gives, by name.

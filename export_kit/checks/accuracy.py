@@ -82,7 +82,9 @@ def accuracy(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: Verify
     except Exception as exc:
         row.add(Check("accuracy", False, detail=f"runtime error: {first_line(exc)}"))
         return
-    _judge(row, predictions, ctx.golden, ctx.test, tolerance_for(artifact, ctx.tolerances))
+    io = ctx.folder.manifest.model_io  # accuracy is the classifier's: its output's own tolerance applies
+    _judge(row, predictions, ctx.golden, ctx.test,
+           tolerance_for(artifact, ctx.tolerances, io.outputs[io.classifier].name))
 
 
 register_check(CheckSpec("accuracy", "target", "accuracy", "with a dataset: accuracy and top-1 agreement on the whole "

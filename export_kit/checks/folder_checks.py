@@ -19,7 +19,7 @@ def preprocessing(ctx: VerifyContext) -> list[Check]:
     golden, prep = ctx.golden, ctx.folder.manifest.preprocessing
     if prep is None:
         return []
-    recomputed, stored = prep.apply(golden.images), golden.inputs[0]
+    recomputed, stored = prep.normalize(golden.images), golden.inputs[0]
     err = float(np.abs(recomputed - stored).max()) if recomputed.shape == stored.shape else np.inf
     ok = err <= 1e-5
     return [Check("preprocessing", ok, observed=err, limit=1e-5,

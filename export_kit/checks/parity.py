@@ -56,10 +56,12 @@ def _judge(p: Parity, tol: Tolerance, classifier: bool) -> list[str]:
 
 
 def _parity(name: str, ctx: VerifyContext, picks: np.ndarray, produce: Callable[[list[np.ndarray]], list],
-            tol: Tolerance, row: VerifyResult) -> None:
-    """Run the golden samples ``picks`` through ``produce`` and hold every output to ``tol``, each by name; the
-    row's headline figures are the classifier's, its max abs error the worst of all outputs."""
+            artifact: Artifact, row: VerifyResult) -> None:
+    """Run the golden samples ``picks`` through ``produce`` and hold every output, by name, to the artifact's
+    tolerance for that output; the row's headline figures are the classifier's, its max abs error the worst of
+    all outputs."""
     golden, names = ctx.golden, [o.name for o in ctx.folder.manifest.model_io.outputs]
+    tols = {n: tolerance_for(artifact, ctx.tolerances, n) for n in names}
     try:
         got = produce([x[picks] for x in golden.inputs])
     except Exception as exc:
@@ -67,10 +69,13 @@ def _parity(name: str, ctx: VerifyContext, picks: np.ndarray, produce: Callable[
         return
     results = {n: parity(golden.outputs[k][picks], got[k]) for k, n in enumerate(names)}
     problems = [f"{n}: {msg}" if len(names) > 1 else msg for k, n in enumerate(names)
-                for msg in _judge(results[n], tol, k == golden.classifier)]
+                for msg in _judge(results[n], tols[n], k == golden.classifier)]
     head = results[names[golden.classifier]]
-    observed = head.to_dict() if len(names) == 1 else {n: r.to_dict() for n, r in results.items()}
-    row.add(Check(name, not problems, observed=observed, limit=tol.to_dict(), detail="; ".join(problems)))
+    if len(names) == 1:
+        observed, limit = head.to_dict(), tols[names[0]].to_dict()
+    else:
+        observed, limit = {n: r.to_dict() for n, r in results.items()}, {n: t.to_dict() for n, t in tols.items()}
+    row.add(Check(name, not problems, observed=observed, limit=limit, detail="; ".join(problems)))
     worst_abs = max(r.max_abs_err for r in results.values())
     row.observe("max_abs", worst_abs, max)
     row.observe("min_top1_agreement", head.top1_agreement, min)
@@ -82,23 +87,21 @@ def _parity(name: str, ctx: VerifyContext, picks: np.ndarray, produce: Callable[
 
 def batch1(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
     picks = np.arange(min(SINGLE_SAMPLES, len(ctx.golden.labels)))
-    _parity("parity_batch1", ctx, picks, lambda feed: run_all(runner, feed, (1,)),
-            tolerance_for(artifact, ctx.tolerances), row)
+    _parity("parity_batch1", ctx, picks, lambda feed: run_all(runner, feed, (1,)), artifact, row)
 
 
 def batched(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
     # a golden set smaller than BATCH repeats until one full batch runs: a graph with a batch size baked in must
     # meet a batch of that size, or the check named after it checks nothing
     picks = repeated(np.arange(len(ctx.golden.labels)), BATCH)
-    _parity(f"parity_batch{BATCH}", ctx, picks, lambda feed: run_all(runner, feed, (BATCH,)),
-            tolerance_for(artifact, ctx.tolerances), row)
+    _parity(f"parity_batch{BATCH}", ctx, picks, lambda feed: run_all(runner, feed, (BATCH,)), artifact,
+            row)
 
 
 def spread(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
     total = sum(SPREAD)
     picks = repeated(np.arange(len(ctx.golden.labels)), total)[:total]
-    _parity("parity_batches", ctx, picks, lambda feed: run_all(runner, feed, SPREAD),
-            tolerance_for(artifact, ctx.tolerances), row)
+    _parity("parity_batches", ctx, picks, lambda feed: run_all(runner, feed, SPREAD), artifact, row)
 
 
 register_check(CheckSpec("load", "target", "load", "a file the runtime cannot open"))
