@@ -2,8 +2,9 @@
 drawn from each input's domain) with the reference model's outputs, stored in the artifacts folder.
 
 They let an app on a device, or CI on another machine, check an artifact with no dataset and no checkpoint.
-The uint8 pixels are kept next to the preprocessed inputs so a change of the manifest's preprocessing (mean,
-std, scale) is caught: re-preprocessing the pixels must reproduce the stored inputs.
+The pixels (uint8 as decoded, float32 after a float resize) are kept next to the preprocessed inputs so a change
+of the manifest's preprocessing (mean, std, scale) is caught: re-preprocessing the pixels must reproduce the
+stored inputs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ PLAIN_OUTPUT = "golden_output_{}.npy"
 
 @dataclass
 class Golden:
-    images: np.ndarray  # uint8 (N, H, W, C): pixels in the model's colour mode; empty for a model without images
+    images: np.ndarray  # (N, H, W, C) pixels in the model's colour mode, uint8 (float32 after the float resize);
+    # empty for a model without images
     inputs: list[np.ndarray]  # per model input, (N, ...) in its dtype: what the reference was fed
     outputs: list[np.ndarray]  # per model output, float32 (N, ...), from the eager reference
     labels: np.ndarray  # int64 (N,)
@@ -53,7 +55,7 @@ class Golden:
             np.savez(fh, **arrays)
 
     def save_plain(self, folder: Path) -> dict[str, Any]:
-        """Write uint8 NHWC pixels and float32 classifier logits as ``.npy`` and, for a model with several
+        """Write NHWC pixels and float32 classifier logits as ``.npy`` and, for a model with several
         outputs, every output in order (``outputs``); return their paths relative to ``folder``."""
         files: dict[str, Any] = dict(PLAIN_FILES)
         arrays = [(PLAIN_FILES["pixels"], self.images), (PLAIN_FILES["logits"], self.logits)]
@@ -89,7 +91,8 @@ class Golden:
 
 def entry_limits(count: int, io: ModelIO, image_shape: tuple[int, ...] | None) -> dict[str, int]:
     """Largest honest size of each ``.npz`` entry, from the manifest's declared count and shapes."""
-    sizes = {"images": count * int(np.prod(image_shape)) if image_shape else 0, "labels": count * 8,
+    # pixels are uint8, or float32 after the float resize: 4 bytes each at most
+    sizes = {"images": count * int(np.prod(image_shape)) * 4 if image_shape else 0, "labels": count * 8,
              "test_predictions": MAX_TEST_IMAGES * 8, "test_labels": MAX_TEST_IMAGES * 8}
     for i, spec in enumerate(io.inputs):
         sizes[f"input_{i}"] = count * int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize

@@ -94,10 +94,11 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
     channels = shape[0]
     if choice.bgr and channels != 3:
         raise UsageError(f"--bgr reverses three colour channels; --input-shape has {channels}")
-    geometry = Geometry(choice.resize, shape[1:], choice.interpolation) if choice.resize else None
+    color = "BGR" if choice.bgr else color_for(channels)
+    geometry = Geometry.for_model(choice.resize, shape[1:], choice.interpolation, color) if choice.resize else None
     prep = Preprocessing(mean=sources.parse_channels(choice.mean or "0", "--mean", channels),
                          std=sources.parse_channels(choice.std or "1", "--std", channels, positive=True),
-                         color="BGR" if choice.bgr else color_for(channels), geometry=geometry)
+                         color=color, geometry=geometry)
     return prep, shape
 
 

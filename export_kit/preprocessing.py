@@ -48,8 +48,8 @@ class Preprocessing:
         return min(lo for lo, _ in ends), max(hi for _, hi in ends)
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
-        """uint8 ``(N, H, W, 3)`` RGB pixels (or, for a grayscale model, pixels already grayscale) -> pixels in
-        this colour mode."""
+        """``(N, H, W, 3)`` RGB pixels (or, for a grayscale model, pixels already grayscale) -> pixels in this
+        colour mode. uint8, or float32 values of a float resize (RGB and BGR only)."""
         if self.color == "BGR" and images.shape[-1] == 3:
             return np.ascontiguousarray(images[..., ::-1])
         if images.shape[-1] == self.channels and self.color != "BGR":
@@ -62,14 +62,14 @@ class Preprocessing:
                          f", got {images.shape[-1]} channels")
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 ``(N, H, W, channels)`` pixels already in this colour mode (golden pixels) -> float32
+        """``(N, H, W, channels)`` pixels already in this colour mode (golden pixels) -> float32
         ``(N, channels, H, W)`` model input: the formula apps re-implement."""
         x = pixels.astype(np.float32) * np.float32(self.scale)
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def apply(self, images: np.ndarray) -> np.ndarray:
-        """uint8 ``(N, H, W, 3)`` RGB pixels as decoded -> float32 ``(N, channels, H, W)`` model input."""
+        """``(N, H, W, 3)`` RGB pixels as decoded (and resized) -> float32 ``(N, channels, H, W)`` model input."""
         return self.normalize(self.pixels(images))
 
     def to_dict(self) -> dict:

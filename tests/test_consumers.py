@@ -370,3 +370,14 @@ def test_explain_pairs_the_ort_format_file_layer_by_layer_through_its_onnx_sourc
     assert found.reference == "pytorch" and found.first is None
     assert len(rows) == 12 and rows[3].module == "features.3" and all(r.snr_db is None or r.snr_db > 100 for r in rows)
     assert found.tapped_drift < 1e-4  # the re-converted, tapped program computes what the artifact computes
+
+
+def test_the_js_resize_graphs_are_what_their_script_writes(tmp_path):
+    """examples/js/resize/*.onnx are committed; regenerated here, they must be the same bytes."""
+    import sys
+
+    done = subprocess.run([sys.executable, str(JS / "make_resize_graphs.py"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in ("bilinear", "bicubic"):
+        assert (tmp_path / f"{name}.onnx").read_bytes() == (JS / "resize" / f"{name}.onnx").read_bytes(), name

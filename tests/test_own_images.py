@@ -35,10 +35,11 @@ def test_mixed_size_photos_are_resized_as_recorded_and_accuracy_is_measured_per_
             assert row["status"] == "passed", (name, row["reason"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["classes"] == CLASSES
-    assert manifest["preprocessing"]["resize"] == {"library": "torchvision.transforms.functional (PIL)",
+    assert manifest["preprocessing"]["resize"] == {"library": "torch.nn.functional.interpolate (float32)",
                                                    "shorter_side": 72, "interpolation": "bilinear",
                                                    "antialias": True, "center_crop": [64, 64]}
-    assert np.load(out / "golden_pixels.npy").shape == (28, 64, 64, 3)
+    pixels = np.load(out / "golden_pixels.npy")  # a float resize's values, never rounded to uint8
+    assert pixels.shape == (28, 64, 64, 3) and pixels.dtype == np.float32 and (pixels % 1 != 0).any()
     timed = {b["artifact"] for b in report["bench"] if b["status"] == "passed" and b["batch"] == 1}
     assert {"pytorch", "onnx", "torchscript"} <= timed
     assert result.exit_code == (1 if any(r["status"] == "failed" for r in report["verify"]) else 0)
@@ -46,21 +47,26 @@ def test_mixed_size_photos_are_resized_as_recorded_and_accuracy_is_measured_per_
     assert again.exit_code == result.exit_code, again.output  # decoded again with the manifest's resize
 
 
-def test_the_recorded_resize_is_torchvisions_resize_and_center_crop(tmp_path):
-    """The decoder's pixels are exactly what a training pipeline's Resize(72) + CenterCrop(64) gives."""
+def test_the_recorded_resizes_are_torchvisions_resize_and_center_crop(tmp_path):
+    """The decoder's pixels are exactly what a training pipeline's Resize(72) + CenterCrop(64) gives: on the PIL
+    image (PIL library, uint8), and on the image as a float32 tensor (the float library, never rounded)."""
+    import torch
     from PIL import Image
     from torchvision import transforms
 
     from export_kit.datasets import load_dataset
-    from export_kit.geometry import Geometry
+    from export_kit.geometry import PIL_LIBRARY, TORCH_LIBRARY, Geometry
 
     write_photo_folder(tmp_path / "d", ["a", "b"], {"train": 1, "test": 2}, seed=3)
-    data = load_dataset("cifar10", tmp_path / "d", progress=False, geometry=Geometry(72, (64, 64)))
-    first = sorted((tmp_path / "d" / "test" / "a").iterdir())[0]
-    expected = transforms.Compose([transforms.Resize(72), transforms.CenterCrop(64)])(
-        Image.open(first).convert("RGB"))
-    assert data.test.images.shape == (4, 64, 64, 3)
-    assert np.array_equal(data.test.images[0], np.asarray(expected))
+    first = Image.open(sorted((tmp_path / "d" / "test" / "a").iterdir())[0]).convert("RGB")
+    pipeline = transforms.Compose([transforms.Resize(72), transforms.CenterCrop(64)])
+    as_tensor = torch.from_numpy(np.asarray(first).transpose(2, 0, 1).astype(np.float32))
+    for library, expected in ((PIL_LIBRARY, np.asarray(pipeline(first))),
+                              (TORCH_LIBRARY, pipeline(as_tensor).permute(1, 2, 0).numpy())):
+        data = load_dataset("cifar10", tmp_path / "d", progress=False, geometry=Geometry(72, (64, 64),
+                                                                                           library=library))
+        assert data.test.images.shape == (4, 64, 64, 3) and data.test.images.dtype == expected.dtype
+        assert np.array_equal(data.test.images[0], expected), library
 
 
 def test_mixed_sizes_without_a_resize_and_empty_class_folders_are_usage_errors(tmp_path):
@@ -77,27 +83,63 @@ def test_mixed_sizes_without_a_resize_and_empty_class_folders_are_usage_errors(t
     assert result.exit_code == 2 and "smaller than the crop 64x64" in result.output
 
 
-def _golden_check_and_raw_photo_refusal(program: list[str], folder, tmp_path) -> None:
+def _photo_logits(stdout: str) -> np.ndarray:
+    return np.array([[float(v) for v in line.split()[1:]] for line in stdout.splitlines()
+                     if line.startswith("  logits ")])
+
+
+def _raw_photos_give_pythons_logits(program: list[str], photos, runtime: str, tmp_path) -> None:
+    """The golden check passes, and photos straight from the folder (mixed-size JPEGs) get the logits Python gets
+    for the same artifact from its own decode and resize, within the fp32 tolerance; a manifest whose resize is
+    PIL's, which the program does not reproduce, makes it refuse a photo of another size."""
+    import json
+    import shutil
     import subprocess
 
+    from export_kit.datasets import load_dataset
+    from export_kit.preprocessing import Preprocessing
+
+    root, folder, _ = photos
     done = subprocess.run([*program, str(folder), "--check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("PASS: 28 golden images"), done.stdout + done.stderr
-    raw = tmp_path / "raw.ppm"  # a photo as it arrives, 100x80: these programs do not resize
-    raw.write_bytes(b"P6\n100 80\n255\n" + bytes(100 * 80 * 3))
-    done = subprocess.run([*program, str(folder), str(raw)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 3 and "this program does not resize" in done.stderr, done.stderr
+    manifest = json.loads((folder / "manifest.json").read_text())
+    prep = Preprocessing.from_dict(manifest["preprocessing"])
+    paths = [p for c in CLASSES for p in sorted((root / "data" / "test" / c).iterdir())][::4]
+    rows = load_dataset("cifar10", root / "data", progress=False, geometry=prep.geometry).test.images[::4]
+    inputs = prep.apply(np.asarray(rows))
+    if runtime == "torchscript":
+        import torch
+
+        module = torch.jit.load(str(folder / "model.torchscript.pt"))
+        expected = np.stack([module(torch.from_numpy(x[None]))[0].detach().numpy() for x in inputs])
+    else:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        expected = np.concatenate([session.run(None, {session.get_inputs()[0].name: x[None]})[0] for x in inputs])
+    done = subprocess.run([*program, str(folder), "--logits", *map(str, paths)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    got = _photo_logits(done.stdout)
+    assert got.shape == expected.shape == (7, 7)
+    assert np.abs(got - expected).max() <= manifest["golden"]["fp32_tolerance"]["max_abs"]
+    pil = tmp_path / "pil"
+    shutil.copytree(folder, pil)
+    manifest["preprocessing"]["resize"]["library"] = "torchvision.transforms.functional (PIL)"
+    (pil / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([*program, str(pil), str(paths[0])], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "does not reproduce" in done.stderr, done.stderr
 
 
 @pytest.mark.slow
-def test_cpp_consumer_passes_the_golden_check_of_a_resized_folder_and_refuses_raw_photos(photos, classify,
-                                                                                         tmp_path):
-    _golden_check_and_raw_photo_refusal([str(classify)], photos[1], tmp_path)
+def test_cpp_consumer_classifies_raw_photos_with_the_logits_python_gets(photos, classify, tmp_path):
+    _raw_photos_give_pythons_logits([str(classify)], photos, "torchscript", tmp_path)
 
 
-def test_js_consumer_passes_the_golden_check_of_a_resized_folder_and_refuses_raw_photos(photos, tmp_path):
+def test_js_consumer_classifies_raw_photos_with_the_logits_python_gets(photos, tmp_path):
     from test_consumers import JS, _node
 
-    _golden_check_and_raw_photo_refusal([_node(), str(JS / "classify.mjs")], photos[1], tmp_path)
+    _raw_photos_give_pythons_logits([_node(), str(JS / "classify.mjs")], photos, "onnx", tmp_path)
 
 
 def test_a_folder_with_test_images_only_verifies_accuracy_without_calibration(tmp_path):

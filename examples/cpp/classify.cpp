@@ -1,12 +1,14 @@
 // classify: run an exportkit TorchScript or AOTInductor artifact from C++ with libtorch.
 //
-//   classify ARTIFACTS [--artifact NAME] [--top K] IMAGE...       print the top-K classes of each image
-//                                                                  (binary PPM for RGB models, PGM for grayscale)
+//   classify ARTIFACTS [--artifact NAME] [--top K] [--logits] IMAGE...   print the top-K classes of each image
+//                                                                  (binary PPM for RGB models, PGM for grayscale;
+//                                                                  JPEG photos of any size where the manifest
+//                                                                  resizes in float32; --logits prints them all)
 //   classify ARTIFACTS [--artifact NAME] --check                  compare with the golden vectors
 //
 // Everything comes from ARTIFACTS/manifest.json: which file to load, the input size, the preprocessing
 // (input = (pixel * scale - mean) / std per channel, RGB or L (grayscale), NCHW), the class names, and the
-// golden vectors with their fp32 tolerance. --check preprocesses the golden uint8 pixels here, in C++, so it
+// golden vectors with their fp32 tolerance. --check preprocesses the golden pixels here, in C++, so it
 // tests this program's preprocessing as well as the artifact; with several outputs, it checks every one. Exit
 // codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
 //
@@ -31,6 +33,7 @@
 
 #include "json.hpp"
 #include "npy.hpp"
+#include "photo.hpp"
 
 namespace {
 
@@ -47,9 +50,14 @@ struct Model {
   std::vector<std::string> classes;
   std::string precision = "fp32";
   size_t classifier = 0;  // which of the module's outputs holds the logits (manifest "outputs")
-  bool resizes = false;   // the manifest resizes photos before the formula; this program does not
   bool bgr = false;       // the model takes BGR: an RGB image's channels are reversed (golden pixels already are)
+  // The manifest's resize of photos: none, the float32 one this program reproduces, or PIL's, which it does not.
+  std::string resize_library;
+  int64_t shorter_side = 0;
+  std::string filter;
 };
+
+const char* const kFloatResize = "torch.nn.functional.interpolate (float32)";
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -80,20 +88,21 @@ const mini_json::Value& pick_artifact(const mini_json::Value& manifest, const st
                                         : "the manifest lists no artifact named '" + name + "'");
 }
 
-// (uint8 HWC pixels) -> (float32 CHW input), the same float32 operations, in the same order, as the manifest's
-// formula in Python, so the inputs match the golden ones bit for bit.
-void preprocess(const Model& m, const uint8_t* pixels, float* out) {
+// (HWC pixel values: uint8 ones as floats, or a float resize's) -> (float32 CHW input), the same float32
+// operations, in the same order, as the manifest's formula in Python, so the inputs match the golden ones bit for
+// bit.
+void preprocess(const Model& m, const float* pixels, float* out) {
   const int64_t plane = m.height * m.width;
   for (int64_t i = 0; i < plane; ++i) {
     for (int64_t c = 0; c < m.channels; ++c) {
-      float x = static_cast<float>(pixels[i * m.channels + c]) * m.scale;
+      float x = pixels[i * m.channels + c] * m.scale;
       out[c * plane + i] = (x - m.mean[c]) / m.std[c];
     }
   }
 }
 
 // Every output of the module for `count` images, in the order the manifest's "outputs" lists them.
-std::vector<torch::Tensor> run_all(Model& m, const uint8_t* pixels, int64_t count) {
+std::vector<torch::Tensor> run_all(Model& m, const float* pixels, int64_t count) {
   const int64_t sample = m.channels * m.height * m.width;
   torch::Tensor input = torch::empty({count, m.channels, m.height, m.width}, torch::kFloat32);
   for (int64_t n = 0; n < count; ++n) preprocess(m, pixels + n * sample, input.data_ptr<float>() + n * sample);
@@ -115,7 +124,7 @@ std::vector<torch::Tensor> run_all(Model& m, const uint8_t* pixels, int64_t coun
 }
 
 // The classifier's logits: what ranking an image needs.
-torch::Tensor run(Model& m, const uint8_t* pixels, int64_t count) { return run_all(m, pixels, count).at(m.classifier); }
+torch::Tensor run(Model& m, const float* pixels, int64_t count) { return run_all(m, pixels, count).at(m.classifier); }
 
 // The intra-op thread count `exportkit bench --tune` measured fastest for one image on this kind of CPU, when the
 // manifest records one (runtime_settings, artifact, "<runtime>/cpu/batch1"); otherwise libtorch's default.
@@ -155,7 +164,11 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
                              " input channels is not supported (RGB or BGR with 3, L with 1)");
   m.bgr = color == "BGR";
   m.scale = static_cast<float>(prep["scale"].num());
-  m.resizes = prep.has("resize");
+  if (prep.has("resize")) {
+    m.resize_library = prep["resize"]["library"].str();
+    m.shorter_side = static_cast<int64_t>(prep["resize"]["shorter_side"].num());
+    m.filter = prep["resize"]["interpolation"].str();
+  }
   for (int64_t c = 0; c < m.channels; ++c) {
     m.mean.push_back(static_cast<float>(prep["mean"].array().at(c).num()));
     m.std.push_back(static_cast<float>(prep["std"].array().at(c).num()));
@@ -175,8 +188,8 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
 }
 
 // Binary PPM (P6, RGB) or PGM (P5, grayscale), whichever the model's channels need, maxval 255, of exactly the
-// model's input size; comments after '#' are allowed in the header. Returned in the model's channel order.
-std::vector<uint8_t> read_image(const std::string& path, const Model& m) {
+// model's input size; comments after '#' are allowed in the header.
+std::vector<float> read_netpbm(const std::string& path, const Model& m) {
   const int64_t channels = m.channels, height = m.height, width = m.width;
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read image " + path);
@@ -189,32 +202,61 @@ std::vector<uint8_t> read_image(const std::string& path, const Model& m) {
   const std::string want = channels == 3 ? "P6" : "P5";
   if (magic != want)
     throw std::runtime_error(path + " is not a binary " + (channels == 3 ? "PPM (P6)" : "PGM (P5)") +
-                             " image, which this " + (channels == 3 ? "RGB" : "grayscale") + " model takes");
+                             " image, which this " + (channels == 3 ? "RGB" : "grayscale") + " model takes" +
+                             (channels == 3 ? " (or a JPEG)" : ""));
   int64_t w = std::stoll(token()), h = std::stoll(token()), maxval = std::stoll(token());
   in.get();
   if (w != width || h != height || maxval != 255)
     throw std::runtime_error(path + " is " + std::to_string(w) + "x" + std::to_string(h) + " (max " +
                              std::to_string(maxval) + "); the model takes " + std::to_string(width) + "x" +
                              std::to_string(height) + " with max 255" +
-                             (m.resizes ? " (the manifest resizes and crops photos with torchvision; this program "
-                                          "does not resize: give it images already resized and cropped)" : ""));
+                             (m.resize_library.empty() ? "" : " (photos of other sizes: give them as JPEG)"));
   std::vector<uint8_t> pixels(static_cast<size_t>(h * w * channels));
   in.read(reinterpret_cast<char*>(pixels.data()), static_cast<std::streamsize>(pixels.size()));
   if (!in) throw std::runtime_error(path + " is truncated");
+  return std::vector<float>(pixels.begin(), pixels.end());
+}
+
+// A JPEG of any size for a colour model: resized and cropped as the manifest says when it resizes in float32;
+// otherwise it must already be the model's size.
+std::vector<float> read_jpeg(const std::string& path, const std::string& bytes, const Model& m) {
+  if (m.channels != 3) throw std::runtime_error(path + ": this grayscale model takes PGM images");
+  photo::Decoded image = photo::decode_jpeg(bytes, path);
+  if (m.resize_library == kFloatResize)
+    return photo::resize_and_crop(image, m.shorter_side, m.filter, m.height, m.width);
+  if (image.height != m.height || image.width != m.width)
+    throw std::runtime_error(path + " is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                             "; the model takes " + std::to_string(m.width) + "x" + std::to_string(m.height) +
+                             (m.resize_library.empty() ? "" : " (the manifest resizes photos with " +
+                                                                  m.resize_library + ", which this program does "
+                                                                  "not reproduce: give it images already resized)"));
+  return std::vector<float>(image.rgb.begin(), image.rgb.end());
+}
+
+// An image file as the model's HWC pixel values, in its channel order.
+std::vector<float> read_image(const std::string& path, const Model& m) {
+  const std::string bytes = read_file(path);
+  std::vector<float> pixels = photo::is_jpeg(bytes) ? read_jpeg(path, bytes, m) : read_netpbm(path, m);
   if (m.bgr)
     for (size_t i = 0; i < pixels.size(); i += 3) std::swap(pixels[i], pixels[i + 2]);
   return pixels;
 }
 
-int classify_images(Model& m, const std::vector<std::string>& images, int top) {
+int classify_images(Model& m, const std::vector<std::string>& images, int top, bool logits) {
   for (const auto& path : images) {
-    std::vector<uint8_t> pixels = read_image(path, m);
-    torch::Tensor probs = torch::softmax(run(m, pixels.data(), 1)[0], 0);
+    std::vector<float> pixels = read_image(path, m);
+    torch::Tensor scores = run(m, pixels.data(), 1)[0];
+    torch::Tensor probs = torch::softmax(scores, 0);
     auto best = probs.topk(std::min<int64_t>(top, probs.size(0)));
     std::cout << path << "\n";
     for (int64_t k = 0; k < std::get<0>(best).size(0); ++k) {
       int64_t idx = std::get<1>(best)[k].item<int64_t>();
       std::printf("  %-12s %.4f\n", m.classes.at(idx).c_str(), std::get<0>(best)[k].item<float>());
+    }
+    if (logits) {
+      std::printf("  logits");
+      for (int64_t k = 0; k < scores.size(0); ++k) std::printf(" %.9g", scores[k].item<float>());
+      std::printf("\n");
     }
   }
   return 0;
@@ -260,10 +302,10 @@ int check_golden(Model& m, const std::string& folder) {
   mini_json::Value manifest = mini_json::parse(read_file(folder + "/manifest.json"));
   const auto& golden = manifest["golden"];
   if (!golden.has("plain")) throw std::runtime_error("this folder has no plain golden vectors; rebuild it");
-  npy::Array pixels = npy::load(inside(folder, golden["plain"]["pixels"].str()), 1);
+  npy::Array pixels = npy::load(inside(folder, golden["plain"]["pixels"].str()), 0);
   std::vector<npy::Array> wants = golden_outputs(golden["plain"], folder, m);
   const size_t head = wants.size() == 1 ? 0 : m.classifier;
-  if (pixels.descr != "|u1" || pixels.shape.size() != 4 || pixels.shape[0] != wants[head].shape[0] ||
+  if (pixels.shape.size() != 4 || pixels.shape[0] != wants[head].shape[0] ||
       pixels.shape[1] != m.height || pixels.shape[2] != m.width || pixels.shape[3] != m.channels)
     throw std::runtime_error("golden vectors do not match the manifest's input and output");
   // The artifact's own precision class (golden.tolerances); folders built before it carry fp32_tolerance only.
@@ -273,12 +315,16 @@ int check_golden(Model& m, const std::string& folder) {
   const double max_abs_limit = abs_checked ? tol["max_abs"].num() : INFINITY;
   const double min_cosine = tol["min_cosine"].num();
   const double min_agreement = tol.has("min_top1_agreement") ? tol["min_top1_agreement"].num() : 1.0;
+  // uint8 pixels as decoded, or float32 ones a float resize made: both become float values here, exactly
+  std::vector<float> values(static_cast<size_t>(pixels.count()));
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = pixels.descr == "<f4" ? reinterpret_cast<const float*>(pixels.bytes.data())[i]
+                                      : static_cast<float>(static_cast<uint8_t>(pixels.bytes[i]));
   const int64_t n = pixels.shape[0], batch = 32;
   std::vector<Gap> gaps(wants.size());
   for (int64_t start = 0; start < n; start += batch) {
     int64_t count = std::min(batch, n - start);
-    std::vector<torch::Tensor> got = run_all(m, reinterpret_cast<const uint8_t*>(pixels.bytes.data()) +
-                                                    start * m.channels * m.height * m.width, count);
+    std::vector<torch::Tensor> got = run_all(m, values.data() + start * m.channels * m.height * m.width, count);
     if (wants.size() == 1) got = {got.at(m.classifier)};
     if (got.size() != wants.size())
       throw std::runtime_error("the artifact gives " + std::to_string(got.size()) + " outputs, the golden files " +
@@ -318,7 +364,7 @@ int check_golden(Model& m, const std::string& folder) {
 
 int main(int argc, char** argv) {
   std::string folder, artifact;
-  bool check = false;
+  bool check = false, logits = false;
   int top = 5;
   std::vector<std::string> images;
   try {
@@ -329,17 +375,18 @@ int main(int argc, char** argv) {
         return argv[++i];
       };
       if (a == "--check") check = true;
+      else if (a == "--logits") logits = true;
       else if (a == "--artifact") artifact = value();
       else if (a == "--top") top = std::stoi(value());
       else if (a == "-h" || a == "--help") {
-        std::cout << "usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)\n";
+        std::cout << "usage: classify ARTIFACTS [--artifact NAME] [--top K] [--logits] (--check | IMAGE...)\n";
         return 0;
       } else if (a.rfind("--", 0) == 0) throw UsageError("unknown option " + a);
       else if (folder.empty()) folder = a;
       else images.push_back(a);
     }
     if (folder.empty() || (!check && images.empty()) || top < 1)
-      throw UsageError("usage: classify ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)");
+      throw UsageError("usage: classify ARTIFACTS [--artifact NAME] [--top K] [--logits] (--check | IMAGE...)");
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
@@ -347,7 +394,7 @@ int main(int argc, char** argv) {
   try {
     Model model = load_model(folder, artifact);
     int status = check ? check_golden(model, folder) : 0;
-    if (!images.empty()) classify_images(model, images, top);
+    if (!images.empty()) classify_images(model, images, top, logits);
     return status;
   } catch (const std::exception& e) {
     std::string what = e.what();

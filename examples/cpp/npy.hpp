@@ -32,6 +32,7 @@ inline std::string field(const std::string& header, const std::string& key) {
   return header.substr(start, header.find_first_of(",}", start) - start);
 }
 
+// item_size 0: taken from the dtype, which must then be uint8 or float32 (golden pixels may be either).
 inline Array load(const std::string& path, size_t item_size) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path);
@@ -55,6 +56,10 @@ inline Array load(const std::string& path, size_t item_size) {
     if (part.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoll(part));
     if (j == std::string::npos) break;
     i = j + 1;
+  }
+  if (item_size == 0) {
+    if (a.descr != "|u1" && a.descr != "<f4") throw std::runtime_error(path + " is neither uint8 nor float32");
+    item_size = a.descr == "<f4" ? 4 : 1;
   }
   a.bytes.resize(static_cast<size_t>(a.count()) * item_size);
   in.read(a.bytes.data(), static_cast<std::streamsize>(a.bytes.size()));

@@ -1,22 +1,31 @@
 #!/usr/bin/env node
 // Classify with an exportkit ONNX artifact through onnxruntime-node.
 //
-//   node classify.mjs ARTIFACTS [--artifact NAME] [--top K] IMAGE...       top-K classes of each image
-//                                                                          (binary PPM for RGB, PGM for grayscale)
+//   node classify.mjs ARTIFACTS [--artifact NAME] [--top K] [--logits] IMAGE...   top-K classes of each image
+//        (binary PPM for RGB, PGM for grayscale; JPEG, PNG or WebP photos of any size where the manifest resizes
+//        in float32; --logits prints them all)
 //   node classify.mjs ARTIFACTS [--artifact NAME] --check                  compare with the golden vectors
 //
-// Preprocessing (per channel, RGB or L), input size, class names, golden vectors and the fp32 tolerance all come from manifest.json;
-// --check preprocesses the golden uint8 pixels here, in JavaScript, with Math.fround so each step rounds to
-// float32 exactly as the Python side does. Exit codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
+// Preprocessing (per channel, RGB, BGR or L), input size, class names, golden vectors and the fp32 tolerance all
+// come from manifest.json; --check preprocesses the golden pixels here, in JavaScript, with Math.fround so each
+// step rounds to float32 exactly as the Python side does. Photos are decoded by sharp (libjpeg-turbo, as Pillow:
+// the same pixels) and resized by onnxruntime's Resize operator (resize/*.onnx, see make_resize_graphs.py), which
+// computes the manifest's torch.nn.functional.interpolate filter to within 1e-3 of a pixel level. Exit codes:
+// 0 ok, 1 check failed, 2 bad command line, 3 bad input.
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
 import { loadNpy } from "./npy.mjs";
 
+const FLOAT_RESIZE = "torch.nn.functional.interpolate (float32)";
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
 class UsageError extends Error {}
+const USAGE = "usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] [--logits] (--check | IMAGE...)";
 
 function parseArgs(argv) {
-  const opts = { folder: null, artifact: null, top: 5, check: false, images: [] };
+  const opts = { folder: null, artifact: null, top: 5, check: false, logits: false, images: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -24,6 +33,7 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (a === "--check") opts.check = true;
+    else if (a === "--logits") opts.logits = true;
     else if (a === "--artifact") opts.artifact = value();
     else if (a === "--top") opts.top = Number.parseInt(value(), 10);
     else if (a === "-h" || a === "--help") return { help: true };
@@ -32,7 +42,7 @@ function parseArgs(argv) {
     else opts.images.push(a);
   }
   if (opts.folder === null || (!opts.check && opts.images.length === 0) || !(opts.top >= 1)) {
-    throw new UsageError("usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)");
+    throw new UsageError(USAGE);
   }
   return opts;
 }
@@ -57,7 +67,7 @@ function geometry(manifest) {
     throw new Error(`preprocessing color '${color}' with ${channels} input channels is not supported ` +
                     "(RGB or BGR with 3, L with 1)");
   }
-  return { channels, height, width, resizes: Boolean(manifest.preprocessing.resize), bgr: color === "BGR" };
+  return { channels, height, width, resize: manifest.preprocessing.resize ?? null, bgr: color === "BGR" };
 }
 
 function preprocess(manifest, pixels, count, { channels, height, width }) {
@@ -76,10 +86,8 @@ function preprocess(manifest, pixels, count, { channels, height, width }) {
   return out;
 }
 
-// Binary PPM (P6) for an RGB or BGR model, PGM (P5) for a grayscale one, of exactly the model's input size;
-// returned in the model's channel order (the golden pixels already are).
-function readImage(file, { channels, height, width, resizes, bgr }) {
-  const buf = readFileSync(file);
+// Binary PPM (P6) for an RGB or BGR model, PGM (P5) for a grayscale one, of exactly the model's input size.
+function readNetpbm(file, buf, { channels, height, width, resize }) {
   const text = buf.toString("latin1");
   const tokens = [];
   let pos = 0;
@@ -96,16 +104,74 @@ function readImage(file, { channels, height, width, resizes, bgr }) {
                     `${channels === 3 ? "RGB" : "grayscale"} model takes`);
   }
   if (Number(w) !== width || Number(h) !== height || Number(maxval) !== 255) {
-    const hint = resizes ? " (the manifest resizes and crops photos with torchvision; this program does not " +
-                           "resize: give it images already resized and cropped)" : "";
+    const hint = resize ? " (photos of other sizes: give them as JPEG, PNG or WebP)" : "";
     throw new Error(`${file} is ${w}x${h} (max ${maxval}); the model takes ${width}x${height} with max 255${hint}`);
   }
   const pixels = buf.subarray(pos + 1, pos + 1 + height * width * channels);
   if (pixels.length !== height * width * channels) throw new Error(`${file} is truncated`);
-  if (!bgr) return pixels;
-  const reversed = Buffer.from(pixels);
-  for (let i = 0; i < reversed.length; i += 3) [reversed[i], reversed[i + 2]] = [pixels[i + 2], pixels[i]];
-  return reversed;
+  return Float32Array.from(pixels);
+}
+
+// Python's round() of a non-negative half-integer or integer: halves go to the even neighbour.
+const roundHalfEven = (x) => {
+  const r = Math.round(x);
+  return x % 1 === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+const resizeSessions = {};
+
+// The manifest's float32 resize of an RGB photo: shorter side to N (the long side scaled and truncated), Resize in
+// onnxruntime, then a centre crop; HWC float32 out, never rounded.
+async function resizePhoto(rgb, h, w, { height, width, resize }) {
+  const n = resize.shorter_side;
+  const [oh, ow] = h <= w ? [n, Math.trunc((n * w) / h)] : [Math.trunc((n * h) / w), n];
+  const filter = resize.interpolation;
+  if (!["bilinear", "bicubic"].includes(filter)) throw new Error(`resize filter '${filter}' is not reproduced here`);
+  resizeSessions[filter] ??= await ort.InferenceSession.create(path.join(HERE, "resize", `${filter}.onnx`));
+  const planes = new Float32Array(3 * h * w);
+  for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) planes[c * h * w + i] = rgb[i * 3 + c];
+  const { y } = await resizeSessions[filter].run({
+    x: new ort.Tensor("float32", planes, [1, 3, h, w]),
+    sizes: new ort.Tensor("int64", BigInt64Array.from([1n, 3n, BigInt(oh), BigInt(ow)]), [4]),
+  });
+  const top = roundHalfEven((oh - height) / 2), left = roundHalfEven((ow - width) / 2);
+  const out = new Float32Array(height * width * 3);
+  for (let r = 0; r < height; r++) {
+    for (let col = 0; col < width; col++) {
+      for (let c = 0; c < 3; c++) out[(r * width + col) * 3 + c] = y.data[(c * oh + r + top) * ow + col + left];
+    }
+  }
+  return out;
+}
+
+// A JPEG, PNG or WebP for a colour model: decoded to RGB by sharp, resized as the manifest says when it resizes in
+// float32; otherwise it must already be the model's size.
+async function readPhoto(file, geom) {
+  if (geom.channels !== 3) throw new Error(`${file}: this grayscale model takes PGM images`);
+  const { default: sharp } = await import("sharp");
+  let decoded;
+  try {
+    decoded = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new Error(`${file} is not a PPM, JPEG, PNG or WebP image sharp can read: ${e.message}`);
+  }
+  const { data, info } = decoded;
+  if (geom.resize?.library === FLOAT_RESIZE) return resizePhoto(data, info.height, info.width, geom);
+  if (info.height !== geom.height || info.width !== geom.width) {
+    const hint = geom.resize ? ` (the manifest resizes photos with ${geom.resize.library}, which this program ` +
+                               "does not reproduce: give it images already resized)" : "";
+    throw new Error(`${file} is ${info.width}x${info.height}; the model takes ${geom.width}x${geom.height}${hint}`);
+  }
+  return Float32Array.from(data);
+}
+
+// An image file as the model's HWC pixel values, in its channel order.
+async function readImage(file, geom) {
+  const buf = readFileSync(file);
+  const magic = buf.subarray(0, 2).toString("latin1");
+  const pixels = magic === "P5" || magic === "P6" ? readNetpbm(file, buf, geom) : await readPhoto(file, geom);
+  if (geom.bgr) for (let i = 0; i < pixels.length; i += 3) [pixels[i], pixels[i + 2]] = [pixels[i + 2], pixels[i]];
+  return pixels;
 }
 
 // Every output the session gives, by name.
@@ -214,7 +280,7 @@ async function main() {
   try {
     opts = parseArgs(process.argv.slice(2));
     if (opts.help) {
-      console.log("usage: node classify.mjs ARTIFACTS [--artifact NAME] [--top K] (--check | IMAGE...)");
+      console.log(USAGE);
       return 0;
     }
   } catch (e) {
@@ -230,13 +296,14 @@ async function main() {
     const session = await ort.InferenceSession.create(inside(opts.folder, art.path), sessionOptions(manifest, art));
     const status = opts.check ? await check(session, manifest, art, opts.folder, geom) : 0;
     for (const file of opts.images) {
-      const logits = (await run(session, manifest, readImage(file, geom), 1, geom)).data;
+      const logits = (await run(session, manifest, await readImage(file, geom), 1, geom)).data;
       const peak = Math.max(...logits);
       const exp = Array.from(logits, (v) => Math.exp(v - peak));
       const total = exp.reduce((a, b) => a + b, 0);
       const ranked = exp.map((v, i) => [v / total, i]).sort((a, b) => b[0] - a[0]).slice(0, opts.top);
       console.log(file);
       for (const [p, i] of ranked) console.log(`  ${manifest.classes[i].padEnd(12)} ${p.toFixed(4)}`);
+      if (opts.logits) console.log(`  logits ${Array.from(logits, (v) => v.toPrecision(9)).join(" ")}`);
     }
     return status;
   } catch (e) {

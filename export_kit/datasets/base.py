@@ -1,4 +1,5 @@
-"""Labelled image sets as plain uint8 arrays, so every consumer (training, verify, calibration) shares one form.
+"""Labelled image sets as plain arrays (uint8, or float32 after a float resize), so every consumer (training,
+verify, calibration) shares one form.
 
 A decoded image folder is a memory-mapped file. Pages of a mapping that have been read count in the process's
 resident memory until it is unmapped, so passes over a whole split read it through :meth:`Split.rows`, which maps
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Split:
-    """Images as uint8 ``(N, H, W, 3)`` RGB and labels as int64 ``(N,)``."""
+    """Images as ``(N, H, W, 3)`` RGB, uint8 as decoded (float32 pixel values when a float resize made them, see
+    :mod:`export_kit.geometry`), and labels as int64 ``(N,)``."""
 
     images: np.ndarray
     labels: np.ndarray

@@ -167,29 +167,30 @@ def mixed_sizes(shapes: set[tuple[int, ...]]) -> MixedSizesError:
 
 
 def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[np.ndarray, list[int]]:
-    """Decode images in a worker (RGB, then ``geometry``); return the stacked pixels and the indexes of images that
-    failed."""
+    """Decode images in a worker (RGB, then ``geometry``); return the stacked pixels (uint8, or float32 from the
+    float resize) and the indexes of images that failed."""
     from PIL import Image
 
+    dtype = geometry.dtype if geometry else np.uint8
     out, bad = [], []
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as img:
                 rgb = img.convert("RGB")
-                out.append(np.asarray(geometry.apply(rgb) if geometry else rgb, dtype=np.uint8))
+                out.append(np.asarray(geometry.apply(rgb) if geometry else rgb, dtype=dtype))
         except Exception:
             bad.append(i)
     shapes = {a.shape for a in out}
     if len(shapes) > 1:
         raise mixed_sizes(shapes)
-    return (np.stack(out) if out else np.empty((0, 0, 0, 3), np.uint8)), bad
+    return (np.stack(out) if out else np.empty((0, 0, 0, 3), dtype)), bad
 
 
 def _chunk_size(paths: list[str], geometry: Geometry | None) -> int:
     """Images per decode task: about 48 MB of pixels, so a chunk of 224x224 photos holds ~300, of CIFAR's
     32x32 ones 2,000 (the most), and memory stays flat however many images a split has."""
     if geometry is not None:
-        per_image = geometry.crop[0] * geometry.crop[1] * 3
+        per_image = geometry.crop[0] * geometry.crop[1] * 3 * np.dtype(geometry.dtype).itemsize
     else:
         arr, _ = _decode_chunk(paths[:1])
         per_image = max(1, int(np.prod(arr.shape[1:]))) if len(arr) else 3 * 32 * 32
@@ -215,16 +216,18 @@ def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry 
             if len(arr):
                 if shape is None:
                     shape = arr.shape[1:]
-                    np.lib.format.write_array_header_1_0(out, {"descr": "|u1", "fortran_order": False,
+                    np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(arr.dtype),
+                                                               "fortran_order": False,
                                                                "shape": (len(paths), *shape)})
                 elif arr.shape[1:] != shape:
                     raise mixed_sizes({shape, arr.shape[1:]})
-                out.write(np.ascontiguousarray(arr, np.uint8).tobytes())
+                out.write(np.ascontiguousarray(arr).tobytes())
                 done += len(arr)
             bar.advance(task, count)
         if shape is None:
             raise DataError(f"none of the {len(paths)} images under {Path(paths[0]).parents[1]} could be decoded")
-        out.write(bytes((len(paths) - done) * int(np.prod(shape))))
+        out.write(bytes((len(paths) - done) * int(np.prod(shape)) * np.dtype(geometry.dtype if geometry
+                                                                                 else np.uint8).itemsize))
     np.save(folder / f"{name}_labels.npy", np.array(labels, dtype=np.int64))
     return done, skipped
 
@@ -234,7 +237,7 @@ def _read_split(cache: Path, name: str, count: int | None) -> Split:
     the folder does not have (``count`` None: no train/) is empty."""
     if count is None:
         test = np.load(cache / "test_images.npy", mmap_mode="r")
-        return Split(np.zeros((0, *test.shape[1:]), np.uint8), np.empty(0, np.int64))
+        return Split(np.zeros((0, *test.shape[1:]), test.dtype), np.empty(0, np.int64))
     return Split(np.load(cache / f"{name}_images.npy", mmap_mode="r")[:count], np.load(cache / f"{name}_labels.npy"))
 
 

@@ -1,0 +1,103 @@
+// Photos as they arrive (JPEG of any size) -> the model's pixels, exactly as exportkit's Python pipeline makes
+// them: decoded by libjpeg-turbo (the decoder Pillow bundles: same pixels), the shorter side resized by
+// torch::nn::functional::interpolate on contiguous NCHW float32 (the function the manifest's
+// "torch.nn.functional.interpolate (float32)" names: same values, bit for bit), then a centre crop whose offsets
+// round half to even, as Python's round() does. The result stays float32; it is never rounded to uint8.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <csetjmp>
+#include <cstdio>
+#include <jpeglib.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace photo {
+
+struct Decoded {
+  int64_t height = 0, width = 0;
+  std::vector<uint8_t> rgb;  // HWC
+};
+
+struct JpegError {
+  jpeg_error_mgr base;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+inline void on_error(j_common_ptr info) {
+  auto* err = reinterpret_cast<JpegError*>(info->err);
+  (*info->err->format_message)(info, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+inline bool is_jpeg(const std::string& bytes) {
+  return bytes.size() > 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+         static_cast<unsigned char>(bytes[1]) == 0xD8;
+}
+
+// RGB pixels of a JPEG held in memory (grayscale JPEGs are replicated to RGB, as Pillow's convert("RGB") does).
+inline Decoded decode_jpeg(const std::string& bytes, const std::string& path) {
+  jpeg_decompress_struct info;
+  JpegError err;
+  info.err = jpeg_std_error(&err.base);
+  err.base.error_exit = on_error;
+  Decoded out;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&info);
+    throw std::runtime_error(path + " is not a readable JPEG: " + err.message);
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&info, TRUE);
+  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&info);
+    throw std::runtime_error(path + " is a CMYK JPEG; give an RGB or grayscale one");
+  }
+  info.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&info);
+  out.height = info.output_height;
+  out.width = info.output_width;
+  out.rgb.resize(static_cast<size_t>(out.height * out.width * 3));
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = out.rgb.data() + static_cast<size_t>(info.output_scanline) * out.width * 3;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return out;
+}
+
+// The manifest's resize: shorter side to `shorter` pixels (the long side scaled and truncated), then a centre
+// crop of crop_h x crop_w. Returns HWC float32 RGB.
+inline std::vector<float> resize_and_crop(const Decoded& image, int64_t shorter, const std::string& filter,
+                                          int64_t crop_h, int64_t crop_w) {
+  int64_t h = shorter, w = shorter;
+  if (image.height <= image.width)
+    w = static_cast<int64_t>(static_cast<double>(shorter * image.width) / static_cast<double>(image.height));
+  else
+    h = static_cast<int64_t>(static_cast<double>(shorter * image.height) / static_cast<double>(image.width));
+  torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(image.rgb.data()), {image.height, image.width, 3},
+                                     torch::kUInt8)
+                        .permute({2, 0, 1})
+                        .unsqueeze(0)
+                        .to(torch::kFloat32)
+                        .contiguous();
+  namespace F = torch::nn::functional;
+  auto options = F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).align_corners(false).antialias(true);
+  if (filter == "bilinear") options.mode(torch::kBilinear);
+  else if (filter == "bicubic") options.mode(torch::kBicubic);
+  else throw std::runtime_error("resize filter '" + filter + "' is not one this program reproduces");
+  torch::Tensor resized = F::interpolate(x, options);
+  const int64_t top = static_cast<int64_t>(std::nearbyint((h - crop_h) / 2.0));   // half to even
+  const int64_t left = static_cast<int64_t>(std::nearbyint((w - crop_w) / 2.0));
+  torch::Tensor crop = resized[0].slice(1, top, top + crop_h).slice(2, left, left + crop_w).permute({1, 2, 0})
+                           .contiguous();
+  return std::vector<float>(crop.data_ptr<float>(), crop.data_ptr<float>() + crop.numel());
+}
+
+}  // namespace photo
