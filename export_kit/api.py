@@ -45,7 +45,8 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
     through ``preprocessing`` (default: pixels scaled to [0, 1]); or, for any other model, a tensor, a tuple
     or a dict of tensors in ``forward``'s argument order (audio, token ids, several inputs), whose specs and value
     domains are inferred from it unless ``inputs`` gives them (:mod:`export_kit.modelio`). The batch axis of every
-    input stays dynamic. The model may return a tensor, a tuple or a dict; ``classifier`` names the output whose
+    input stays dynamic, and so does every axis an ``InputSpec`` names in ``dims`` (:mod:`export_kit.axes`). The
+    model may return a tensor, a tuple or a dict; ``classifier`` names the output whose
     logits accuracy is judged on (default: the first). Without ``classes`` outputs are named ``class0``...;
     without ``test`` (a labelled uint8 split, image models only) the golden vectors use seeded random pixels or
     values and no accuracy is measured. ``calibration`` (training images, never test images) feeds formats

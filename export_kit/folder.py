@@ -99,7 +99,8 @@ class ArtifactsFolder:
     def io(self) -> IOSpec:
         """The model's named inputs and outputs, as the manifest declares them."""
         io = self.manifest.model_io
-        return IOSpec(tuple(TensorSpec(i.name, i.shape, i.dtype) for i in io.inputs), tuple(o.name for o in io.outputs))
+        return IOSpec(tuple(TensorSpec(i.name, i.shape, i.dtype, i.dims) for i in io.inputs),
+                      tuple(o.name for o in io.outputs))
 
     @property
     def classifier(self) -> str:

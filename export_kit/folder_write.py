@@ -15,7 +15,7 @@ from export_kit.datasets import Split
 from export_kit.errors import PartialExportError, UnavailableError, UsageError, first_line
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import PARTIAL_MARK, atomic_path
-from export_kit.golden import GOLDEN_NAME, Golden
+from export_kit.golden import AXIS_SAMPLES, GOLDEN_NAME, MAX_AXIS_SETS, AxisSet, Golden
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
 from export_kit.modelio import ModelIO, flat_outputs, generate, reference_top1
 from export_kit.preprocessing import Preprocessing
@@ -71,15 +71,33 @@ def make_golden(model, prep: Preprocessing | None, test: Split | None, io: Model
                 count: int = GOLDEN_COUNT) -> Golden:
     """Reference outputs on ``count`` golden samples (:func:`_golden_feed`), and the reference's top-1 on the
     whole test split."""
-    import torch
 
     pixels, inputs, labels, whole = _golden_feed(prep, test, io, count)
+    outputs = _reference_outputs(model, inputs, len(io.outputs))
+    preds = reference_top1(model, prep, whole, io.classifier) if prep else np.empty(0, np.int64)
+    return Golden(pixels, inputs, outputs, labels, preds, whole.labels.astype(np.int64), io.classifier,
+                  _axis_sets(model, io))
+
+
+def _reference_outputs(model, inputs: list[np.ndarray], count: int) -> list[np.ndarray]:
+    import torch
+
     with torch.inference_mode():
         chunks = [flat_outputs(model(*(torch.from_numpy(x[i:i + 50]) for x in inputs)))
-                  for i in range(0, len(labels), 50)]
-    outputs = [np.concatenate([c[k].float().numpy() for c in chunks]) for k in range(len(io.outputs))]
-    preds = reference_top1(model, prep, whole, io.classifier) if prep else np.empty(0, np.int64)
-    return Golden(pixels, inputs, outputs, labels, preds, whole.labels.astype(np.int64), io.classifier)
+                  for i in range(0, len(inputs[0]), 50)]
+    return [np.concatenate([c[k].float().numpy() for c in chunks]) for k in range(count)]
+
+
+def _axis_sets(model, io: ModelIO) -> list[AxisSet]:
+    """Reference outputs with each dynamic axis at each size of its spread (the other axes at their example size),
+    on seeded inputs: what verify checks the axis with."""
+    sets = []
+    for name, axis in sorted(io.axes.items()):
+        for size in axis.spread():
+            sizes = {n: a.example for n, a in io.axes.items()} | {name: size}
+            inputs = generate(io.inputs, AXIS_SAMPLES, seed=len(sets) + 1, sizes=sizes)
+            sets.append(AxisSet(sizes, inputs, _reference_outputs(model, inputs, len(io.outputs))))
+    return sets[:MAX_AXIS_SETS]
 
 
 def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tuple[list[Artifact], list[dict]]:

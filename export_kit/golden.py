@@ -10,12 +10,13 @@ stored inputs.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from export_kit.axes import GROW
 from export_kit.errors import ManifestError
 from export_kit.fileio import atomic_path
 from export_kit.limits import check_zip_entries
@@ -31,6 +32,21 @@ PLAIN_FILES = {"pixels": "golden_pixels.npy", "logits": "golden_logits.npy"}
 PLAIN_OUTPUT = "golden_output_{}.npy"
 
 
+#: Samples stored per size of a dynamic axis (:mod:`export_kit.axes`): parity at that size needs few.
+AXIS_SAMPLES = 4
+#: Most size combinations a folder may store.
+MAX_AXIS_SETS = 64
+
+
+@dataclass
+class AxisSet:
+    """Golden samples with the named axes at ``sizes`` (the others at their example size)."""
+
+    sizes: dict[str, int]
+    inputs: list[np.ndarray]
+    outputs: list[np.ndarray]
+
+
 @dataclass
 class Golden:
     images: np.ndarray  # (N, H, W, C) pixels in the model's colour mode, uint8 (float32 after the float resize);
@@ -41,6 +57,7 @@ class Golden:
     test_predictions: np.ndarray  # int64: the reference's top-1 on the whole test split (may be empty)
     test_labels: np.ndarray  # int64: labels of that split, to detect a different dataset at verify time
     classifier: int = 0  # which output holds the classifier's logits
+    axes: list[AxisSet] = field(default_factory=list)  # the spread of sizes of each dynamic axis
 
     @property
     def logits(self) -> np.ndarray:
@@ -51,6 +68,12 @@ class Golden:
                   "test_labels": self.test_labels,
                   **{f"input_{i}": x for i, x in enumerate(self.inputs)},
                   **{f"output_{i}": y for i, y in enumerate(self.outputs)}}
+        if self.axes:
+            names = sorted(self.axes[0].sizes)
+            arrays["axes_sizes"] = np.array([[a.sizes[n] for n in names] for a in self.axes], np.int64)
+            for j, a in enumerate(self.axes):
+                arrays.update({f"axes_{j}_input_{i}": x for i, x in enumerate(a.inputs)})
+                arrays.update({f"axes_{j}_output_{k}": y for k, y in enumerate(a.outputs)})
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -76,7 +99,8 @@ class Golden:
             with np.load(path, allow_pickle=False) as npz:
                 golden = cls(npz["images"], [npz[f"input_{i}"] for i in range(len(io.inputs))],
                              [npz[f"output_{i}"] for i in range(len(io.outputs))], npz["labels"],
-                             npz["test_predictions"], npz["test_labels"], io.classifier)
+                             npz["test_predictions"], npz["test_labels"], io.classifier,
+                             _axis_sets(npz, io) if io.axes else [])
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ManifestError(f"{path} is not a readable golden-vector file ({exc}); rebuild the folder") from None
         expected = {**{f"input {s.name}": ((count, *s.shape), golden.inputs[i]) for i, s in enumerate(io.inputs)},
@@ -89,6 +113,25 @@ class Golden:
         return golden
 
 
+def _axis_sets(npz, io: ModelIO) -> list[AxisSet]:
+    """The stored spread of axis sizes, each input's shape checked against the sizes it claims."""
+    names, table = sorted(io.axes), npz["axes_sizes"]
+    if table.ndim != 2 or table.shape[1] != len(names) or not 0 < len(table) <= MAX_AXIS_SETS:
+        raise ValueError(f"axes_sizes has shape {table.shape}, expected (sets, {len(names)})")
+    sets = []
+    for j, row in enumerate(table):
+        sizes = {n: int(v) for n, v in zip(names, row, strict=True)}
+        bad = [n for n in names if not io.axes[n].bounds[0] <= sizes[n] <= io.axes[n].bounds[1]]
+        if bad:
+            raise ValueError(f"axis {bad[0]} size {sizes[bad[0]]} is outside its exported range")
+        inputs = [npz[f"axes_{j}_input_{i}"] for i in range(len(io.inputs))]
+        for spec, x in zip(io.inputs, inputs, strict=True):
+            if x.shape != (AXIS_SAMPLES, *spec.sized(sizes)):
+                raise ValueError(f"axes set {j} input {spec.name} has shape {x.shape}")
+        sets.append(AxisSet(sizes, inputs, [npz[f"axes_{j}_output_{k}"] for k in range(len(io.outputs))]))
+    return sets
+
+
 def entry_limits(count: int, io: ModelIO, image_shape: tuple[int, ...] | None) -> dict[str, int]:
     """Largest honest size of each ``.npz`` entry, from the manifest's declared count and shapes."""
     # pixels are uint8, or float32 after the float resize: 4 bytes each at most
@@ -98,6 +141,16 @@ def entry_limits(count: int, io: ModelIO, image_shape: tuple[int, ...] | None) -
         sizes[f"input_{i}"] = count * int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize
     for i, out in enumerate(io.outputs):
         sizes[f"output_{i}"] = count * int(np.prod(out.shape)) * 4
+    if io.axes:
+        sizes["axes_sizes"] = MAX_AXIS_SETS * len(io.axes) * 8
+        largest = {n: a.bounds[1] for n, a in io.axes.items()}
+        growth = GROW ** (2 * len(io.axes))  # an output may grow with an axis, even as its square (attention)
+        for j in range(MAX_AXIS_SETS):
+            for i, spec in enumerate(io.inputs):
+                sizes[f"axes_{j}_input_{i}"] = (AXIS_SAMPLES * int(np.prod(spec.sized(largest)))
+                                                * np.dtype(spec.dtype).itemsize)
+            for k, out in enumerate(io.outputs):
+                sizes[f"axes_{j}_output_{k}"] = AXIS_SAMPLES * int(np.prod(out.shape)) * 4 * growth
     return {f"{k}.npy": v + NPY_HEADER_SLACK for k, v in sizes.items()}
 
 

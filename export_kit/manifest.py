@@ -123,12 +123,13 @@ class Manifest:
 
     def check(self) -> None:
         """What the schema cannot say: sample shapes that fit in memory, one classifier, unique artifact names."""
-        check_sample_shape(tuple(self.input["shape"][1:]), "manifest input shape", ManifestError)
+        example = self.input.get("example_shape", self.input["shape"])  # named axes at their traced size
+        check_sample_shape(tuple(example[1:]), "manifest input shape", ManifestError)
         io = self.model_io
         if self.preprocessing is not None and len(io.inputs[0].shape) != 3:
             raise ManifestError("manifest has image preprocessing but its first input is not CxHxW")
         first, chosen = io.inputs[0], io.outputs[io.classifier]
-        if ([self.input.get("name", first.name), list(self.input["shape"][1:]), self.input.get("dtype", first.dtype)]
+        if ([self.input.get("name", first.name), list(example[1:]), self.input.get("dtype", first.dtype)]
                 != [first.name, list(first.shape), first.dtype]):
             raise ManifestError("manifest 'input' disagrees with the first of its 'inputs'")
         if self.output.get("name", chosen.name) != chosen.name:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from export_kit.axes import Axis, collect, parse_dim
 from export_kit.errors import ManifestError, UsageError, first_line
 from export_kit.limits import check_sample_shape
 from export_kit.preprocessing import Preprocessing
@@ -30,40 +31,58 @@ DEFAULT_FLOAT_DOMAIN = (-1.0, 1.0)
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input. ``shape`` is per sample (after the batch axis). Golden values are drawn uniformly from
-    ``[low, high)`` (integers: ``low`` to ``high - 1``)."""
+    """One input. ``shape`` is per sample (after the batch axis), at the example size of any dynamic axis;
+    ``dims`` names those axes (None: a fixed size; empty: all fixed, see :mod:`export_kit.axes`). Golden values
+    are drawn uniformly from ``[low, high)`` (integers: ``low`` to ``high - 1``)."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str = "float32"
     low: float = DEFAULT_FLOAT_DOMAIN[0]
     high: float = DEFAULT_FLOAT_DOMAIN[1]
+    dims: tuple[str | None, ...] = ()
+
+    @property
+    def axis_names(self) -> tuple[str | None, ...]:
+        return self.dims or (None,) * len(self.shape)
+
+    def sized(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
+        """The per-sample shape with each named axis at ``sizes[name]`` (its example size when absent)."""
+        return tuple(sizes.get(n, d) if n else d for d, n in zip(self.shape, self.axis_names, strict=True))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "shape": [BATCH, *self.shape], "dtype": self.dtype,
-                "domain": [self.low, self.high]}
+        data = {"name": self.name, "shape": [BATCH, *(n or d for d, n in zip(self.shape, self.axis_names,
+                                                                             strict=True))],
+                "dtype": self.dtype, "domain": [self.low, self.high]}
+        return {**data, "example_shape": [BATCH, *self.shape]} if any(self.axis_names) else data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
         low, high = data.get("domain", DEFAULT_FLOAT_DOMAIN)
-        spec = cls(str(data["name"]), tuple(int(d) for d in data["shape"][1:]), str(data["dtype"]), float(low),
-                   float(high))
+        dims = tuple(d if isinstance(d, str) else None for d in data["shape"][1:])
+        example = data.get("example_shape", data["shape"]) if any(dims) else data["shape"]
+        spec = cls(str(data["name"]), tuple(int(d) for d in example[1:]), str(data["dtype"]), float(low),
+                   float(high), dims if any(dims) else ())
         spec.check(ManifestError)
         return spec
 
     def check(self, error: type[Exception] = UsageError) -> None:
         if self.dtype not in DTYPES:
             raise error(f"input {self.name!r} has dtype {self.dtype!r}; exportkit feeds {', '.join(DTYPES)}")
+        if len(self.axis_names) != len(self.shape):
+            raise error(f"input {self.name!r} names {len(self.dims)} axes for a shape of {len(self.shape)}")
+        largest = {n: Axis(n, d).bounds[1] for d, n in zip(self.shape, self.axis_names, strict=True) if n}
         check_sample_shape(self.shape, f"input {self.name!r} shape", error)
+        check_sample_shape(self.sized(largest), f"input {self.name!r} shape at its largest", error)
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
             raise error(f"input {self.name!r} domain {self.low:g}..{self.high:g} must be finite with low < high")
         if self.dtype in INTEGER and (self.low != int(self.low) or self.high != int(self.high)):
             raise error(f"input {self.name!r} is {self.dtype}, so its domain needs whole numbers, got "
                         f"{self.low:g}..{self.high:g}")
 
-    def generate(self, count: int, rng: np.random.Generator) -> np.ndarray:
-        """``count`` samples drawn from the domain, in the input's dtype."""
-        size = (count, *self.shape)
+    def generate(self, count: int, rng: np.random.Generator, sizes: Mapping[str, int] | None = None) -> np.ndarray:
+        """``count`` samples drawn from the domain, in the input's dtype, with named axes at ``sizes``."""
+        size = (count, *self.sized(sizes or {}))
         if self.dtype == "bool":
             return rng.integers(0, 2, size).astype(bool)
         if self.dtype in INTEGER:
@@ -106,6 +125,11 @@ class ModelIO:
     def classes(self) -> int:
         return self.outputs[self.classifier].shape[0]
 
+    @property
+    def axes(self) -> dict[str, Axis]:
+        """The dynamic axes besides the batch, by name."""
+        return collect([(i.shape, i.axis_names) for i in self.inputs])
+
     def to_dict(self) -> dict:
         return {"inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs]}
 
@@ -115,27 +139,33 @@ class ModelIO:
                    tuple(OutputSpec.from_dict(o) for o in data["outputs"]))
 
 
-def generate(specs: Sequence[InputSpec], count: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` seeded samples per input, each drawn from its domain: golden inputs for a model without images."""
+def generate(specs: Sequence[InputSpec], count: int, seed: int = 0,
+             sizes: Mapping[str, int] | None = None) -> list[np.ndarray]:
+    """``count`` seeded samples per input, each drawn from its domain, named axes at ``sizes``: golden inputs for a
+    model without images."""
     rng = np.random.default_rng(seed)
-    return [spec.generate(count, rng) for spec in specs]
+    return [spec.generate(count, rng, sizes) for spec in specs]
 
 
 def parse_input(text: str) -> InputSpec:
     """``NAME:DTYPE:batchxD1x...[:LOW..HIGH]``, e.g. ``ids:int64:batchx128:0..1000`` or
-    ``audio:float32:batchx1x16000:-1..1``. Only the batch axis is dynamic."""
+    ``audio:float32:batchx1x16000:-1..1``; a dimension ``AXIS=SIZE`` is dynamic (``ids:int64:batchxseq=128:0..1000``),
+    see :mod:`export_kit.axes`."""
     how = "--input takes NAME:DTYPE:batchxD1x...[:LOW..HIGH], e.g. ids:int64:batchx128:0..1000"
     parts = text.strip().split(":")
     if len(parts) not in (3, 4) or not re.fullmatch(r"[A-Za-z_][\w.]*", parts[0]):
         raise UsageError(f"{how}; got {text!r}")
-    name, dtype, dims = parts[0], parts[1].lower(), parts[2].lower().split("x")
-    if dims[0] != BATCH or len(dims) < 2:
+    name, dtype, layout = parts[0], parts[1].lower(), parts[2]
+    if not layout.lower().startswith(BATCH + "x"):
         raise UsageError(f"{how}: the shape starts with the batch axis, then at least one size; got {text!r}")
+    dims = re.findall(r"x(\d+|[A-Za-z_]\w*=\d+)", layout[len(BATCH):])
+    if "".join(f"x{d}" for d in dims) != layout[len(BATCH):]:
+        raise UsageError(f"--input {text!r}: a dimension is a size, or AXIS=SIZE for a dynamic one "
+                         "(e.g. batchxseq=128)")
     try:
-        shape = tuple(int(d) for d in dims[1:])
-    except ValueError:
-        raise UsageError(f"--input {text!r}: only the batch axis may be named (dynamic); give the other axes as "
-                         "sizes") from None
+        shape, names = zip(*(parse_dim(d) for d in dims), strict=True)
+    except ValueError as exc:
+        raise UsageError(f"--input {text!r}: {exc}") from None
     if len(parts) == 3:
         if dtype in INTEGER:
             raise UsageError(f"--input {text!r} is {dtype}: give the range its values come from, e.g. "
@@ -149,7 +179,7 @@ def parse_input(text: str) -> InputSpec:
             low = high = math.nan
         if math.isnan(low):
             raise UsageError(f"--input {text!r}: the domain is LOW..HIGH, two numbers, e.g. 0..1000") from None
-    spec = InputSpec(name, shape, dtype, low, high)
+    spec = InputSpec(name, tuple(shape), dtype, low, high, tuple(names) if any(names) else ())
     spec.check()
     return spec
 
@@ -166,6 +196,10 @@ def parse_inputs(texts: Sequence[str]) -> tuple[InputSpec, ...]:
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise UsageError(f"--input names must be unique, got {names}")
+    try:
+        collect([(s.shape, s.axis_names) for s in specs])
+    except ValueError as exc:
+        raise UsageError(f"--input: {exc}") from None
     return specs
 
 

@@ -102,6 +102,25 @@ def text() -> nn.Module:
     return TextClassifier().eval()
 
 
+class MeanOfTokens(nn.Module):
+    """Token ids (batch, seq) averaged after an embedding, dividing by ``float(seq)``: a Python float, so
+    ``torch.jit.trace`` bakes the traced length into the graph (it warns, and the artifact is right at that length
+    only), while torch.export and the ONNX exporter keep it symbolic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(100, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids).sum(1) / float(ids.shape[1]))
+
+
+def mean_of_tokens() -> nn.Module:
+    torch.manual_seed(0)
+    return MeanOfTokens().eval()
+
+
 class TwoHeads(nn.Module):
     """An image model with two outputs: class logits and a 4-number box, as detectors return."""
 

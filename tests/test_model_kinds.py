@@ -10,8 +10,8 @@ import torch
 from test_cli import invoke
 
 KINDS = {
-    "audio": ["--input", "audio:float32:batchx1x4000"],
-    "text": ["--input", "ids:int64:batchx32:0..1000"],
+    "audio": ["--input", "audio:float32:batchx1xsamples=4000"],
+    "text": ["--input", "ids:int64:batchxseq=32:0..1000"],
     "two_heads": ["--input-shape", "3x16x16", "--classifier", "output1"],
 }
 FORMATS = "onnx,torchscript,int8,fp16,export"
@@ -51,6 +51,9 @@ def test_each_model_kind_builds_verifies_and_benches_in_every_format_that_takes_
     for artifact, row in rows.items():
         assert row["status"] == "passed", (artifact, row["reason"])
         assert {"parity_batch1", "parity_batch32", "parity_batches"} <= {c["name"] for c in row["checks"]}
+        if name != "two_heads":  # the length axis checked at six other lengths, and passed
+            axes = next(c for c in row["checks"] if c["name"] == "parity_axes")
+            assert axes["passed"] and len(axes["observed"]) == 6, (artifact, axes)
     timed = {(b["artifact"], b["batch"]) for b in report["bench"] if b["status"] == "passed"}
     assert {(a, b) for a in expected for b in (1, 8)} <= timed
 
@@ -58,17 +61,21 @@ def test_each_model_kind_builds_verifies_and_benches_in_every_format_that_takes_
 def test_the_manifest_describes_every_input_and_output(kinds):
     manifest = json.loads((kinds["text"][0] / "manifest.json").read_text())
     assert manifest["preprocessing"] is None
-    assert manifest["inputs"] == [{"name": "ids", "shape": ["batch", 32], "dtype": "int64", "domain": [0, 1000]}]
+    assert manifest["inputs"] == [{"name": "ids", "shape": ["batch", "seq"], "dtype": "int64", "domain": [0, 1000],
+                                   "example_shape": ["batch", 32]}]
     assert manifest["outputs"] == [{"name": "logits", "shape": ["batch", 3], "dtype": "float32", "classifier": True}]
     golden = np.load(kinds["text"][0] / "golden.npz")
     ids = golden["input_0"]
     assert ids.dtype == np.int64 and ids.shape == (40, 32) and ids.min() >= 0 and ids.max() < 1000
+    assert golden["axes_sizes"].ravel().tolist() == [8, 9, 17, 31, 33, 63]  # seq: from 32 // 4 to near 2 x 32
+    assert golden["axes_0_input_0"].shape == (4, 8) and golden["axes_5_input_0"].shape == (4, 63)
     heads = json.loads((kinds["two_heads"][0] / "manifest.json").read_text())
     assert [(o["name"], o["shape"], o["classifier"]) for o in heads["outputs"]] == [
         ("output0", ["batch", 4], False), ("output1", ["batch", 5], True)]
     assert heads["output"]["name"] == "output1" and len(heads["classes"]) == 5
     audio = json.loads((kinds["audio"][0] / "manifest.json").read_text())
-    assert audio["inputs"][0]["domain"] == [-1.0, 1.0] and audio["input"]["shape"] == ["batch", 1, 4000]
+    assert audio["inputs"][0]["domain"] == [-1.0, 1.0] and audio["input"]["shape"] == ["batch", 1, "samples"]
+    assert audio["input"]["example_shape"] == ["batch", 1, 4000]
 
 
 def test_every_output_is_compared_by_name(kinds, tmp_path):
@@ -139,7 +146,11 @@ def test_environment_images_do_not_measure_a_model_that_takes_none(kinds, tmp_pa
 @pytest.mark.parametrize("args, fragment", [
     (["--model", "byo_models:text", "--input", "ids:int64:batchx32"], "give the range its values come from"),
     (["--model", "byo_models:text", "--input", "ids:int64:32:0..1000"], "starts with the batch axis"),
-    (["--model", "byo_models:text", "--input", "ids:int64:batchxseq:0..1000"], "only the batch axis"),
+    (["--model", "byo_models:text", "--input", "ids:int64:batchxseq:0..1000"], "AXIS=SIZE for a dynamic one"),
+    (["--model", "byo_models:text", "--input", "ids:int64:batchxbatch=4:0..1000"], "other than batch"),
+    (["--model", "byo_models:fusion", "--input", "a:float32:batchxn=8", "--input", "b:int64:batchxn=6:0..50"],
+     "axis 'n' is 8 in one input and 6 in another"),
+    (["--model", "byo_models:text", "--input", "ids:int64:batchxseq=40000:0..1000"], "at its largest"),
     (["--model", "byo_models:text", "--input", "ids:complex64:batchx32"], "exportkit feeds float32"),
     (["--model", "byo_models:text", "--input", "ids:int64:batchx32:5..5"], "low < high"),
     (["--model", "byo_models:text", "--input", "ids:int64:batchx32:0..1000", "--input-shape", "3x8x8"],
@@ -181,3 +192,24 @@ def test_selftest_plants_every_fault_that_applies_to_a_model_without_images(kind
     assert result.exit_code == 0, result.output
     assert "the model takes no images" in result.output and "missed" not in result.output
     assert result.output.count("caught") >= 11
+
+
+def test_a_model_that_loses_its_length_axis_fails_in_every_format_each_way_it_loses_it(tmp_path):
+    """byo_models.mean_of_tokens divides by float(seq), which no exporter keeps symbolic: torch.export refuses the
+    dynamic axis (a failed format), the ONNX exporter fixes it silently (the graph check and parity_axes fail),
+    and TorchScript's trace bakes 32 in (parity passes at the traced length, fails at every other one). The eager
+    reference, run at each length, passes."""
+    out = tmp_path / "mean"
+    result = invoke("build", "--model", "byo_models:mean_of_tokens", "--input", "ids:int64:batchxseq=32:0..100",
+                    "--formats", "onnx,torchscript,export", "--out", out, "--golden", "16", "--no-bench")
+    assert result.exit_code == 1
+    report, rows = _report(out)
+    assert rows["pytorch"]["status"] == "passed"
+    failed = {f["format"]: f["reason"] for f in report["export_failures"]}
+    assert "Constraints violated (seq)" in failed["export"]
+    onnx = {c["name"]: c for c in rows["onnx"]["checks"]}
+    assert "fixes the size of ids's axis seq" in onnx["graph"]["detail"] and not onnx["parity_axes"]["passed"]
+    checks = {c["name"]: c for c in rows["torchscript"]["checks"]}
+    assert checks["parity_batch1"]["passed"] and checks["parity_batch32"]["passed"]
+    assert not checks["parity_axes"]["passed"] and "seq=8 logits: max abs error" in checks["parity_axes"]["detail"]
+    assert checks["parity_axes"]["observed"]["seq=31"]["logits"]["max_abs_err"] > 1e-3

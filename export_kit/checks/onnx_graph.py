@@ -66,7 +66,8 @@ def _metadata_problems(proto, manifest: Manifest) -> list[str]:
 
 
 def _input_problem(proto, manifest: Manifest) -> str | None:
-    """The graph's inputs (count, and fixed dimensions after the batch axis) against the manifest's."""
+    """The graph's inputs (count, fixed dimensions after the batch axis, named axes left dynamic) against the
+    manifest's."""
     weights = {t.name for t in proto.graph.initializer}
     inputs = [i for i in proto.graph.input if i.name not in weights]
     specs = manifest.model_io.inputs
@@ -78,6 +79,9 @@ def _input_problem(proto, manifest: Manifest) -> str | None:
         if len(dims) != len(expected) + 1 or any(d is not None and d != e for d, e in zip(dims[1:], expected,
                                                                                            strict=True)):
             return f"the graph's input shape {dims} does not fit the manifest's [batch, {expected}]"
+        fixed = [n for d, n in zip(dims[1:], spec.axis_names, strict=True) if n and d is not None]
+        if fixed:
+            return f"the graph fixes the size of {spec.name}'s axis {fixed[0]}, which the manifest declares dynamic"
     return None
 
 

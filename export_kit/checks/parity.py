@@ -104,6 +104,29 @@ def spread(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyRe
     _parity("parity_batches", ctx, picks, lambda feed: run_all(runner, feed, SPREAD), artifact, row)
 
 
+def axes(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:
+    """Each stored size of each dynamic axis besides the batch (:mod:`export_kit.axes`), in batches of 1 and 3:
+    every output against the reference's at that size. One check for all sizes, naming the sizes that failed."""
+    if not ctx.golden.axes:
+        return
+    names = [o.name for o in ctx.folder.manifest.model_io.outputs]
+    tols = {n: tolerance_for(artifact, ctx.tolerances, n) for n in names}
+    problems, observed = [], {}
+    for axis_set in ctx.golden.axes:
+        label = ",".join(f"{k}={v}" for k, v in sorted(axis_set.sizes.items()))
+        try:
+            got = run_all(runner, axis_set.inputs, (1, 3))
+        except Exception as exc:
+            problems.append(f"{label}: runtime error: {first_line(exc)}")
+            continue
+        results = {n: parity(axis_set.outputs[k], got[k]) for k, n in enumerate(names)}
+        observed[label] = {n: {"max_abs_err": r.max_abs_err, "cosine": r.cosine} for n, r in results.items()}
+        problems += [f"{label} {n}: {msg}" for k, n in enumerate(names)
+                     for msg in _judge(results[n], tols[n], k == ctx.golden.classifier)]
+    row.add(Check("parity_axes", not problems, observed=observed, limit={n: t.to_dict() for n, t in tols.items()},
+                  detail="; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")))
+
+
 register_check(CheckSpec("load", "target", "load", "a file the runtime cannot open"))
 register_check(CheckSpec("parity_batch1", "target", "parity", f"outputs of {SINGLE_SAMPLES} golden images, one per "
                          "call, against the reference", batch1))
@@ -112,3 +135,6 @@ register_check(CheckSpec(f"parity_batch{BATCH}", "target", "parity", f"all golde
 register_check(CheckSpec("parity_batches", "target", "parity", f"golden images in batches of "
                          f"{', '.join(map(str, SPREAD))}: a dynamic batch axis that is wrong at some sizes only",
                          spread))
+register_check(CheckSpec("parity_axes", "target", "parity", "golden inputs with each dynamic axis besides the batch at "
+                         "a spread of sizes (its smallest, a prime near half, the traced size's neighbours, near "
+                         "twice): a length baked into the graph", axes))

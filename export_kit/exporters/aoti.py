@@ -33,7 +33,7 @@ class AotiExporter(Exporter):
 
         notes: list[str] = []
         with recorded_warnings(notes), tempfile.TemporaryDirectory(prefix="exportkit-aoti-") as work:
-            program = export_program(request.model, request.args)
+            program = export_program(request)
             start = time.perf_counter()
             try:  # the packager wants a file name ending in .pt2, which the atomic writer's temporary lacks
                 torch._inductor.aoti_compile_and_package(program, package_path=str(Path(work) / REL))
@@ -44,4 +44,5 @@ class AotiExporter(Exporter):
                 os.replace(Path(work) / REL, tmp)
         return [Artifact(name="aoti", format=self.name, path=REL, runtime="aoti", precision=self.precision,
                          details={"compiler": "torch._inductor.aoti_compile_and_package", "device": "cpu",
-                                  "dynamic": ["batch"], "compile_seconds": round(seconds, 1), "warnings": notes})]
+                                  "dynamic": ["batch", *request.axes], "compile_seconds": round(seconds, 1),
+                                  "warnings": notes})]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from export_kit.compare import DEFAULT_TOLERANCES
-from export_kit.errors import UsageError, first_line
+from export_kit.errors import ExportError, UsageError, first_line
 from export_kit.manifest import Artifact
 from export_kit.modelio import ModelIO
 
@@ -44,6 +44,32 @@ class ExportRequest:
     @property
     def output_names(self) -> list[str]:
         return [o.name for o in self.io.outputs] if self.io else ["logits"]
+
+    @property
+    def axes(self) -> list[str]:
+        """The named dynamic axes besides the batch (:mod:`export_kit.axes`)."""
+        return list(self.io.axes) if self.io else []
+
+    def dynamic_shapes(self) -> tuple[dict, ...]:
+        """torch.export's ``dynamic_shapes`` for :attr:`args`: the batch axis of every input, and each named axis
+        over its bounds, one ``Dim`` per name, so inputs that share an axis are told they do."""
+        import torch
+
+        from export_kit.limits import MAX_BATCH
+
+        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+        if self.io is None:
+            return tuple({0: batch} for _ in self.args)
+        dims = {name: torch.export.Dim(name, min=axis.bounds[0], max=axis.bounds[1])
+                for name, axis in self.io.axes.items()}
+        return tuple({0: batch, **{k + 1: dims[n] for k, n in enumerate(spec.axis_names) if n}}
+                     for spec in self.io.inputs)
+
+    def refuse_dynamic_axes(self, format_name: str) -> None:
+        """For formats exported at fixed shapes: a model with a dynamic axis is refused, with the reason."""
+        if self.axes:
+            raise ExportError(f"{format_name} is exported with fixed shapes; this model has the dynamic axis "
+                              f"{', '.join(self.axes)}")
 
 
 class Exporter:

@@ -22,6 +22,7 @@ class ExecuTorchExporter(Exporter):
     def export(self, request: ExportRequest) -> list[Artifact]:
         if why := executorch_unavailable_reason():
             raise UnavailableError(why)
+        request.refuse_dynamic_axes(self.name)
         import torch
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower

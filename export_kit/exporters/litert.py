@@ -43,6 +43,7 @@ def _write(program, request: ExportRequest, rel: str) -> None:
 def _single_output(request: ExportRequest, fmt: str) -> None:
     if len(request.output_names) != 1 or len(request.args) != 1:
         raise ExportError(f"{fmt}: exportkit converts models with one input and one output to LiteRT")
+    request.refuse_dynamic_axes(fmt)
 
 
 @register("litert")

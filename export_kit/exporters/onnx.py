@@ -1,5 +1,5 @@
-"""ONNX: one self-contained file with a dynamic batch dimension on every input, a fixed opset, checked, with
-metadata inside."""
+"""ONNX: one self-contained file with a dynamic batch dimension on every input (and every named axis dynamic), a
+fixed opset, checked, with metadata inside."""
 
 from __future__ import annotations
 
@@ -22,14 +22,13 @@ def export_onnx(request: ExportRequest, path: Path, notes: list[str]) -> None:
     import onnx
     import torch
 
-    batch = torch.export.Dim("batch", min=1, max=4096)
     with atomic_path(path) as tmp, recorded_warnings(notes):
         try:
             # traced at batch 2: at batch 1 the exporter may specialize the axis (a transformer's attention did)
             torch.onnx.export(request.model, tuple(torch.cat([a, a]) for a in request.args), str(tmp),
                               input_names=request.input_names,
                               output_names=request.output_names, opset_version=OPSET, dynamo=True,
-                              dynamic_shapes=tuple({0: batch} for _ in request.args), external_data=False,
+                              dynamic_shapes=request.dynamic_shapes(), external_data=False,
                               verbose=False)
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed: {first_line(exc)}") from None

@@ -8,7 +8,6 @@ import json
 from export_kit.errors import ExportError, first_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
-from export_kit.limits import MAX_BATCH
 from export_kit.manifest import Artifact
 from export_kit.modelio import flat_outputs
 from export_kit.runners.torch_runner import full_fp32
@@ -17,16 +16,16 @@ from export_kit.runners.torch_runner import full_fp32
 EXTRA_FILE = "exportkit.json"
 
 
-def export_program(model, args: tuple):
-    """``torch.export.export`` with the batch axis of every input dynamic. The example is repeated to batch 2
-    first: traced at batch 1, export specializes the axis to the constant 1 and refuses to call it dynamic."""
+def export_program(request: ExportRequest):
+    """``torch.export.export`` with the batch axis of every input dynamic, and every named axis. The example is
+    repeated to batch 2 first: traced at batch 1, export specializes the axis to the constant 1 and refuses to call
+    it dynamic."""
     import torch
 
-    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     with torch.no_grad(), full_fp32():
         try:
-            return torch.export.export(model, tuple(torch.cat([a, a]) for a in args),
-                                       dynamic_shapes=tuple({0: batch} for _ in args))
+            return torch.export.export(request.model, tuple(torch.cat([a, a]) for a in request.args),
+                                       dynamic_shapes=request.dynamic_shapes())
         except Exception as exc:
             raise ExportError(f"torch.export.export failed: {first_line(exc)}") from None
 
@@ -42,7 +41,7 @@ class TorchExportExporter(Exporter):
         notes: list[str] = []
         rel = "model.pt2"
         with recorded_warnings(notes):
-            program = export_program(request.model, request.args)
+            program = export_program(request)
             with atomic_path(request.out_dir / rel) as tmp:
                 with open(tmp, "wb") as fh:  # a file object: the archive writer wants a name ending in .pt2
                     torch.export.save(program, fh, extra_files={EXTRA_FILE: json.dumps(request.metadata)})
@@ -52,4 +51,5 @@ class TorchExportExporter(Exporter):
         if got != expected:
             raise ExportError(f"reloaded ExportedProgram returns shapes {got}, eager {expected}")
         return [Artifact(name="export", format=self.name, path=rel, runtime="torch-export", precision=self.precision,
-                         details={"exporter": "torch.export.export", "dynamic": ["batch"], "warnings": notes})]
+                         details={"exporter": "torch.export.export", "dynamic": ["batch", *request.axes],
+                                  "warnings": notes})]

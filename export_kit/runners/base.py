@@ -29,11 +29,18 @@ class Target:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One named input: its per-sample shape (the batch axis is free) and dtype."""
+    """One named input: its per-sample shape (the batch axis is free; so is each axis ``dims`` names) and dtype."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str = "float32"
+    dims: tuple[str | None, ...] = ()
+
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """A per-sample ``shape`` this input takes: every fixed axis at its size."""
+        names = self.dims or (None,) * len(self.shape)
+        return len(shape) == len(self.shape) and all(n or d == e for d, e, n in zip(shape, self.shape, names,
+                                                                                     strict=True))
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ class Runner:
         if not isinstance(array, np.ndarray) or array.dtype != np.dtype(spec.dtype):
             raise UsageError(f"{self.target} expects {spec.name} as a {spec.dtype} numpy array, got "
                              f"{getattr(array, 'dtype', type(array).__name__)}")
-        if array.ndim != 1 + len(spec.shape) or tuple(array.shape[1:]) != spec.shape:
+        if array.ndim != 1 + len(spec.shape) or not spec.fits(tuple(array.shape[1:])):
             raise UsageError(f"{self.target} expects {spec.name} of shape (batch, "
                              f"{', '.join(map(str, spec.shape))}), got {array.shape}")
         return array

@@ -55,7 +55,7 @@ class OrtRunner(Runner):
         self._inputs = [i.name for i in self.session.get_inputs()]  # the manifest's inputs, by position
         output = self.session.get_outputs()[0]
         self._output, self._row_shape = output.name, tuple(output.shape[1:])
-        self._buffers: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
+        self._buffers: dict[tuple[int, ...], tuple[Any, np.ndarray, np.ndarray]] = {}
         self.io_binding = (self.io_binding and output.type == "tensor(float)" and len(self._inputs) == 1
                            and len(self.session.get_outputs()) == 1
                            and all(isinstance(d, int) for d in self._row_shape))
@@ -88,14 +88,14 @@ class OrtRunner(Runner):
         return [self._run_bound(inputs[0])]
 
     def _run_bound(self, batch: np.ndarray) -> np.ndarray:
-        bound = self._buffers.get(len(batch))
-        if bound is None:  # one binding with preallocated input and output per batch size, reused every call
+        bound = self._buffers.get(batch.shape)
+        if bound is None:  # one binding with preallocated input and output per input shape, reused every call
             inp = np.empty_like(batch)
             out = np.empty((len(batch), *self._row_shape), np.float32)
             binding = self.session.io_binding()
             binding.bind_cpu_input(self._inputs[0], inp)
             binding.bind_output(self._output, "cpu", 0, np.float32, out.shape, out.ctypes.data)
-            bound = self._buffers[len(batch)] = (binding, inp, out)
+            bound = self._buffers[batch.shape] = (binding, inp, out)
         binding, inp, out = bound
         np.copyto(inp, batch)
         self.session.run_with_iobinding(binding)
