@@ -116,8 +116,10 @@ def build(
     resize: Annotated[int | None, typer.Option(min=1, help="with --model: photos of any size get their shorter "
                                                            "side resized to N pixels, then a centre crop to "
                                                            "--input-shape's HxW")] = None,
-    interpolation: Annotated[str, typer.Option(help="with --resize: the filter, nearest, bilinear, bicubic or "
-                                                    "lanczos (torchvision on PIL images)")] = "bilinear",
+    interpolation: Annotated[str, typer.Option(help="with --resize: the filter, bilinear or bicubic (float32, "
+                                                    "as apps reproduce it), nearest or lanczos (PIL)")] = "bilinear",
+    antialias: Annotated[bool, typer.Option(help="with --resize: widen the filter when shrinking, as torchvision "
+                                                 "does")] = True,
     bgr: Annotated[bool, typer.Option(help="with --model: the model takes BGR, channels reversed as OpenCV "
                                            "decodes; --mean/--std are then B,G,R")] = False,
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
@@ -143,7 +145,7 @@ def build(
     from export_kit.sampling import SamplingConfig
 
     choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()),
-                         tuple(inputs or ()), classifier, resize, interpolation, bgr)
+                         tuple(inputs or ()), classifier, resize, interpolation, bgr, antialias)
     batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,

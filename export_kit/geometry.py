@@ -9,7 +9,8 @@ resize silently loses accuracy, so the manifest names the library, and a library
 written here. Two are recorded:
 
 - ``torch`` (RGB and BGR models, bilinear or bicubic): ``torch.nn.functional.interpolate`` on the decoded pixels
-  as float32, antialiased, half-pixel centres, and the result kept as float32, never rounded. It is what apps can
+  as float32, antialiased unless the manifest says not, half-pixel centres, and the result kept as float32, never
+  rounded. It is what apps can
   reproduce: the C++ consumer calls the same libtorch function, and onnxruntime's ``Resize`` (antialias,
   ``exclude_outside``, cubic coefficient -0.5) computes the same filter to within 1e-3 of a pixel level, so
   their logits agree within the fp32 tolerance. Rounding to uint8 would turn those 1e-3 into whole levels
@@ -41,6 +42,7 @@ class Geometry:
     crop: tuple[int, int]  # (height, width)
     interpolation: str = "bilinear"
     library: str = TORCH_LIBRARY
+    antialias: bool = True
 
     def __post_init__(self) -> None:
         if self.interpolation not in FILTERS:
@@ -51,12 +53,16 @@ class Geometry:
         if self.library == TORCH_LIBRARY and self.interpolation not in TORCH_FILTERS:
             raise UsageError(f"{self.interpolation} resizing exists in PIL only; the float32 resize takes "
                              f"{' or '.join(TORCH_FILTERS)}")
+        if self.library == PIL_LIBRARY and not self.antialias:
+            raise UsageError("PIL's resize always antialiases; --no-antialias takes a colour model resized "
+                             f"{' or '.join(TORCH_FILTERS)} (the float32 resize)")
 
     @classmethod
-    def for_model(cls, resize: int, crop: tuple[int, int], interpolation: str, color: str) -> Geometry:
+    def for_model(cls, resize: int, crop: tuple[int, int], interpolation: str, color: str,
+                  antialias: bool = True) -> Geometry:
         """The float32 library wherever apps can reproduce it (colour images, bilinear or bicubic), else PIL."""
         floats = color != "L" and interpolation in TORCH_FILTERS
-        return cls(resize, crop, interpolation, TORCH_LIBRARY if floats else PIL_LIBRARY)
+        return cls(resize, crop, interpolation, TORCH_LIBRARY if floats else PIL_LIBRARY, antialias)
 
     @property
     def dtype(self) -> type:
@@ -89,7 +95,7 @@ class Geometry:
         # contiguous NCHW float32: the memory layout picks interpolate's kernel, and apps use this one
         x = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)[None], dtype=np.float32))
         resized = torch.nn.functional.interpolate(x, size=self.output_size(*planes.shape[:2]), mode=self.interpolation,
-                                                  align_corners=False, antialias=True)
+                                                  align_corners=False, antialias=self.antialias)
         return np.ascontiguousarray(tf.center_crop(resized, list(self.crop))[0].permute(1, 2, 0).numpy())
 
     def apply_arrays(self, images: np.ndarray) -> np.ndarray:
@@ -103,15 +109,18 @@ class Geometry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"library": self.library, "shorter_side": self.resize, "interpolation": self.interpolation,
-                "antialias": True, "center_crop": list(self.crop)}
+                "antialias": self.antialias, "center_crop": list(self.crop)}
 
     @classmethod
     def from_dict(cls, data: Any) -> Geometry:
         try:
             if data.get("library") not in (TORCH_LIBRARY, PIL_LIBRARY):
                 raise ValueError(f"library {data.get('library')!r}")
+            antialias = data.get("antialias", True)
+            if not isinstance(antialias, bool):
+                raise ValueError(f"antialias {antialias!r}")
             return cls(int(data["shorter_side"]), (int(data["center_crop"][0]), int(data["center_crop"][1])),
-                       str(data["interpolation"]), str(data["library"]))
+                       str(data["interpolation"]), str(data["library"]), antialias)
         except (AttributeError, KeyError, TypeError, ValueError, IndexError, UsageError) as exc:
             raise ManifestError(f"preprocessing resize must be a shorter-side resize by {TORCH_LIBRARY} or "
                                 f"{PIL_LIBRARY} with a centre crop; got {data!r} ({exc})") from None

@@ -52,6 +52,8 @@ class ModelChoice:
     interpolation: str = "bilinear"
     #: The model takes its three channels in BGR order.
     bgr: bool = False
+    #: The resize filter is widened when shrinking (antialiasing), as torchvision's Resize does by default.
+    antialias: bool = True
 
 
 def load_data(dataset: str | None, data_dir: Path | None, geometry: Geometry | None = None) -> Dataset:
@@ -82,6 +84,8 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
             raise UsageError("--input, --classifier, --resize and --bgr describe your own model: give them with "
                              "--model")
         return None
+    if not choice.antialias and not choice.resize:
+        raise UsageError("--no-antialias changes the resize of photos: give it with --resize")
     if choice.inputs:
         clash = [o for o, v in (("--input-shape", choice.input_shape), ("--mean", choice.mean),
                                 ("--std", choice.std), ("--data-dir/--dataset", wants_data),
@@ -95,7 +99,8 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
     if choice.bgr and channels != 3:
         raise UsageError(f"--bgr reverses three colour channels; --input-shape has {channels}")
     color = "BGR" if choice.bgr else color_for(channels)
-    geometry = Geometry.for_model(choice.resize, shape[1:], choice.interpolation, color) if choice.resize else None
+    geometry = (Geometry.for_model(choice.resize, shape[1:], choice.interpolation, color, choice.antialias)
+                if choice.resize else None)
     prep = Preprocessing(mean=sources.parse_channels(choice.mean or "0", "--mean", channels),
                          std=sources.parse_channels(choice.std or "1", "--std", channels, positive=True),
                          color=color, geometry=geometry)

@@ -379,5 +379,5 @@ def test_the_js_resize_graphs_are_what_their_script_writes(tmp_path):
     done = subprocess.run([sys.executable, str(JS / "make_resize_graphs.py"), str(tmp_path)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for name in ("bilinear", "bicubic"):
+    for name in ("bilinear", "bicubic", "bilinear-no-antialias", "bicubic-no-antialias"):
         assert (tmp_path / f"{name}.onnx").read_bytes() == (JS / "resize" / f"{name}.onnx").read_bytes(), name

@@ -81,6 +81,12 @@ def test_mixed_sizes_without_a_resize_and_empty_class_folders_are_usage_errors(t
     assert result.exit_code == 2 and f"test/{CLASSES[1]} has no images" in result.output
     result = invoke("build", *PHOTOS, "--resize", "40", "--data-dir", tmp_path / "d", "--out", tmp_path / "c")
     assert result.exit_code == 2 and "smaller than the crop 64x64" in result.output
+    for extra, fragment in ((["--no-antialias"], "give it with --resize"),
+                            (["--resize", "72", "--interpolation", "lanczos", "--no-antialias"], "always antialiases"),
+                            (["--resize", "72", "--interpolation", "area"], "--interpolation must be one of")):
+        result = invoke("build", *PHOTOS, *extra, "--data-dir", tmp_path / "d", "--out", tmp_path / "e")
+        assert result.exit_code == 2 and fragment in result.output, result.output
+        assert not (tmp_path / "e" / "manifest.json").exists()
 
 
 def _photo_logits(stdout: str) -> np.ndarray:
@@ -88,46 +94,56 @@ def _photo_logits(stdout: str) -> np.ndarray:
                      if line.startswith("  logits ")])
 
 
+def _python_logits(folder, manifest: dict, data, runtime: str) -> np.ndarray:
+    """The artifact run in Python on every 4th test photo, decoded and resized as ``manifest`` says."""
+    from export_kit.datasets import load_dataset
+    from export_kit.preprocessing import Preprocessing
+
+    prep = Preprocessing.from_dict(manifest["preprocessing"])
+    inputs = prep.apply(np.asarray(load_dataset("cifar10", data, progress=False,
+                                                geometry=prep.geometry).test.images[::4]))
+    if runtime == "torchscript":
+        import torch
+
+        module = torch.jit.load(str(folder / "model.torchscript.pt"))
+        return np.stack([module(torch.from_numpy(x[None]))[0].detach().numpy() for x in inputs])
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {session.get_inputs()[0].name: x[None]})[0] for x in inputs])
+
+
 def _raw_photos_give_pythons_logits(program: list[str], photos, runtime: str, tmp_path) -> None:
     """The golden check passes, and photos straight from the folder (mixed-size JPEGs) get the logits Python gets
-    for the same artifact from its own decode and resize, within the fp32 tolerance; a manifest whose resize is
+    for the same artifact from its own decode and resize, within the fp32 tolerance: as built (bilinear,
+    antialiased) and with the manifest switched to bicubic and to no antialiasing; a manifest whose resize is
     PIL's, which the program does not reproduce, makes it refuse a photo of another size."""
     import json
     import shutil
     import subprocess
 
-    from export_kit.datasets import load_dataset
-    from export_kit.preprocessing import Preprocessing
-
     root, folder, _ = photos
     done = subprocess.run([*program, str(folder), "--check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("PASS: 28 golden images"), done.stdout + done.stderr
     manifest = json.loads((folder / "manifest.json").read_text())
-    prep = Preprocessing.from_dict(manifest["preprocessing"])
     paths = [p for c in CLASSES for p in sorted((root / "data" / "test" / c).iterdir())][::4]
-    rows = load_dataset("cifar10", root / "data", progress=False, geometry=prep.geometry).test.images[::4]
-    inputs = prep.apply(np.asarray(rows))
-    if runtime == "torchscript":
-        import torch
-
-        module = torch.jit.load(str(folder / "model.torchscript.pt"))
-        expected = np.stack([module(torch.from_numpy(x[None]))[0].detach().numpy() for x in inputs])
-    else:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-        expected = np.concatenate([session.run(None, {session.get_inputs()[0].name: x[None]})[0] for x in inputs])
-    done = subprocess.run([*program, str(folder), "--logits", *map(str, paths)], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    got = _photo_logits(done.stdout)
-    assert got.shape == expected.shape == (7, 7)
-    assert np.abs(got - expected).max() <= manifest["golden"]["fp32_tolerance"]["max_abs"]
-    pil = tmp_path / "pil"
-    shutil.copytree(folder, pil)
+    limit = manifest["golden"]["fp32_tolerance"]["max_abs"]
+    for k, (interpolation, antialias) in enumerate([("bilinear", True), ("bicubic", True), ("bilinear", False),
+                                                    ("bicubic", False)]):
+        variant = tmp_path / f"v{k}"
+        shutil.copytree(folder, variant)
+        manifest["preprocessing"]["resize"].update(interpolation=interpolation, antialias=antialias)
+        (variant / "manifest.json").write_text(json.dumps(manifest))
+        expected = _python_logits(variant, manifest, root / "data", runtime)
+        done = subprocess.run([*program, str(variant), "--logits", *map(str, paths)], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        got = _photo_logits(done.stdout)
+        assert got.shape == expected.shape == (7, 7)
+        assert np.abs(got - expected).max() <= limit, (interpolation, antialias, np.abs(got - expected).max())
     manifest["preprocessing"]["resize"]["library"] = "torchvision.transforms.functional (PIL)"
-    (pil / "manifest.json").write_text(json.dumps(manifest))
-    done = subprocess.run([*program, str(pil), str(paths[0])], capture_output=True, text=True, timeout=120)
+    (variant / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([*program, str(variant), str(paths[0])], capture_output=True, text=True, timeout=120)
     assert done.returncode == 3 and "does not reproduce" in done.stderr, done.stderr
 
 

@@ -55,6 +55,7 @@ struct Model {
   std::string resize_library;
   int64_t shorter_side = 0;
   std::string filter;
+  bool antialias = true;
 };
 
 const char* const kFloatResize = "torch.nn.functional.interpolate (float32)";
@@ -168,6 +169,7 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
     m.resize_library = prep["resize"]["library"].str();
     m.shorter_side = static_cast<int64_t>(prep["resize"]["shorter_side"].num());
     m.filter = prep["resize"]["interpolation"].str();
+    m.antialias = !prep["resize"].has("antialias") || prep["resize"]["antialias"].boolean;
   }
   for (int64_t c = 0; c < m.channels; ++c) {
     m.mean.push_back(static_cast<float>(prep["mean"].array().at(c).num()));
@@ -223,7 +225,7 @@ std::vector<float> read_jpeg(const std::string& path, const std::string& bytes, 
   if (m.channels != 3) throw std::runtime_error(path + ": this grayscale model takes PGM images");
   photo::Decoded image = photo::decode_jpeg(bytes, path);
   if (m.resize_library == kFloatResize)
-    return photo::resize_and_crop(image, m.shorter_side, m.filter, m.height, m.width);
+    return photo::resize_and_crop(image, m.shorter_side, m.filter, m.antialias, m.height, m.width);
   if (image.height != m.height || image.width != m.width)
     throw std::runtime_error(path + " is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                              "; the model takes " + std::to_string(m.width) + "x" + std::to_string(m.height) +

@@ -73,9 +73,9 @@ inline Decoded decode_jpeg(const std::string& bytes, const std::string& path) {
 }
 
 // The manifest's resize: shorter side to `shorter` pixels (the long side scaled and truncated), then a centre
-// crop of crop_h x crop_w. Returns HWC float32 RGB.
+// crop of crop_h x crop_w, antialiased or not as the manifest says. Returns HWC float32 RGB.
 inline std::vector<float> resize_and_crop(const Decoded& image, int64_t shorter, const std::string& filter,
-                                          int64_t crop_h, int64_t crop_w) {
+                                          bool antialias, int64_t crop_h, int64_t crop_w) {
   int64_t h = shorter, w = shorter;
   if (image.height <= image.width)
     w = static_cast<int64_t>(static_cast<double>(shorter * image.width) / static_cast<double>(image.height));
@@ -88,7 +88,7 @@ inline std::vector<float> resize_and_crop(const Decoded& image, int64_t shorter,
                         .to(torch::kFloat32)
                         .contiguous();
   namespace F = torch::nn::functional;
-  auto options = F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).align_corners(false).antialias(true);
+  auto options = F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).align_corners(false).antialias(antialias);
   if (filter == "bilinear") options.mode(torch::kBilinear);
   else if (filter == "bicubic") options.mode(torch::kBicubic);
   else throw std::runtime_error("resize filter '" + filter + "' is not one this program reproduces");

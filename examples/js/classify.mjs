@@ -127,10 +127,11 @@ async function resizePhoto(rgb, h, w, { height, width, resize }) {
   const [oh, ow] = h <= w ? [n, Math.trunc((n * w) / h)] : [Math.trunc((n * h) / w), n];
   const filter = resize.interpolation;
   if (!["bilinear", "bicubic"].includes(filter)) throw new Error(`resize filter '${filter}' is not reproduced here`);
-  resizeSessions[filter] ??= await ort.InferenceSession.create(path.join(HERE, "resize", `${filter}.onnx`));
+  const graph = `${filter}${resize.antialias === false ? "-no-antialias" : ""}`;
+  resizeSessions[graph] ??= await ort.InferenceSession.create(path.join(HERE, "resize", `${graph}.onnx`));
   const planes = new Float32Array(3 * h * w);
   for (let i = 0; i < h * w; i++) for (let c = 0; c < 3; c++) planes[c * h * w + i] = rgb[i * 3 + c];
-  const { y } = await resizeSessions[filter].run({
+  const { y } = await resizeSessions[graph].run({
     x: new ort.Tensor("float32", planes, [1, 3, h, w]),
     sizes: new ort.Tensor("int64", BigInt64Array.from([1n, 3n, BigInt(oh), BigInt(ow)]), [4]),
   });
