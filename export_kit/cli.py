@@ -122,6 +122,8 @@ def build(
                                                  "does")] = True,
     bgr: Annotated[bool, typer.Option(help="with --model: the model takes BGR, channels reversed as OpenCV "
                                            "decodes; --mean/--std are then B,G,R")] = False,
+    layout: Annotated[str, typer.Option(help="with --model: the image input's axis order, NCHW or NHWC "
+                                             "(channels last); --input-shape stays CxHxW")] = "NCHW",
     classes: Annotated[Path | None, typer.Option(help="with --model: class names, one per line")] = None,
     mean: Annotated[str | None, typer.Option(help="with --model: mean of pixels scaled to [0,1], one per channel "
                                                   "(R,G,B) or one for all [default: 0]")] = None,
@@ -145,7 +147,7 @@ def build(
     from export_kit.sampling import SamplingConfig
 
     choice = ModelChoice(model, checkpoint, input_shape, classes, mean, std, arch, epochs, tuple(allow_factory or ()),
-                         tuple(inputs or ()), classifier, resize, interpolation, bgr, antialias)
+                         tuple(inputs or ()), classifier, resize, interpolation, bgr, antialias, layout.upper())
     batches = parse_batches(batch)
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,

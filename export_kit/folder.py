@@ -36,15 +36,21 @@ class ArtifactsFolder:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """The first input's per-sample shape (CxHxW for a model fed images)."""
+        """The first input's per-sample shape (CxHxW for a model fed NCHW images, HxWxC for NHWC)."""
         return self.manifest.model_io.inputs[0].shape
+
+    @property
+    def image_chw(self) -> tuple[int, ...]:
+        """(C, H, W) of the image input, whatever its layout."""
+        prep = self.manifest.preprocessing
+        return prep.chw(self.input_shape) if prep else self.input_shape
 
     @property
     def image_shape(self) -> tuple[int, ...] | None:
         """(H, W, C) of the golden pixels, or None for a model that takes no images."""
         if self.manifest.preprocessing is None:
             return None
-        channels, height, width = self.input_shape
+        channels, height, width = self.image_chw
         return height, width, channels
 
     def file(self, artifact: Artifact) -> Path:

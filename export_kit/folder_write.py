@@ -59,7 +59,7 @@ def _golden_feed(prep: Preprocessing | None, test: Split | None, io: ModelIO, co
     if prep is None:
         return np.zeros((0,), np.uint8), generate(io.inputs, count), np.full(count, -1, np.int64), none
     if test is None:
-        channels, height, width = io.inputs[0].shape
+        channels, height, width = prep.chw(io.inputs[0].shape)
         pixels = np.random.default_rng(0).integers(0, 256, (count, height, width, channels), dtype=np.uint8)
         return pixels, [prep.normalize(pixels)], np.full(count, -1, np.int64), none
     picked = test.balanced(count)
@@ -152,7 +152,7 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
     described = io.to_dict()
     manifest = Manifest(
         input={**{k: v for k, v in described["inputs"][0].items() if k != "domain"},
-               **({"layout": "NCHW"} if preprocessing else {})},
+               **({"layout": preprocessing.layout} if preprocessing else {})},
         output={k: v for k, v in described["outputs"][io.classifier].items() if k != "classifier"},
         inputs=described["inputs"], outputs=described["outputs"], preprocessing=preprocessing,
         classes=list(classes), model=dict(model_info),

@@ -17,7 +17,7 @@ from export_kit.fileio import stopwatch
 from export_kit.folder_write import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
 from export_kit.geometry import Geometry
 from export_kit.modelio import parse_inputs
-from export_kit.preprocessing import Preprocessing, color_for
+from export_kit.preprocessing import LAYOUTS, Preprocessing, color_for
 from export_kit.report import Report
 from export_kit.sampling import SamplingConfig
 
@@ -54,6 +54,8 @@ class ModelChoice:
     bgr: bool = False
     #: The resize filter is widened when shrinking (antialiasing), as torchvision's Resize does by default.
     antialias: bool = True
+    #: The image input's axis order after the batch: NCHW, or NHWC for a model that takes channels last.
+    layout: str = "NCHW"
 
 
 def load_data(dataset: str | None, data_dir: Path | None, geometry: Geometry | None = None) -> Dataset:
@@ -80,16 +82,17 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
     if isinstance(formats, str):
         parse_formats(formats)
     if not choice.factory:
-        if choice.inputs or choice.classifier or choice.resize or choice.bgr:
-            raise UsageError("--input, --classifier, --resize and --bgr describe your own model: give them with "
-                             "--model")
+        if choice.inputs or choice.classifier or choice.resize or choice.bgr or choice.layout != "NCHW":
+            raise UsageError("--input, --classifier, --resize, --bgr and --layout describe your own model: give them "
+                             "with --model")
         return None
     if not choice.antialias and not choice.resize:
         raise UsageError("--no-antialias changes the resize of photos: give it with --resize")
     if choice.inputs:
         clash = [o for o, v in (("--input-shape", choice.input_shape), ("--mean", choice.mean),
                                 ("--std", choice.std), ("--data-dir/--dataset", wants_data),
-                                ("--resize", choice.resize), ("--bgr", choice.bgr)) if v]
+                                ("--resize", choice.resize), ("--bgr", choice.bgr),
+                                ("--layout", choice.layout != "NCHW")) if v]
         if clash:
             raise UsageError(f"--input describes a model that takes no images; {', '.join(clash)} apply to image "
                              "models only (its golden inputs are drawn from each --input's domain)")
@@ -101,9 +104,11 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
     color = "BGR" if choice.bgr else color_for(channels)
     geometry = (Geometry.for_model(choice.resize, shape[1:], choice.interpolation, color, choice.antialias)
                 if choice.resize else None)
+    if choice.layout not in LAYOUTS:
+        raise UsageError(f"--layout must be {' or '.join(LAYOUTS)}, got {choice.layout!r}")
     prep = Preprocessing(mean=sources.parse_channels(choice.mean or "0", "--mean", channels),
                          std=sources.parse_channels(choice.std or "1", "--std", channels, positive=True),
-                         color=color, geometry=geometry)
+                         color=color, geometry=geometry, layout=choice.layout)
     return prep, shape
 
 

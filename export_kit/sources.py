@@ -148,7 +148,7 @@ def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int] |
     if weights is not None:
         _load_weights(model, weights)
     model.eval()
-    example = examples(inputs) if inputs else torch.zeros(1, *input_shape)
+    example = examples(inputs) if inputs else torch.zeros(1, *preprocessing.tensor_shape(input_shape))
     try:
         io, preprocessing = describe(model, example, preprocessing if not inputs else None, inputs, classifier)
     except UsageError as exc:

@@ -82,7 +82,7 @@ def data_misfit(folder: ArtifactsFolder, golden: Golden, test: Split) -> str | N
     if not len(recorded):
         return (f"{folder.path} was built without a test set, so there is no reference accuracy to compare with "
                 "(rebuild it with --data-dir or --dataset)")
-    misfit = image_misfit(folder.input_shape, test.images.shape[1:])
+    misfit = image_misfit(folder.image_chw, test.images.shape[1:])
     if misfit:
         return misfit
     if not np.array_equal(recorded, test.labels):

@@ -65,6 +65,21 @@ def channel_means() -> nn.Module:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), linear)
 
 
+class ChannelsLast(nn.Module):
+    """Takes images channels last, (batch, H, W, 3): logit i is the mean of channel i (in RGB order)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = channel_means()[-1]
+
+    def forward(self, images):
+        return self.head(images.mean(dim=(1, 2)))
+
+
+def channels_last() -> nn.Module:
+    return ChannelsLast().eval()
+
+
 class AudioCNN(nn.Module):
     """1-D convolutions over a mono waveform (batch, 1, samples): four keyword classes."""
 

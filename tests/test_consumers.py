@@ -50,27 +50,63 @@ def gray(tmp_path_factory) -> Path:
     return root / "artifacts"
 
 
+def _colour_folder(root: Path, names: tuple[str, str, str]) -> Path:
+    """train/ and test/ PNGs whose class is their dominant colour: ``names`` for red, green and blue dominance."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for channel, name in enumerate(names):
+            (root / split / name).mkdir(parents=True)
+            for i in range(8):
+                pixels = rng.integers(0, 90, (12, 12, 3), dtype=np.uint8)
+                pixels[..., channel] += 150
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
+
+
+def _colour_build(root: Path, model: str, *options: str) -> Path:
+    from test_cli import invoke
+
+    result = invoke("build", "--model", model, "--input-shape", "3x12x12", *options, "--data-dir", root / "data",
+                    "--out", root / "artifacts", "--formats", "torchscript,onnx", "--golden", "12", "--no-bench")
+    assert result.exit_code == 0, result.output
+    return root / "artifacts"
+
+
 @pytest.fixture(scope="module")
 def bgr(tmp_path_factory) -> Path:
     """A BGR model (``byo_models.channel_means``) built from RGB images whose class is their dominant colour
     (folders b, g, r), in TorchScript and ONNX, verified on them."""
-    from PIL import Image
-    from test_cli import invoke
-
     root = tmp_path_factory.mktemp("bgr")
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        for channel, name in ((2, "b"), (1, "g"), (0, "r")):  # RGB channel of each colour
-            (root / "data" / split / name).mkdir(parents=True)
-            for i in range(8):
-                pixels = rng.integers(0, 90, (12, 12, 3), dtype=np.uint8)
-                pixels[..., channel] += 150
-                Image.fromarray(pixels).save(root / "data" / split / name / f"{i}.png")
-    result = invoke("build", "--model", "byo_models:channel_means", "--input-shape", "3x12x12", "--bgr",
-                    "--data-dir", root / "data", "--out", root / "artifacts", "--formats", "torchscript,onnx",
-                    "--golden", "12", "--no-bench")
-    assert result.exit_code == 0, result.output
-    return root / "artifacts"
+    _colour_folder(root / "data", ("r", "g", "b"))
+    return _colour_build(root, "byo_models:channel_means", "--bgr")
+
+
+@pytest.fixture(scope="module")
+def nhwc(tmp_path_factory) -> Path:
+    """A channels-last RGB model (``byo_models.channels_last``) built from images whose class is their dominant
+    colour (folders 0red, 1green, 2blue), in TorchScript and ONNX, verified on them."""
+    root = tmp_path_factory.mktemp("nhwc")
+    _colour_folder(root / "data", ("0red", "1green", "2blue"))
+    return _colour_build(root, "byo_models:channels_last", "--layout", "nhwc")
+
+
+def _colour_model_checks(folder: Path, classify: Path, tmp_path: Path, model_order: slice) -> None:
+    """Accuracy 1.0 in every row, and both consumers pass the golden check and classify RGB PPMs of the golden
+    images (stored in the model's channel order: ``model_order`` turns them back into RGB) as their labels."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    rows = [r for r in json.loads((folder / "report.json").read_text())["verify"] if r["device"] == "cpu"]
+    assert {r["artifact"] for r in rows} == {"pytorch", "onnx", "torchscript"}
+    assert all(r["status"] == "passed" and r["accuracy"] == 1.0 for r in rows), rows
+    pixels = np.load(folder / "golden_pixels.npy")
+    labels = np.load(folder / "golden.npz")["labels"]
+    images = [str(_ppm(tmp_path / f"{i}.ppm", np.ascontiguousarray(pixels[i, ..., model_order]))) for i in range(6)]
+    for program in ([str(classify)], [_node(), str(JS / "classify.mjs")]):
+        done = subprocess.run([*program, str(folder), "--check"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.startswith("PASS"), done.stdout + done.stderr
+        done = subprocess.run([*program, str(folder), *images], capture_output=True, text=True, timeout=120)
+        assert _top1_lines(done.stdout) == [manifest["classes"][k] for k in labels[:6]], done.stdout + done.stderr
 
 
 def test_a_bgr_model_is_fed_reversed_channels_by_python_cpp_and_js(bgr, classify, tmp_path):
@@ -78,18 +114,20 @@ def test_a_bgr_model_is_fed_reversed_channels_by_python_cpp_and_js(bgr, classify
     decoded, red and blue would swap: 1/3); the consumers pass the golden check and classify RGB PPMs right."""
     manifest = json.loads((bgr / "manifest.json").read_text())
     assert manifest["preprocessing"]["color"] == "BGR" and manifest["classes"] == ["b", "g", "r"]
-    rows = [r for r in json.loads((bgr / "report.json").read_text())["verify"] if r["device"] == "cpu"]
-    assert {r["artifact"] for r in rows} == {"pytorch", "onnx", "torchscript"}
-    assert all(r["status"] == "passed" and r["accuracy"] == 1.0 for r in rows), rows
     pixels = np.load(bgr / "golden_pixels.npy")  # stored in the model's order: B, G, R
-    labels = np.load(bgr / "golden.npz")["labels"]
-    assert (pixels.mean((1, 2)).argmax(1) == labels).all()
-    images = [str(_ppm(tmp_path / f"{i}.ppm", np.ascontiguousarray(pixels[i, ..., ::-1]))) for i in range(6)]
-    for program in ([str(classify)], [_node(), str(JS / "classify.mjs")]):
-        done = subprocess.run([*program, str(bgr), "--check"], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0 and done.stdout.startswith("PASS"), done.stdout + done.stderr
-        done = subprocess.run([*program, str(bgr), *images], capture_output=True, text=True, timeout=120)
-        assert _top1_lines(done.stdout) == [manifest["classes"][k] for k in labels[:6]], done.stdout + done.stderr
+    assert (pixels.mean((1, 2)).argmax(1) == np.load(bgr / "golden.npz")["labels"]).all()
+    _colour_model_checks(bgr, classify, tmp_path, slice(None, None, -1))
+
+
+def test_a_channels_last_model_is_fed_nhwc_by_python_cpp_and_js(nhwc, classify, tmp_path):
+    """The model averages axes 1 and 2: fed NCHW it would average over a channel and a row, and its classes would
+    be noise; accuracy 1.0 and the consumers' checks show every one lays the input out channels last."""
+    manifest = json.loads((nhwc / "manifest.json").read_text())
+    assert manifest["preprocessing"]["layout"] == "NHWC" and manifest["input"]["layout"] == "NHWC"
+    assert manifest["input"]["shape"] == ["batch", 12, 12, 3]
+    golden = np.load(nhwc / "golden.npz")
+    assert golden["input_0"].shape == (12, 12, 12, 3)
+    _colour_model_checks(nhwc, classify, tmp_path, slice(None))
 
 
 def _spoiled(folder: Path, tmp_path: Path) -> Path:

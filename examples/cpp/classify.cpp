@@ -7,7 +7,7 @@
 //   classify ARTIFACTS [--artifact NAME] --check                  compare with the golden vectors
 //
 // Everything comes from ARTIFACTS/manifest.json: which file to load, the input size, the preprocessing
-// (input = (pixel * scale - mean) / std per channel, RGB or L (grayscale), NCHW), the class names, and the
+// (input = (pixel * scale - mean) / std per channel, RGB, BGR or L (grayscale), NCHW or NHWC), the class names, and the
 // golden vectors with their fp32 tolerance. --check preprocesses the golden pixels here, in C++, so it
 // tests this program's preprocessing as well as the artifact; with several outputs, it checks every one. Exit
 // codes: 0 ok, 1 check failed, 2 bad command line, 3 bad input.
@@ -51,6 +51,7 @@ struct Model {
   std::string precision = "fp32";
   size_t classifier = 0;  // which of the module's outputs holds the logits (manifest "outputs")
   bool bgr = false;       // the model takes BGR: an RGB image's channels are reversed (golden pixels already are)
+  bool nhwc = false;      // the model's input is channels last (preprocessing "layout": "NHWC")
   // The manifest's resize of photos: none, the float32 one this program reproduces, or PIL's, which it does not.
   std::string resize_library;
   int64_t shorter_side = 0;
@@ -89,15 +90,15 @@ const mini_json::Value& pick_artifact(const mini_json::Value& manifest, const st
                                         : "the manifest lists no artifact named '" + name + "'");
 }
 
-// (HWC pixel values: uint8 ones as floats, or a float resize's) -> (float32 CHW input), the same float32
-// operations, in the same order, as the manifest's formula in Python, so the inputs match the golden ones bit for
-// bit.
+// (HWC pixel values: uint8 ones as floats, or a float resize's) -> (float32 CHW input, or HWC for an NHWC
+// model), the same float32 operations, in the same order, as the manifest's formula in Python, so the inputs match
+// the golden ones bit for bit.
 void preprocess(const Model& m, const float* pixels, float* out) {
   const int64_t plane = m.height * m.width;
   for (int64_t i = 0; i < plane; ++i) {
     for (int64_t c = 0; c < m.channels; ++c) {
       float x = pixels[i * m.channels + c] * m.scale;
-      out[c * plane + i] = (x - m.mean[c]) / m.std[c];
+      out[m.nhwc ? i * m.channels + c : c * plane + i] = (x - m.mean[c]) / m.std[c];
     }
   }
 }
@@ -105,7 +106,8 @@ void preprocess(const Model& m, const float* pixels, float* out) {
 // Every output of the module for `count` images, in the order the manifest's "outputs" lists them.
 std::vector<torch::Tensor> run_all(Model& m, const float* pixels, int64_t count) {
   const int64_t sample = m.channels * m.height * m.width;
-  torch::Tensor input = torch::empty({count, m.channels, m.height, m.width}, torch::kFloat32);
+  torch::Tensor input = m.nhwc ? torch::empty({count, m.height, m.width, m.channels}, torch::kFloat32)
+                               : torch::empty({count, m.channels, m.height, m.width}, torch::kFloat32);
   for (int64_t n = 0; n < count; ++n) preprocess(m, pixels + n * sample, input.data_ptr<float>() + n * sample);
   torch::InferenceMode guard;
   if (m.aoti) {
@@ -154,11 +156,12 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
         m.classifier = i;
   }
   const auto& shape = manifest["input"]["shape"].array();
-  if (shape.size() != 4) throw std::runtime_error("manifest input shape must be [batch, C, H, W]");
-  m.channels = static_cast<int64_t>(shape[1].num());
-  m.height = static_cast<int64_t>(shape[2].num());
-  m.width = static_cast<int64_t>(shape[3].num());
   const auto& prep = manifest["preprocessing"];
+  if (shape.size() != 4) throw std::runtime_error("manifest input shape must be [batch, C, H, W] or [batch, H, W, C]");
+  m.nhwc = prep.has("layout") && prep["layout"].str() == "NHWC";
+  m.channels = static_cast<int64_t>(shape[m.nhwc ? 3 : 1].num());
+  m.height = static_cast<int64_t>(shape[m.nhwc ? 1 : 2].num());
+  m.width = static_cast<int64_t>(shape[m.nhwc ? 2 : 3].num());
   const std::string color = prep["color"].str();
   if (!(((color == "RGB" || color == "BGR") && m.channels == 3) || (color == "L" && m.channels == 1)))
     throw std::runtime_error("preprocessing color '" + color + "' with " + std::to_string(m.channels) +

@@ -61,16 +61,18 @@ function geometry(manifest) {
     throw new Error("this program feeds one image input through the manifest's preprocessing; this model takes " +
                     "other inputs (see the manifest's 'inputs')");
   }
-  const [, channels, height, width] = manifest.input.shape;
+  const nhwc = manifest.preprocessing.layout === "NHWC";  // channels last: [batch, H, W, C]
+  const [, d1, d2, d3] = manifest.input.shape;
+  const [channels, height, width] = nhwc ? [d3, d1, d2] : [d1, d2, d3];
   const color = manifest.preprocessing.color;
   if (!(((color === "RGB" || color === "BGR") && channels === 3) || (color === "L" && channels === 1))) {
     throw new Error(`preprocessing color '${color}' with ${channels} input channels is not supported ` +
                     "(RGB or BGR with 3, L with 1)");
   }
-  return { channels, height, width, resize: manifest.preprocessing.resize ?? null, bgr: color === "BGR" };
+  return { channels, height, width, nhwc, resize: manifest.preprocessing.resize ?? null, bgr: color === "BGR" };
 }
 
-function preprocess(manifest, pixels, count, { channels, height, width }) {
+function preprocess(manifest, pixels, count, { channels, height, width, nhwc }) {
   const { scale, mean, std } = manifest.preprocessing;
   const f = Math.fround;
   const plane = height * width;
@@ -79,7 +81,8 @@ function preprocess(manifest, pixels, count, { channels, height, width }) {
     for (let i = 0; i < plane; i++) {
       for (let c = 0; c < channels; c++) {
         const x = f(pixels[(n * plane + i) * channels + c] * f(scale));
-        out[(n * channels + c) * plane + i] = f(f(x - f(mean[c])) / f(std[c]));
+        const at = nhwc ? (n * plane + i) * channels + c : (n * channels + c) * plane + i;
+        out[at] = f(f(x - f(mean[c])) / f(std[c]));
       }
     }
   }
@@ -178,7 +181,8 @@ async function readImage(file, geom) {
 // Every output the session gives, by name.
 async function runAll(session, manifest, pixels, count, geom) {
   const input = new ort.Tensor("float32", preprocess(manifest, pixels, count, geom),
-                               [count, geom.channels, geom.height, geom.width]);
+                               geom.nhwc ? [count, geom.height, geom.width, geom.channels]
+                                         : [count, geom.channels, geom.height, geom.width]);
   return session.run({ [session.inputNames[0]]: input });
 }
 
