@@ -16,6 +16,8 @@ from dataclasses import dataclass
 #: Exported range around the example size: ``[max(2, size // 4), 4 * size]`` (torch.export specializes sizes 0
 #: and 1, so a dynamic axis starts at 2).
 SHRINK, GROW = 4, 4
+#: Named axes a model may have: each adds up to six stored golden sets.
+MAX_AXES = 10
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ def parse_dim(text: str) -> tuple[int, str | None]:
         return int(text), None
     if not name.isidentifier() or name == "batch":
         raise ValueError(f"axis name {name!r} must be a Python identifier other than batch")
+    if int(size) < 2:
+        raise ValueError(f"axis {name} is traced at {size}; a dynamic axis needs an example size of at least 2 "
+                         "(exporters fix sizes 0 and 1)")
     return int(size), name
 
 
@@ -66,4 +71,6 @@ def collect(shapes: Sequence[tuple[tuple[int, ...], tuple[str | None, ...]]]) ->
                 raise ValueError(f"axis {name!r} is {found[name].example} in one input and {size} in another; one "
                                  "name is one axis, so give it one size")
             found[name] = Axis(name, size)
+    if len(found) > MAX_AXES:
+        raise ValueError(f"{len(found)} named axes; exportkit checks at most {MAX_AXES}")
     return found

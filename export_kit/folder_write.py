@@ -15,7 +15,7 @@ from export_kit.datasets import Split
 from export_kit.errors import PartialExportError, UnavailableError, UsageError, first_line
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import PARTIAL_MARK, atomic_path
-from export_kit.golden import AXIS_SAMPLES, GOLDEN_NAME, MAX_AXIS_SETS, AxisSet, Golden
+from export_kit.golden import AXIS_SAMPLES, GOLDEN_NAME, AxisSet, Golden
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
 from export_kit.modelio import ModelIO, flat_outputs, generate, reference_top1
 from export_kit.preprocessing import Preprocessing
@@ -97,7 +97,7 @@ def _axis_sets(model, io: ModelIO) -> list[AxisSet]:
             sizes = {n: a.example for n, a in io.axes.items()} | {name: size}
             inputs = generate(io.inputs, AXIS_SAMPLES, seed=len(sets) + 1, sizes=sizes)
             sets.append(AxisSet(sizes, inputs, _reference_outputs(model, inputs, len(io.outputs))))
-    return sets[:MAX_AXIS_SETS]
+    return sets
 
 
 def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tuple[list[Artifact], list[dict]]:

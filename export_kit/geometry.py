@@ -10,11 +10,10 @@ written here. Two are recorded:
 
 - ``torch`` (RGB and BGR models, bilinear or bicubic): ``torch.nn.functional.interpolate`` on the decoded pixels
   as float32, antialiased unless the manifest says not, half-pixel centres, and the result kept as float32, never
-  rounded. It is what apps can
-  reproduce: the C++ consumer calls the same libtorch function, and onnxruntime's ``Resize`` (antialias,
-  ``exclude_outside``, cubic coefficient -0.5) computes the same filter to within 1e-3 of a pixel level, so
-  their logits agree within the fp32 tolerance. Rounding to uint8 would turn those 1e-3 into whole levels
-  wherever a value lies near a half.
+  rounded. Apps can reproduce it: the C++ consumer calls the same libtorch function, and onnxruntime's ``Resize``
+  with the matching attributes (examples/js/make_resize_graphs.py) computes the same filter to within 3e-3 of a
+  pixel level, so their logits agree within the fp32 tolerance. Rounding to uint8 would turn those thousandths
+  into whole levels wherever a value lies near a half.
 - ``PIL`` (grayscale models, and the nearest and lanczos filters): torchvision's functional transforms on a PIL
   image, uint8 out: the pipeline most classifiers were trained with, which apps outside Python do not reproduce.
 """

@@ -300,6 +300,10 @@ def describe(model, example, preprocessing: Preprocessing | None, inputs: Sequen
         specs = (InputSpec("input", tuple(example.shape[1:]), "float32", low, high),)
     else:
         specs = tuple(inputs) if inputs is not None else infer_inputs(example)
+        try:
+            collect([(s.shape, s.axis_names) for s in specs])
+        except ValueError as exc:
+            raise UsageError(f"inputs: {exc}") from None
     with torch.inference_mode():
         try:
             out = model(*first_sample(example))

@@ -151,6 +151,7 @@ def test_environment_images_do_not_measure_a_model_that_takes_none(kinds, tmp_pa
     (["--model", "byo_models:fusion", "--input", "a:float32:batchxn=8", "--input", "b:int64:batchxn=6:0..50"],
      "axis 'n' is 8 in one input and 6 in another"),
     (["--model", "byo_models:text", "--input", "ids:int64:batchxseq=40000:0..1000"], "at its largest"),
+    (["--model", "byo_models:text", "--input", "ids:int64:batchxseq=1:0..1000"], "example size of at least 2"),
     (["--model", "byo_models:text", "--input", "ids:complex64:batchx32"], "exportkit feeds float32"),
     (["--model", "byo_models:text", "--input", "ids:int64:batchx32:5..5"], "low < high"),
     (["--model", "byo_models:text", "--input", "ids:int64:batchx32:0..1000", "--input-shape", "3x8x8"],
