@@ -71,7 +71,10 @@ class InputSpec:
             raise error(f"input {self.name!r} has dtype {self.dtype!r}; exportkit feeds {', '.join(DTYPES)}")
         if len(self.axis_names) != len(self.shape):
             raise error(f"input {self.name!r} names {len(self.dims)} axes for a shape of {len(self.shape)}")
-        largest = {n: Axis(n, d).bounds[1] for d, n in zip(self.shape, self.axis_names, strict=True) if n}
+        try:
+            largest = {n: a.bounds[1] for n, a in collect([(self.shape, self.axis_names)]).items()}
+        except ValueError as exc:
+            raise error(f"input {self.name!r}: {exc}") from None
         check_sample_shape(self.shape, f"input {self.name!r} shape", error)
         check_sample_shape(self.sized(largest), f"input {self.name!r} shape at its largest", error)
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
