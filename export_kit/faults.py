@@ -29,6 +29,7 @@ from export_kit.faults_onnx import (
     swap_classes,
     unknown_operator,
     wrong_above_batch32,
+    wrong_off_the_traced_length,
     zero_int8_layer,
 )
 from export_kit.folder import ArtifactsFolder
@@ -100,6 +101,7 @@ class Fault:
     apply: Callable[[Path], None]
     needs_data: bool = False
     needs_images: bool = False  # it damages the image preprocessing, which a model without images lacks
+    needs_axes: bool = False  # it needs a dynamic axis besides the batch (--input ...xseq=32...)
 
 
 FAULTS = (
@@ -107,6 +109,8 @@ FAULTS = (
     Fault("two output classes swapped", "onnx", ("parity_batch32",), swap_classes),
     Fault("batch dimension baked to 1", "onnx", ("parity_batch32",), bake_batch),
     Fault("outputs wrong above batch 32 only", "onnx", ("parity_batches",), wrong_above_batch32),
+    Fault("outputs wrong off the traced length", "onnx", ("parity_axes",), wrong_off_the_traced_length,
+          needs_axes=True),
     Fault("manifest mean/std drifted", "*", ("preprocessing",), drift_preprocessing, needs_images=True),
     Fault("bytes changed after the manifest", "torchscript", ("integrity",), change_bytes),
     Fault("int8 accuracy below budget", "int8-onnx", ("accuracy",), zero_int8_layer, needs_data=True),
@@ -179,6 +183,9 @@ def run_fault(source: ArtifactsFolder, fault: Fault, test: Split | None) -> Faul
         return result
     if fault.needs_images and source.manifest.preprocessing is None:
         result.detail = "the model takes no images"
+        return result
+    if fault.needs_axes and not source.manifest.model_io.axes:
+        result.detail = "the model has no dynamic axis besides the batch"
         return result
     with tempfile.TemporaryDirectory(prefix="exportkit-fault-") as work:
         copy = Path(work) / "artifacts"

@@ -131,6 +131,38 @@ def unknown_operator(folder: Path) -> None:
     edit_onnx(folder, "onnx", edit)
 
 
+def wrong_off_the_traced_length(folder: Path) -> None:
+    """Add 0.5 to the first output column whenever the first dynamic axis besides the batch is not at its traced
+    size: right on every golden input and at every batch size, wrong at any other length (a length baked into a
+    graph that still accepts others)."""
+    from onnx import TensorProto, helper
+
+    io = load_manifest(folder).model_io
+    spec = next(s for s in io.inputs if any(s.axis_names))
+    dim = next(k for k, n in enumerate(spec.axis_names) if n)
+
+    def edit(proto):
+        graph = proto.graph
+        output = graph.output[0].name
+        raw = f"{output}__before_fault"
+        for node in graph.node:
+            node.output[:] = [raw if o == output else o for o in node.output]
+        width = graph.output[0].type.tensor_type.shape.dim[1].dim_value
+        bump = np.zeros((1, width), np.float32)
+        bump[0, 0] = 0.5
+        graph.initializer.extend([helper.make_tensor("fault_bump", TensorProto.FLOAT, bump.shape, bump.ravel()),
+                                  helper.make_tensor("fault_traced", TensorProto.INT64, [1], [spec.shape[dim]])])
+        graph.node.extend([
+            helper.make_node("Shape", [spec.name], ["fault_length"], start=dim + 1, end=dim + 2),
+            helper.make_node("Equal", ["fault_length", "fault_traced"], ["fault_same"]),
+            helper.make_node("Not", ["fault_same"], ["fault_other"]),
+            helper.make_node("Cast", ["fault_other"], ["fault_on"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["fault_on", "fault_bump"], ["fault_delta"]),
+            helper.make_node("Add", [raw, "fault_delta"], [output])])
+
+    edit_onnx(folder, "onnx", edit)
+
+
 def wrong_above_batch32(folder: Path) -> None:
     """Add 0.5 to the first output column only when the batch holds more than 32 samples: right at batch 1 and
     32, the sizes a fixed-size check uses, wrong at 61 (a kernel that switches strategy on large batches)."""

@@ -172,6 +172,13 @@ def fusion() -> nn.Module:
     return Fusion()
 
 
+def tiny7() -> nn.Module:
+    """A small CNN for seven classes whose random-weight logits are of order 0.1-1, so a bound of 1e-4 on them
+    means something (a random MobileNet's are about 1e-9)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 7))
+
+
 def vision7() -> nn.Module:
     """A torchvision network (MobileNetV3-small: depthwise convolutions, squeeze-excitation, hardswish) for seven
     classes."""

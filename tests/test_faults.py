@@ -16,9 +16,23 @@ def source(built):
     return folder
 
 
+@pytest.fixture(scope="module")
+def axes_source(tmp_path_factory):
+    """A text model with a dynamic length (``seq``), built and opened as selftest opens it."""
+    from test_cli import invoke
+
+    out = tmp_path_factory.mktemp("axes") / "artifacts"
+    result = invoke("build", "--model", "byo_models:text", "--input", "ids:int64:batchxseq=32:0..1000", "--formats",
+                    "onnx", "--golden", "16", "--no-bench", "--out", out)
+    assert result.exit_code == 0, result.output
+    return open_folder(out, writes=False)[0]
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_each_planted_fault_is_caught_with_its_check(source, synthetic, fault):
-    result = run_fault(source, fault, synthetic.test)
+def test_each_planted_fault_is_caught_with_its_check(source, synthetic, fault, request):
+    if fault.needs_axes:  # the seed CNN has none: this fault is planted in a model with a dynamic length
+        source = request.getfixturevalue("axes_source")
+    result = run_fault(source, fault, None if fault.needs_axes else synthetic.test)
     assert result.outcome == "caught" and result.passed, result
     assert set(fault.expect) <= set(result.failed_checks)
 
@@ -68,3 +82,9 @@ def test_the_readme_lists_every_registered_check():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name, spec in CHECKS.items():
         assert f"| `{name}` |" in readme and spec.summary in readme, name
+
+
+def test_the_length_fault_is_skipped_with_its_reason_on_a_model_without_dynamic_axes(source):
+    fault = next(f for f in FAULTS if f.needs_axes)
+    result = run_fault(source, fault, None)
+    assert result.status == "skipped" and "no dynamic axis" in result.detail

@@ -113,6 +113,17 @@ def _python_logits(folder, manifest: dict, data, runtime: str) -> np.ndarray:
     return np.concatenate([session.run(None, {session.get_inputs()[0].name: x[None]})[0] for x in inputs])
 
 
+@pytest.fixture(scope="module")
+def small_photos(photos):
+    """The same photos through ``byo_models.tiny7``, whose logits are large enough for the fp32 bound to bite."""
+    root = photos[0]
+    out = root / "tiny7"
+    result = invoke("build", "--model", "byo_models:tiny7", *PHOTOS[2:], "--resize", "72", "--data-dir",
+                    root / "data", "--out", out, "--formats", "onnx,torchscript", "--golden", "28", "--no-bench")
+    assert result.exit_code == 0, result.output
+    return root, out, result
+
+
 def _raw_photos_give_pythons_logits(program: list[str], photos, runtime: str, tmp_path) -> None:
     """The golden check passes, and photos straight from the folder (mixed-size JPEGs) get the logits Python gets
     for the same artifact from its own decode and resize, within the fp32 tolerance: as built (bilinear,
@@ -140,6 +151,7 @@ def _raw_photos_give_pythons_logits(program: list[str], photos, runtime: str, tm
         assert done.returncode == 0, done.stdout + done.stderr
         got = _photo_logits(done.stdout)
         assert got.shape == expected.shape == (7, 7)
+        assert np.abs(expected).max() > 0.05  # logits of a size the bound means something for
         assert np.abs(got - expected).max() <= limit, (interpolation, antialias, np.abs(got - expected).max())
     manifest["preprocessing"]["resize"]["library"] = "torchvision.transforms.functional (PIL)"
     (variant / "manifest.json").write_text(json.dumps(manifest))
@@ -148,14 +160,31 @@ def _raw_photos_give_pythons_logits(program: list[str], photos, runtime: str, tm
 
 
 @pytest.mark.slow
-def test_cpp_consumer_classifies_raw_photos_with_the_logits_python_gets(photos, classify, tmp_path):
-    _raw_photos_give_pythons_logits([str(classify)], photos, "torchscript", tmp_path)
+def test_cpp_consumer_classifies_raw_photos_with_the_logits_python_gets(small_photos, classify, tmp_path):
+    _raw_photos_give_pythons_logits([str(classify)], small_photos, "torchscript", tmp_path)
 
 
-def test_js_consumer_classifies_raw_photos_with_the_logits_python_gets(photos, tmp_path):
+def test_js_consumer_classifies_raw_photos_with_the_logits_python_gets(small_photos, tmp_path):
     from test_consumers import JS, _node
 
-    _raw_photos_give_pythons_logits([_node(), str(JS / "classify.mjs")], photos, "onnx", tmp_path)
+    _raw_photos_give_pythons_logits([_node(), str(JS / "classify.mjs")], small_photos, "onnx", tmp_path)
+
+
+def test_the_photo_logit_bound_would_catch_a_rounded_resize_or_another_filter(small_photos):
+    """The control for the two tests above: Python's own logits through PIL's uint8 resize instead of the float one
+    (1.7e-4 here), or through bicubic instead of bilinear, differ from the right ones by more than the fp32 bound,
+    so a consumer that rounded, or picked another filter, would fail them."""
+    import json
+
+    root, folder, _ = small_photos
+    manifest = json.loads((folder / "manifest.json").read_text())
+    limit = manifest["golden"]["fp32_tolerance"]["max_abs"]
+    exact = _python_logits(folder, manifest, root / "data", "onnx")
+    rounded = json.loads(json.dumps(manifest))
+    rounded["preprocessing"]["resize"]["library"] = "torchvision.transforms.functional (PIL)"
+    assert np.abs(_python_logits(folder, rounded, root / "data", "onnx") - exact).max() > limit
+    manifest["preprocessing"]["resize"]["interpolation"] = "bicubic"
+    assert np.abs(_python_logits(folder, manifest, root / "data", "onnx") - exact).max() > 10 * limit
 
 
 def test_a_folder_with_test_images_only_verifies_accuracy_without_calibration(tmp_path):

@@ -118,7 +118,8 @@ def test_selftest_catches_every_fault_and_passes_the_control(built_copy):
     assert result.exit_code == 0, result.output
     from export_kit.faults import FAULTS
 
-    assert result.output.count("caught") == len(FAULTS) and "no false alarm" in result.output
+    applies = [f for f in FAULTS if not f.needs_axes]  # the seed CNN has no dynamic axis besides the batch
+    assert result.output.count("caught") == len(applies) and "no false alarm" in result.output
 
 
 @pytest.fixture(scope="module")
