@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,15 +132,10 @@ def unknown_operator(folder: Path) -> None:
     edit_onnx(folder, "onnx", edit)
 
 
-def wrong_off_the_traced_length(folder: Path) -> None:
-    """Add 0.5 to the first output column whenever the first dynamic axis besides the batch is not at its traced
-    size: right on every golden input and at every batch size, wrong at any other length (a length baked into a
-    graph that still accepts others)."""
+def _bump_when(folder: Path, condition: Callable[[Any], list], constants: dict[str, int]) -> None:
+    """Add 0.5 to the first output column of the ONNX artifact wherever the boolean tensor ``fault_when`` (made
+    by the nodes ``condition(graph)`` returns, from the int64 ``constants``) is true."""
     from onnx import TensorProto, helper
-
-    io = load_manifest(folder).model_io
-    spec = next(s for s in io.inputs if any(s.axis_names))
-    dim = next(k for k, n in enumerate(spec.axis_names) if n)
 
     def edit(proto):
         graph = proto.graph
@@ -151,39 +147,35 @@ def wrong_off_the_traced_length(folder: Path) -> None:
         bump = np.zeros((1, width), np.float32)
         bump[0, 0] = 0.5
         graph.initializer.extend([helper.make_tensor("fault_bump", TensorProto.FLOAT, bump.shape, bump.ravel()),
-                                  helper.make_tensor("fault_traced", TensorProto.INT64, [1], [spec.shape[dim]])])
+                                  *(helper.make_tensor(k, TensorProto.INT64, [1], [v]) for k, v in constants.items())])
         graph.node.extend([
-            helper.make_node("Shape", [spec.name], ["fault_length"], start=dim + 1, end=dim + 2),
-            helper.make_node("Equal", ["fault_length", "fault_traced"], ["fault_same"]),
-            helper.make_node("Not", ["fault_same"], ["fault_other"]),
-            helper.make_node("Cast", ["fault_other"], ["fault_on"], to=TensorProto.FLOAT),
+            *condition(graph),
+            helper.make_node("Cast", ["fault_when"], ["fault_on"], to=TensorProto.FLOAT),
             helper.make_node("Mul", ["fault_on", "fault_bump"], ["fault_delta"]),
             helper.make_node("Add", [raw, "fault_delta"], [output])])
 
     edit_onnx(folder, "onnx", edit)
+
+
+def wrong_off_the_traced_length(folder: Path) -> None:
+    """Add 0.5 to the first output column whenever the first dynamic axis besides the batch is not at its traced
+    size: right on every golden input and at every batch size, wrong at any other length (a length baked into a
+    graph that still accepts others)."""
+    from onnx import helper
+
+    spec = next(s for s in load_manifest(folder).model_io.inputs if any(s.axis_names))
+    dim = next(k for k, n in enumerate(spec.axis_names) if n)
+    _bump_when(folder, lambda graph: [
+        helper.make_node("Shape", [spec.name], ["fault_length"], start=dim + 1, end=dim + 2),
+        helper.make_node("Equal", ["fault_length", "fault_traced"], ["fault_same"]),
+        helper.make_node("Not", ["fault_same"], ["fault_when"])], {"fault_traced": spec.shape[dim]})
 
 
 def wrong_above_batch32(folder: Path) -> None:
     """Add 0.5 to the first output column only when the batch holds more than 32 samples: right at batch 1 and
     32, the sizes a fixed-size check uses, wrong at 61 (a kernel that switches strategy on large batches)."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    def edit(proto):
-        graph = proto.graph
-        output = graph.output[0].name
-        raw = f"{output}__before_fault"
-        for node in graph.node:
-            node.output[:] = [raw if o == output else o for o in node.output]
-        width = graph.output[0].type.tensor_type.shape.dim[1].dim_value
-        bump = np.zeros((1, width), np.float32)
-        bump[0, 0] = 0.5
-        graph.initializer.extend([helper.make_tensor("fault_bump", TensorProto.FLOAT, bump.shape, bump.ravel()),
-                                  helper.make_tensor("fault_32", TensorProto.INT64, [1], [32])])
-        graph.node.extend([
-            helper.make_node("Shape", [graph.input[0].name], ["fault_shape"], start=0, end=1),
-            helper.make_node("Greater", ["fault_shape", "fault_32"], ["fault_large"]),
-            helper.make_node("Cast", ["fault_large"], ["fault_on"], to=TensorProto.FLOAT),
-            helper.make_node("Mul", ["fault_on", "fault_bump"], ["fault_delta"]),
-            helper.make_node("Add", [raw, "fault_delta"], [output])])
-
-    edit_onnx(folder, "onnx", edit)
+    _bump_when(folder, lambda graph: [
+        helper.make_node("Shape", [graph.input[0].name], ["fault_shape"], start=0, end=1),
+        helper.make_node("Greater", ["fault_shape", "fault_32"], ["fault_when"])], {"fault_32": 32})
