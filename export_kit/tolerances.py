@@ -23,6 +23,7 @@ from typing import Any
 from export_kit.compare import DEFAULT_TOLERANCES, Tolerance, default_tolerance
 from export_kit.errors import UsageError
 from export_kit.manifest import Artifact, Manifest
+from export_kit.modelio import ModelIO
 
 FIELDS = set(Tolerance.__dataclass_fields__)
 FRACTIONS = ("min_top1_agreement", "min_cosine")
@@ -98,3 +99,8 @@ def tolerance_for(artifact: Artifact, overrides: Overrides | None, output: str |
         for table in tables:
             tol = tol.with_overrides(**table.get(OUTPUTS, {}).get(output, {}))
     return tol
+
+
+def classifier_tolerance(artifact: Artifact, overrides: Overrides | None, io: ModelIO) -> Tolerance:
+    """The classifier output's tolerance: what accuracy is judged by and a verify row reports as its own."""
+    return tolerance_for(artifact, overrides, io.outputs[io.classifier].name)

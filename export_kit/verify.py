@@ -20,7 +20,7 @@ from export_kit.manifest import Artifact
 from export_kit.results import Check, VerifyResult
 from export_kit.runners import Target, targets_for, unavailable_reason
 from export_kit.sources import image_misfit
-from export_kit.tolerances import Overrides, tolerance_for
+from export_kit.tolerances import Overrides, classifier_tolerance
 
 
 def folder_checks(ctx: VerifyContext) -> list[Check]:
@@ -44,8 +44,7 @@ def _skipped(artifact: Artifact, target: Target, reason: str, tolerance: dict) -
 
 
 def _row_tolerance(ctx: VerifyContext, artifact: Artifact) -> dict:
-    io = ctx.folder.manifest.model_io
-    return tolerance_for(artifact, ctx.tolerances, io.outputs[io.classifier].name).to_dict()
+    return classifier_tolerance(artifact, ctx.tolerances, ctx.folder.manifest.model_io).to_dict()
 
 
 def verify_target(ctx: VerifyContext, artifact: Artifact, target: Target, checks: list[Check]) -> VerifyResult:

@@ -194,10 +194,9 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
 
 // Binary PPM (P6, RGB) or PGM (P5, grayscale), whichever the model's channels need, maxval 255, of exactly the
 // model's input size; comments after '#' are allowed in the header.
-std::vector<float> read_netpbm(const std::string& path, const Model& m) {
+std::vector<float> read_netpbm(const std::string& path, const std::string& bytes, const Model& m) {
   const int64_t channels = m.channels, height = m.height, width = m.width;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read image " + path);
+  std::istringstream in(bytes);
   auto token = [&in]() {
     std::string t;
     while (in >> t && t[0] == '#') std::getline(in, t);
@@ -241,7 +240,7 @@ std::vector<float> read_jpeg(const std::string& path, const std::string& bytes, 
 // An image file as the model's HWC pixel values, in its channel order.
 std::vector<float> read_image(const std::string& path, const Model& m) {
   const std::string bytes = read_file(path);
-  std::vector<float> pixels = photo::is_jpeg(bytes) ? read_jpeg(path, bytes, m) : read_netpbm(path, m);
+  std::vector<float> pixels = photo::is_jpeg(bytes) ? read_jpeg(path, bytes, m) : read_netpbm(path, bytes, m);
   if (m.bgr)
     for (size_t i = 0; i < pixels.size(); i += 3) std::swap(pixels[i], pixels[i + 2]);
   return pixels;

@@ -17,7 +17,7 @@ from export_kit.metrics import classification_summary
 from export_kit.results import Check, VerifyResult
 from export_kit.runners import Runner
 from export_kit.stats import agreement_below, mcnemar_exact, per_class_accuracy, wilson_interval
-from export_kit.tolerances import tolerance_for
+from export_kit.tolerances import classifier_tolerance
 
 #: The test split is fed in batches of these sizes in turn, so the accuracy figure covers a dynamic batch axis at
 #: more than one size (large, to keep the pass fast).
@@ -82,9 +82,8 @@ def accuracy(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: Verify
     except Exception as exc:
         row.add(Check("accuracy", False, detail=f"runtime error: {first_line(exc)}"))
         return
-    io = ctx.folder.manifest.model_io  # accuracy is the classifier's: its output's own tolerance applies
     _judge(row, predictions, ctx.golden, ctx.test,
-           tolerance_for(artifact, ctx.tolerances, io.outputs[io.classifier].name))
+           classifier_tolerance(artifact, ctx.tolerances, ctx.folder.manifest.model_io))
 
 
 register_check(CheckSpec("accuracy", "target", "accuracy", "with a dataset: accuracy and top-1 agreement on the whole "

@@ -55,21 +55,33 @@ def _judge(p: Parity, tol: Tolerance, classifier: bool) -> list[str]:
     return problems
 
 
+def _tolerances(ctx: VerifyContext, artifact: Artifact) -> dict[str, Tolerance]:
+    """The artifact's tolerance for each output, by name, in output order."""
+    return {o.name: tolerance_for(artifact, ctx.tolerances, o.name) for o in ctx.folder.manifest.model_io.outputs}
+
+
+def _compare(expected: list[np.ndarray], got: list, tols: dict[str, Tolerance],
+             classifier: int) -> tuple[dict[str, Parity], list[tuple[str, str]]]:
+    """Every output against its expected values: each one's statistics, and (output, problem) for every bound
+    it breaks."""
+    results = {n: parity(expected[k], got[k]) for k, n in enumerate(tols)}
+    return results, [(n, msg) for k, n in enumerate(tols) for msg in _judge(results[n], tols[n], k == classifier)]
+
+
 def _parity(name: str, ctx: VerifyContext, picks: np.ndarray, produce: Callable[[list[np.ndarray]], list],
             artifact: Artifact, row: VerifyResult) -> None:
     """Run the golden samples ``picks`` through ``produce`` and hold every output, by name, to the artifact's
     tolerance for that output; the row's headline figures are the classifier's, its max abs error the worst of
     all outputs."""
-    golden, names = ctx.golden, [o.name for o in ctx.folder.manifest.model_io.outputs]
-    tols = {n: tolerance_for(artifact, ctx.tolerances, n) for n in names}
+    golden, tols = ctx.golden, _tolerances(ctx, artifact)
+    names = list(tols)
     try:
         got = produce([x[picks] for x in golden.inputs])
     except Exception as exc:
         row.add(Check(name, False, detail=f"runtime error: {first_line(exc)}"))
         return
-    results = {n: parity(golden.outputs[k][picks], got[k]) for k, n in enumerate(names)}
-    problems = [f"{n}: {msg}" if len(names) > 1 else msg for k, n in enumerate(names)
-                for msg in _judge(results[n], tols[n], k == golden.classifier)]
+    results, found = _compare([y[picks] for y in golden.outputs], got, tols, golden.classifier)
+    problems = [f"{n}: {msg}" if len(names) > 1 else msg for n, msg in found]
     head = results[names[golden.classifier]]
     if len(names) == 1:
         observed, limit = head.to_dict(), tols[names[0]].to_dict()
@@ -109,8 +121,7 @@ def axes(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResu
     every output against the reference's at that size. One check for all sizes, naming the sizes that failed."""
     if not ctx.golden.axes:
         return
-    names = [o.name for o in ctx.folder.manifest.model_io.outputs]
-    tols = {n: tolerance_for(artifact, ctx.tolerances, n) for n in names}
+    tols = _tolerances(ctx, artifact)
     problems, observed = [], {}
     for axis_set in ctx.golden.axes:
         label = ",".join(f"{k}={v}" for k, v in sorted(axis_set.sizes.items()))
@@ -119,10 +130,9 @@ def axes(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResu
         except Exception as exc:
             problems.append(f"{label}: runtime error: {first_line(exc)}")
             continue
-        results = {n: parity(axis_set.outputs[k], got[k]) for k, n in enumerate(names)}
+        results, found = _compare(axis_set.outputs, got, tols, ctx.golden.classifier)
         observed[label] = {n: {"max_abs_err": r.max_abs_err, "cosine": r.cosine} for n, r in results.items()}
-        problems += [f"{label} {n}: {msg}" for k, n in enumerate(names)
-                     for msg in _judge(results[n], tols[n], k == ctx.golden.classifier)]
+        problems += [f"{label} {n}: {msg}" for n, msg in found]
     row.add(Check("parity_axes", not problems, observed=observed, limit={n: t.to_dict() for n, t in tols.items()},
                   detail="; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")))
 

@@ -205,7 +205,7 @@ def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry 
     paths = [p for p, _ in entries]
     size = _chunk_size(paths, geometry)
     starts = range(0, len(paths), size)
-    shape, labels, skipped, done = None, [], [], 0
+    shape, row_bytes, labels, skipped, done = None, 0, [], [], 0
     workers = max(1, min(len(starts), os.cpu_count() or 1))
     with ProcessPoolExecutor(max_workers=workers) as pool, open(folder / f"{name}_images.npy", "wb") as out:
         results = pool.map(_decode_chunk, [paths[s:s + size] for s in starts], [geometry] * len(starts))
@@ -215,7 +215,7 @@ def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry 
             skipped += [paths[start + i] for i in bad]
             if len(arr):
                 if shape is None:
-                    shape = arr.shape[1:]
+                    shape, row_bytes = arr.shape[1:], arr[0].nbytes
                     np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(arr.dtype),
                                                                "fortran_order": False,
                                                                "shape": (len(paths), *shape)})
@@ -226,8 +226,7 @@ def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry 
             bar.advance(task, count)
         if shape is None:
             raise DataError(f"none of the {len(paths)} images under {Path(paths[0]).parents[1]} could be decoded")
-        out.write(bytes((len(paths) - done) * int(np.prod(shape)) * np.dtype(geometry.dtype if geometry
-                                                                                 else np.uint8).itemsize))
+        out.write(bytes((len(paths) - done) * row_bytes))
     np.save(folder / f"{name}_labels.npy", np.array(labels, dtype=np.int64))
     return done, skipped
 
