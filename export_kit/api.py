@@ -185,6 +185,7 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
     and with ``gate`` compares against a baseline or another folder (timed in the same workers), or saves one.
     ``tune`` times every candidate setting per row and records the winners in the manifest (``export_kit.tuning``)."""
     from export_kit.bench import Bench, bench_folders
+    from export_kit.signing import require_trusted_signature
     from export_kit.tuning import record
 
     if not batches:
@@ -202,13 +203,14 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
         if len(benches) > 1:
             raise UsageError("--tune chooses settings for one folder; run it without --against")
         check_report_dir(folder.path, "--tune (it records the settings in the manifest)")
+        require_trusted_signature(folder.path, access.trust_keys if access else (), "bench --tune")
     workers = max(config.processes, 1)
     log(f"bench: {len(benches)} folder(s) in {workers} worker process(es), rows interleaved")
     measured = bench_folders(benches, list(batches), config, devices=devices, tune=tune,
                              on_process=lambda i: log(f"bench: worker {i + 1}/{workers} done"))
     rows = measured[0]
     if tune:
-        folder.manifest = record(folder.path, rows)
+        folder.manifest = record(folder.path, rows, access.trust_keys if access else ())
     for row in rows:
         log(f"bench {row.artifact} on {row.runtime}/{row.device} batch {row.batch}: " + (
             f"p50 {row.p50_ms:.4f} ms" if row.p50_ms is not None else f"{row.status}: {row.reason}"))

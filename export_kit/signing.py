@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from export_kit.errors import UsageError
+from export_kit.errors import UntrustedCodeError, UsageError
 from export_kit.fileio import atomic_path, write_json
 from export_kit.manifest import MANIFEST_NAME, Manifest
 from export_kit.trust import Trust
@@ -106,6 +106,18 @@ def _local_public_hex() -> set[str]:
     """This machine's public key, if it has signed anything yet (verify never creates a key)."""
     path = key_home() / PUBLIC_NAME
     return {read_public_key(path)} if path.is_file() else set()
+
+
+def require_trusted_signature(folder: Path, trust_keys: Sequence[Path], action: str) -> None:
+    """Refuse ``action`` (a command that would sign the folder again) unless its manifest, as it is now, carries
+    a valid signature by a trusted key. Signing an unsigned or altered folder with the local key would make
+    everything in it trusted from then on, code included; ``--trust-code`` does not count, since it trusts one
+    run, not the folder."""
+    trusted = {*_local_public_hex(), *(read_public_key(p) for p in trust_keys)}
+    problem = _signature_problem(folder, trusted)
+    if problem:
+        raise UntrustedCodeError(f"{action} signs the manifest again, so it needs a folder signed by a trusted key, "
+                                 f"and {problem}; rebuild the folder here, or give its signer with --trust-key")
 
 
 def folder_trust(folder: Path, manifest: Manifest, *, trust_keys: Sequence[Path] = (), trust_code: bool = False,

@@ -6,12 +6,13 @@ when it is faster beyond noise: the paired bootstrap interval of its latency ove
 1, at a confidence raised for the number of candidates (Bonferroni), so trying many candidates does not make a
 lucky one win. So a tuned row is never slower than the defaults beyond noise. The winners go into the manifest's
 ``runtime_settings`` (artifact -> "runtime/device/batchN" -> settings), which later bench runs and the C++ and
-JavaScript consumers apply; the manifest is then signed again with the local key.
+JavaScript consumers apply; the manifest is then signed again with the local key, which is why tuning refuses a
+folder that a trusted key has not signed (exit 5): it would turn an untrusted folder into a trusted one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +54,12 @@ def choose(row: BenchResult, candidates: list[tuple[dict | None, list[Sample]]],
     summarize(row, next(s for o, s in runnable if o == chosen["options"]))
 
 
-def record(folder: Path, rows: list[BenchResult]) -> Manifest:
-    """Write the chosen settings into the folder's manifest and sign it again with the local key."""
-    from export_kit.signing import sign_folder
+def record(folder: Path, rows: list[BenchResult], trust_keys: Sequence[Path] = ()) -> Manifest:
+    """Write the chosen settings into the folder's manifest and sign it again with the local key, provided the
+    manifest about to be rewritten is still the one a trusted key signed."""
+    from export_kit.signing import require_trusted_signature, sign_folder
 
+    require_trusted_signature(folder, trust_keys, "bench --tune")
     manifest = load_manifest(folder)
     for row in rows:
         if row.tuned is not None:

@@ -172,6 +172,15 @@ def test_a_pt2_payload_in_an_unsigned_folder_is_not_loaded(tmp_path, checkpoint)
     done = _exportkit("verify", "--artifacts", folder)
     assert done.returncode == EXIT_UNTRUSTED, done.stderr
     assert "NOT RUN export on torch-export/cpu" in done.stderr and marker not in done.stdout + done.stderr
+    (folder / "manifest.sig").unlink()  # as an attacker would: no signature at all rather than a broken one
+    before = (folder / "manifest.json").read_bytes()
+    for trust in ((), ("--trust-code",)):  # trusting code for one run never makes the folder trusted for good
+        done = _exportkit("bench", "--artifacts", folder, "--tune", "--batch", "1", "--processes", "1", *trust)
+        assert done.returncode == EXIT_UNTRUSTED, done.stderr
+        assert "needs a folder signed by a trusted key" in done.stderr and marker not in done.stdout + done.stderr
+        assert not (folder / "manifest.sig").exists() and (folder / "manifest.json").read_bytes() == before
+    done = _exportkit("verify", "--artifacts", folder)
+    assert done.returncode == EXIT_UNTRUSTED and marker not in done.stdout + done.stderr
     done = _exportkit("verify", "--artifacts", folder, "--trust-code")  # the user's explicit choice: it runs
     assert marker in done.stdout
 
