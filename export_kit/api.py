@@ -23,7 +23,7 @@ from export_kit.folder_write import GOLDEN_COUNT, Log, export_folder, prepare_ou
 from export_kit.limits import check_batch
 from export_kit.modelio import InputSpec, describe, first_sample
 from export_kit.preprocessing import Preprocessing
-from export_kit.report import Report, keep_accuracy, load_report
+from export_kit.report import Report, load_report
 from export_kit.report_write import write_report
 from export_kit.results import BenchResult, GateResult, VerifyResult
 from export_kit.runners import check_devices
@@ -151,6 +151,7 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
     the folder's model instead of refusing. ``explain`` localizes each failed parity or accuracy row
     (:func:`export_kit.explain.run.explain_failures`)."""
     from export_kit.explain.run import explain_failures
+    from export_kit.measured import carry_over, write_record
     from export_kit.verify import usable_test, verify_folder
 
     check_devices(devices)
@@ -167,10 +168,13 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
     rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
     _require_requested_devices(rows, devices)
     explained = explain_failures(folder, rows, log=log) if explain else []
-    previous = load_report(report_dir) if test is None else None
     report = report_for(folder, report_dir)
-    if previous is not None:
-        keep_accuracy(rows, previous, report.artifacts)
+    if test is not None:
+        write_record(report_dir, rows, report.artifacts, test)
+    else:
+        why = carry_over(report_dir, rows, report.artifacts, access.trust_keys if access else ())
+        if why:
+            log(f"accuracy of the last run with data not shown: {why}")
     report.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     report.verify = [r.to_dict() for r in rows]
     report.explanations = [e.to_dict() for e in explained]

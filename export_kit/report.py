@@ -126,25 +126,6 @@ class Report(Record):
         self.notes = self.int8_slowdowns()
 
 
-ACCURACY_FIELDS = ("accuracy", "reference_accuracy", "accuracy_ci95", "mcnemar", "per_class_delta", "class_metrics")
-
-
-def keep_accuracy(rows: list[VerifyResult], old: Report, artifacts: list[dict]) -> None:
-    """A verify run without data keeps each row's accuracy from the last run with data, marked with when that run
-    was, instead of erasing it; only for the same row of an artifact whose bytes (sha256) have not changed since.
-    Kept figures take no part in pass or fail: only this run's checks do."""
-    digest = {a["name"]: a.get("sha256") for a in artifacts}
-    old_digest = {a["name"]: a.get("sha256") for a in old.artifacts}
-    earlier = {(r.artifact, r.runtime, r.device): r for r in old.verify_rows() if r.accuracy is not None}
-    for row in rows:
-        before = earlier.get((row.artifact, row.runtime, row.device))
-        if row.accuracy is not None or before is None or digest.get(row.artifact) != old_digest.get(row.artifact):
-            continue
-        for name in ACCURACY_FIELDS:
-            setattr(row, name, getattr(before, name))
-        row.accuracy_measured = before.accuracy_measured or old.created
-
-
 def clearly_slower(row: BenchResult, base: BenchResult) -> bool:
     """``row`` is slower than ``base`` beyond doubt: their 95% intervals do not overlap, or without intervals
     (single-process rows) the p50s differ by more than 5%, the spread such rows show between runs."""

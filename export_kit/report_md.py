@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from export_kit.checks import STAGES, stage_of
 from export_kit.explain.core import Explanation
 from export_kit.explain.render import markdown as explain_section
+from export_kit.measured import carried_note
 from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
@@ -63,7 +64,7 @@ def _accuracy_cell(r: VerifyResult) -> str:
     if r.accuracy is None:
         return "-"
     lo, hi = r.accuracy_ci95 or (None, None)
-    kept = f" (measured {r.accuracy_measured})" if r.accuracy_measured else ""
+    kept = f" ({carried_note(r)})" if r.accuracy_measured else ""
     return f"{r.accuracy:.4f} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}]{kept}"
 
 

@@ -88,7 +88,8 @@ class VerifyResult(StatusRecord):
     mcnemar: dict | None = None
     per_class_delta: list[float | None] | None = None
     class_metrics: dict | None = None  # confusion matrix, per-class precision/recall/F1 (export_kit.metrics)
-    accuracy_measured: str | None = None  # set when the accuracy fields were kept from an earlier run with data
+    accuracy_measured: str | None = None  # set when the accuracy fields were carried over from a signed record
+    accuracy_signed_by: str | None = None  # the public key (hex) that signed that record (export_kit.measured)
     min_passing: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from export_kit.errors import UntrustedCodeError, UsageError
 from export_kit.fileio import atomic_path, write_json
+from export_kit.limits import JSON_MAX_BYTES
 from export_kit.manifest import MANIFEST_NAME, Manifest
 from export_kit.trust import Trust
 
@@ -55,12 +56,16 @@ def _public_hex(public_key) -> str:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
 
+def sign_file(path: Path, signature: Path) -> None:
+    """Sign the exact bytes of ``path`` with this machine's key into ``signature``."""
+    key = _local_private_key()
+    write_json(signature, {"algorithm": "ed25519", "public_key": _public_hex(key.public_key()),
+                           "signature": key.sign(Path(path).read_bytes()).hex()})
+
+
 def sign_folder(folder: Path) -> None:
     """Sign ``folder/manifest.json`` with this machine's key into ``manifest.sig``."""
-    key = _local_private_key()
-    data = (Path(folder) / MANIFEST_NAME).read_bytes()
-    write_json(Path(folder) / SIGNATURE_NAME, {"algorithm": "ed25519", "public_key": _public_hex(key.public_key()),
-                                               "signature": key.sign(data).hex()})
+    sign_file(Path(folder) / MANIFEST_NAME, Path(folder) / SIGNATURE_NAME)
 
 
 def read_public_key(path: Path) -> str:
@@ -78,28 +83,35 @@ def read_public_key(path: Path) -> str:
     return words[1].lower()
 
 
-def _signature_problem(folder: Path, trusted: set[str]) -> str | None:
-    """Why the folder's signature does not make it trusted, or None when it does."""
+def signer_of(path: Path, signature: Path, trusted: set[str], what: str) -> tuple[str | None, str | None]:
+    """(the trusted public key that signed ``path``'s exact bytes, None) or (None, why ``what`` is not signed
+    so)."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    sig_path = Path(folder) / SIGNATURE_NAME
-    if sig_path.is_symlink() or not sig_path.is_file():
-        return "the folder is not signed"
-    if sig_path.stat().st_size > MAX_SIGNATURE_BYTES:
-        return f"{SIGNATURE_NAME} is too large to be a signature"
+    if signature.is_symlink() or not signature.is_file():
+        return None, f"{what} is not signed"
+    if signature.stat().st_size > MAX_SIGNATURE_BYTES:
+        return None, f"{signature.name} is too large to be a signature"
     try:
-        sig = json.loads(sig_path.read_text(encoding="ascii"))
-        public, signature = bytes.fromhex(sig["public_key"]), bytes.fromhex(sig["signature"])
+        sig = json.loads(signature.read_text(encoding="ascii"))
+        public, signed = bytes.fromhex(sig["public_key"]), bytes.fromhex(sig["signature"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return f"{SIGNATURE_NAME} is malformed"
+        return None, f"{signature.name} is malformed"
     if public.hex() not in trusted:
-        return "the folder is signed by a key that is not trusted here"
+        return None, f"{what} is signed by a key that is not trusted here"
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > JSON_MAX_BYTES:
+        return None, f"{path.name} is not a regular file of at most {JSON_MAX_BYTES:,} bytes"
     try:
-        Ed25519PublicKey.from_public_bytes(public).verify(signature, (Path(folder) / MANIFEST_NAME).read_bytes())
+        Ed25519PublicKey.from_public_bytes(public).verify(signed, path.read_bytes())
     except (InvalidSignature, ValueError):
-        return "the signature does not match manifest.json: it changed after signing"
-    return None
+        return None, f"the signature does not match {path.name}: it changed after signing"
+    return public.hex(), None
+
+
+def _signature_problem(folder: Path, trusted: set[str]) -> str | None:
+    """Why the folder's signature does not make it trusted, or None when it does."""
+    return signer_of(Path(folder) / MANIFEST_NAME, Path(folder) / SIGNATURE_NAME, trusted, "the folder")[1]
 
 
 def _local_public_hex() -> set[str]:
@@ -108,13 +120,17 @@ def _local_public_hex() -> set[str]:
     return {read_public_key(path)} if path.is_file() else set()
 
 
+def trusted_keys(trust_keys: Sequence[Path] = ()) -> set[str]:
+    """The public keys (hex) whose signatures count here: this machine's and the ``--trust-key`` files'."""
+    return {*_local_public_hex(), *(read_public_key(p) for p in trust_keys)}
+
+
 def require_trusted_signature(folder: Path, trust_keys: Sequence[Path], action: str) -> None:
     """Refuse ``action`` (a command that would sign the folder again) unless its manifest, as it is now, carries
     a valid signature by a trusted key. Signing an unsigned or altered folder with the local key would make
     everything in it trusted from then on, code included; ``--trust-code`` does not count, since it trusts one
     run, not the folder."""
-    trusted = {*_local_public_hex(), *(read_public_key(p) for p in trust_keys)}
-    problem = _signature_problem(folder, trusted)
+    problem = _signature_problem(folder, trusted_keys(trust_keys))
     if problem:
         raise UntrustedCodeError(f"{action} signs the manifest again, so it needs a folder signed by a trusted key, "
                                  f"and {problem}; rebuild the folder here, or give its signer with --trust-key")
@@ -123,7 +139,7 @@ def require_trusted_signature(folder: Path, trust_keys: Sequence[Path], action: 
 def folder_trust(folder: Path, manifest: Manifest, *, trust_keys: Sequence[Path] = (), trust_code: bool = False,
                  factories: Sequence[str] = ()) -> Trust:
     """The trust a folder earns: every file its trusted signature pins, or all code with ``trust_code``."""
-    trusted = {*_local_public_hex(), *(read_public_key(p) for p in trust_keys)}
+    trusted = trusted_keys(trust_keys)
     if trust_code:
         return Trust(tuple(factories), all_code=True, why_not="")
     problem = _signature_problem(folder, trusted)

@@ -4,6 +4,7 @@ print the same lines last, so a user sees the decision without opening the repor
 
 from __future__ import annotations
 
+from export_kit.measured import carried_note
 from export_kit.results import Status
 
 
@@ -30,10 +31,16 @@ def glance(report, device: str = "cpu") -> tuple[list[str], list[list[str]]]:
         name, row = art["name"], verify.get(art["name"])
         first = timed.get((name, batches[0])) if batches else None
         rows.append([name, row.status if row else "-", _size(on_disk(art)),
-                     f"{row.accuracy:.4f}" if row and row.accuracy is not None else "-",
+                     _accuracy_cell(row),
                      *(f"{timed[(name, b)].p50_ms:.4f}" if (name, b) in timed else "-" for b in batches),
                      f"{first.speedup_vs_eager:.2f}x" if first and first.speedup_vs_eager else "-"])
     return header, rows
+
+
+def _accuracy_cell(row) -> str:
+    if row is None or row.accuracy is None:
+        return "-"
+    return f"{row.accuracy:.4f} ({carried_note(row)})" if row.accuracy_measured else f"{row.accuracy:.4f}"
 
 
 def on_disk(artifact: dict) -> int | None:
@@ -53,9 +60,11 @@ def _accuracy(report, artifact: str, device: str) -> str:
     row = next((r for r in report.verify_rows() if (r.artifact, r.device) == (artifact, device)), None)
     if row is None or row.accuracy is None:
         return "accuracy not measured"
-    if row.reference_accuracy is None or artifact == "pytorch":
-        return f"accuracy {row.accuracy:.4f}"
-    return f"accuracy {row.accuracy:.4f} ({(row.accuracy - row.reference_accuracy) * 100:+.2f} pts vs PyTorch)"
+    notes = [carried_note(row)]
+    if row.reference_accuracy is not None and artifact != "pytorch":
+        notes.insert(0, f"{(row.accuracy - row.reference_accuracy) * 100:+.2f} pts vs PyTorch")
+    notes = [n for n in notes if n]
+    return f"accuracy {row.accuracy:.4f}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def absent_devices(report) -> dict[str, str]:

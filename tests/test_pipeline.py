@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 from export_kit import api
 from export_kit.manifest import load_manifest
@@ -67,29 +68,22 @@ def test_report_json_has_the_documented_fields_and_round_trips(built):
 
 
 def test_verify_alone_rereads_the_folder_and_keeps_the_bench_section_and_the_accuracy(built_copy):
+    import os
+
     built = json.loads((built_copy / "report.json").read_text())
+    record = json.loads((built_copy / "accuracy.json").read_text())
     report = api.verify(built_copy, None, log=lambda _: None)
     assert report.passed and report.created != built["created"]
     json_rows = {(r["artifact"], r["device"]): r for r in built["verify"] if r["accuracy"] is not None}
     kept = {(r.artifact, r.device): r for r in report.verify_rows() if r.accuracy is not None}
     assert kept.keys() == json_rows.keys() and kept
-    for key, row in kept.items():  # the figures of the run with data, marked with its time, not re-judged
-        assert row.accuracy == json_rows[key]["accuracy"] and row.accuracy_measured == built["created"]
+    local = (Path(os.environ["EXPORTKIT_HOME"]) / "signing_key.pub").read_text().split()[1]
+    for key, row in kept.items():  # the figures of the run with data, marked with its time and signer, not re-judged
+        assert row.accuracy == json_rows[key]["accuracy"] and row.accuracy_measured == record["measured"]
+        assert row.accuracy_signed_by == local
         assert "accuracy" not in {c["name"] for c in row.checks}
-    assert f"(measured {built['created']})" in (built_copy / "report.md").read_text()
+    assert f"(carried over from {record['measured']}, signed by {local[:16]})" in (built_copy / "report.md").read_text()
     assert json.loads((built_copy / "report.json").read_text())["bench"] == built["bench"]
-
-
-def test_accuracy_of_a_file_that_changed_since_is_not_kept():
-    from export_kit.report import Report, keep_accuracy
-    from export_kit.results import VerifyResult
-
-    old = Report(artifacts=[{"name": "onnx", "sha256": "aa"}],
-                 verify=[VerifyResult("onnx", "onnx", "onnxruntime", "cpu", "fp32", accuracy=0.7).to_dict()])
-    for digest, expected in (("aa", 0.7), ("bb", None)):
-        rows = [VerifyResult("onnx", "onnx", "onnxruntime", "cpu", "fp32")]
-        keep_accuracy(rows, old, [{"name": "onnx", "sha256": digest}])
-        assert rows[0].accuracy == expected
 
 
 def test_a_format_that_fails_to_export_is_a_failed_row_and_the_others_still_build(tmp_path, checkpoint, synthetic,
