@@ -36,10 +36,22 @@ from export_kit.cli_support import (
 from export_kit.cli_train import train as train_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Export a PyTorch model to TorchScript, ONNX and int8, verify each, and benchmark them.")
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Export a PyTorch model to twelve deployable formats (ONNX, TorchScript, int8, ExecuTorch, "
+                       "LiteRT, OpenVINO, ...), prove each computes what the model computes, and benchmark them.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from export_kit import __version__
+
+        typer.echo(f"exportkit {__version__}")
+        raise typer.Exit()
 
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option(help="show tracebacks for user errors")] = False) -> None:
+def _root(debug: Annotated[bool, typer.Option(help="show tracebacks for user errors")] = False,
+          version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="print exportkit's version and exit")] = False) -> None:
     STATE["debug"] = debug
 
 
@@ -125,8 +137,9 @@ def _test_split(dataset: str | None, data_dir: Path | None, folder: Path):
             return load_data(dataset, data_dir, prep.geometry if prep else None).test, optional
         except errors.MixedSizesError as exc:
             if not optional:
-                raise
-            log(f"accuracy skipped: $EXPORTKIT_DATA does not fit this folder: {exc}")
+                raise errors.DataMismatchError(f"{data_dir or dataset} does not fit this folder, whose model was "
+                                               f"built without --resize for images of one size: {exc.sizes}") from None
+            log(f"accuracy skipped: $EXPORTKIT_DATA does not fit this folder: images of {exc.sizes}")
             return None, optional
     log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
     return None, True

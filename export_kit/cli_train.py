@@ -42,7 +42,7 @@ def train(
     dataset: Dataset = "cifar10",
 ) -> None:
     """Train a CNN on CIFAR-10 and write a self-describing, resumable checkpoint; under torchrun, with DDP."""
-    from export_kit.pipeline import load_data, train
+    from export_kit.pipeline import load_data, train, training_warnings
 
     settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "momentum": momentum,
                 "weight_decay": weight_decay, "label_smoothing": label_smoothing, "schedule": schedule, "crop": crop,
@@ -55,6 +55,8 @@ def train(
     out = out or resume or Path("artifacts/checkpoint.pt")
     metrics = train(load_data(dataset, data_dir), out, arch=arch or "seed", settings=settings, resume=resume,
                     stop_after=stop_after)
+    for warning in training_warnings(metrics.get("history", [])):
+        log(f"warning: {warning}")
     if "test_accuracy" in metrics:
         log(f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['train_seconds']:.0f}s of training; "
              f"wrote {out}")

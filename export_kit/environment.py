@@ -21,7 +21,10 @@ def fingerprint() -> dict:
     import onnxruntime
     import torch
 
+    from export_kit import __version__
+
     env = {
+        "exportkit": __version__,
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "machine": platform.machine(),

@@ -42,6 +42,8 @@ class EmptyClassError(UsageError):
 class MixedSizesError(UsageError):
     """Images of several sizes in a folder read without a resize: the command line lacks --resize."""
 
+    sizes: str = "several sizes"  # "3 different sizes (32x32, 64x48, ...)", for messages that name another cause
+
 
 class DataMismatchError(UsageError):
     """The data given with --data-dir or --dataset is not what the folder's model was built with (other images,

@@ -76,6 +76,24 @@ def train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, 
     return load_factory(TRAINER)(data, config, out, resume=resume, stop_after=stop_after) or {}
 
 
+#: A final test accuracy this far below the run's best epoch is reported: the last epoch is what ships.
+ACCURACY_FALL = 0.05
+
+
+def training_warnings(history: Sequence[dict]) -> list[str]:
+    """What a finished run should not end silently with: a last epoch whose test accuracy fell well below the
+    best one (a learning rate too high for the data, or a chaotic short run)."""
+    measured = [(row["epoch"], row["test_accuracy"]) for row in history if row.get("test_accuracy") is not None]
+    if len(measured) < 2:
+        return []
+    best_epoch, best = max(measured, key=lambda m: m[1])
+    last_epoch, last = measured[-1]
+    if best - last <= ACCURACY_FALL:
+        return []
+    return [f"test accuracy fell from {best:.4f} (epoch {best_epoch}) to {last:.4f} (epoch {last_epoch}); the last "
+            "epoch's weights are the ones exported: check the learning rate or the number of epochs"]
+
+
 def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, wants_data: bool) -> tuple | None:
     """Every value that can be wrong, checked before any data is read or any model trained: (preprocessing,
     image shape) for an image model, (None, input specs) for one described with ``--input``."""
@@ -113,7 +131,7 @@ def _check_inputs(choice: ModelChoice, formats: Sequence[str] | str | None, want
 
 
 def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out: Path,
-            timings: dict) -> sources.ModelSource:
+            timings: dict, log: Callable[[str], None]) -> sources.ModelSource:
     if choice.factory and parsed:
         prep, described = parsed
         if prep is None:
@@ -130,7 +148,9 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
     if checkpoint is None:
         checkpoint = prepare_out_dir(out) / CHECKPOINT_NAME
         with stopwatch(timings, "train"):
-            train(data, checkpoint, arch=choice.arch, settings={"epochs": choice.epochs})
+            metrics = train(data, checkpoint, arch=choice.arch, settings={"epochs": choice.epochs})
+        for warning in training_warnings(metrics.get("history", [])):
+            log(f"warning: {warning}")
     src = sources.from_checkpoint(checkpoint, choice.allow_factories)
     sources.check_class_count(f"checkpoint {checkpoint}", len(src.classes), data.classes if data else None)
     return src
@@ -148,7 +168,7 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
     geometry = parsed[0].geometry if parsed and parsed[0] else None
     with stopwatch(timings, "data"):
         data = load_data(dataset, data_dir, geometry) if wants_data else None
-    src = _source(choice, parsed, data, out, timings)
+    src = _source(choice, parsed, data, out, timings, log)
     return api.build(src.model, src.example, formats=formats, out=out, classes=src.classes,
                      preprocessing=src.preprocessing, inputs=src.inputs, classifier=src.classifier,
                      test=data.test if data else None,

@@ -123,6 +123,15 @@ def _f1_table(rows: list[VerifyResult], classes: list[str]) -> str:
                     *(_fmt(v, ".3f") for v in r.class_metrics["f1"])] for r in shown])
 
 
+def _reference_accuracy(report: Report) -> float | None:
+    """The checkpoint's own test accuracy, or, for a model that came without one (``--model``), the eager
+    reference's accuracy as verify measured it."""
+    recorded = report.model.get("test_accuracy")
+    if recorded is not None:
+        return recorded
+    return next((r.accuracy for r in report.verify_rows() if r.artifact == "pytorch" and r.device == "cpu"), None)
+
+
 def render(report: Report) -> str:
     parts = [f"# exportkit report: {report.folder}", "", "## Verdict", "",
              f"Overall: **{overall(report)}** ({report.created})", "", *[f"- {line}" for line in verdict_lines(report)],
@@ -130,9 +139,8 @@ def render(report: Report) -> str:
     if report.artifacts:
         parts += ["### At a glance (CPU)", "", _table(*glance(report)), ""]
     if report.model:
-        acc = report.model.get("test_accuracy")
         parts += [f"Model: `{report.model.get('factory', '?')}`, reference test accuracy "
-                  f"{_fmt(acc, '.4f')}", ""]
+                  f"{_fmt(_reference_accuracy(report), '.4f')}", ""]
     parts += ["## Status per artifact", "",
               _table(["artifact", "export", *STAGES, "bench", "why"], status_rows(report)), ""]
     if report.verify:

@@ -4,15 +4,20 @@ print the same lines last, so a user sees the decision without opening the repor
 
 from __future__ import annotations
 
+from collections import Counter
+
 from export_kit.measured import carried_note
 from export_kit.results import Status
 
 
 def overall(report) -> str:
-    """PASS only when something was verified and nothing failed: a report whose checks never ran (a build killed
-    during verify, a folder with every row skipped) is INCOMPLETE, never PASS."""
+    """PASS only when something was verified, nothing failed and nothing was left unrun: a report whose checks
+    never ran (a build killed during verify, a folder with every row skipped) is INCOMPLETE, and one with rows not
+    run for want of trust (exit 5) is NOT TRUSTED, never PASS."""
     if report.failures():
         return "FAIL"
+    if report.untrusted():
+        return "NOT TRUSTED"
     if not any(r.status == Status.PASSED for r in report.verify_rows()):
         return "INCOMPLETE"
     return "PASS"
@@ -91,6 +96,13 @@ def verdict_lines(report) -> list[str]:
     if failed:
         lines.append("failed, do not ship: " + "; ".join(
             f"{r.artifact} on {r.runtime}/{r.device} ({', '.join(r.failed_checks()) or 'failed'})" for r in failed))
+    gate = report.gate_rows()
+    if gate:
+        regressed = [g for g in gate if not g.passed]
+        counts = Counter(g.verdict for g in gate)
+        lines.append(f"latency gate: {len(gate) - len(regressed)} of {len(gate)} rows pass ("
+                     + ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) + ")"
+                     + ("; regressed: " + "; ".join(f"{g.key} ({g.detail})" for g in regressed) if regressed else ""))
     absent = absent_devices(report)
     if absent:
         lines.append("not present here: " + "; ".join(f"{d} ({why})" for d, why in absent.items()))

@@ -23,6 +23,18 @@ def test_help_lists_the_commands():
         assert name in result.output
 
 
+def test_version_and_the_short_help_option():
+    from export_kit import __version__
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"exportkit {__version__}"
+    for args in (("-h",), ("verify", "-h")):
+        result = invoke(*args)
+        assert result.exit_code == 0 and "Usage: " in result.output, args
+    result = invoke("env")
+    assert result.exit_code == 0 and json.loads(result.output)["exportkit"] == __version__
+
+
 def test_help_does_not_import_torch():
     code = "import sys; from export_kit.cli import app; assert 'torch' not in sys.modules and 'onnxruntime' " \
            "not in sys.modules"

@@ -102,3 +102,42 @@ def test_the_glance_table_compares_formats_on_one_line_each():
     assert rows == [["pytorch", "passed", "250 kB", "0.7000", "0.4000", "12.8000", "-"],
                     ["onnx", "passed", "266 kB", "0.6900", "0.1000", "-", "4.00x"]]
     assert "### At a glance (CPU)" in render(report).split("\n## ")[1]
+
+
+def test_rows_not_run_for_want_of_trust_make_the_verdict_not_trusted_never_pass():
+    from export_kit.trust import UNTRUSTED
+
+    report = Report(verify=[_verify("onnx"), _verify("torchscript", status=Status.SKIPPED,
+                                                     reason=f"{UNTRUSTED} (the folder is not signed)")])
+    assert overall(report) == "NOT TRUSTED" and "Overall: **NOT TRUSTED**" in render(report)
+
+
+def test_the_gate_verdict_is_one_of_the_verdict_lines():
+    from export_kit.results import GateResult
+
+    report = Report(verify=[_verify("onnx")],
+                    gate=[GateResult("onnx/cpu/batch1", "same").to_dict(),
+                          GateResult("onnx/cpu/batch32", "slower", status=Status.FAILED,
+                                     detail="new/baseline 1.4 [1.3, 1.5]").to_dict()])
+    line = next(x for x in verdict_lines(report) if x.startswith("latency gate"))
+    assert line == ("latency gate: 1 of 2 rows pass (1 same, 1 slower); regressed: onnx/cpu/batch32 "
+                    "(new/baseline 1.4 [1.3, 1.5])")
+
+
+def test_the_reference_accuracy_is_the_eager_rows_when_the_model_came_without_one():
+    report = Report(model={"factory": "pkg:fn"}, verify=[_verify("pytorch", accuracy=0.2857)])
+    assert "reference test accuracy 0.2857" in render(report)
+    report.model["test_accuracy"] = 0.5
+    assert "reference test accuracy 0.5000" in render(report)
+
+
+def test_a_run_whose_last_epoch_fell_well_below_its_best_warns():
+    from export_kit.pipeline import training_warnings
+
+    fell = [{"epoch": 1, "test_accuracy": 0.3}, {"epoch": 2, "test_accuracy": 0.547},
+            {"epoch": 3, "test_accuracy": 0.219}]
+    assert training_warnings(fell) == ["test accuracy fell from 0.5470 (epoch 2) to 0.2190 (epoch 3); the last "
+                                       "epoch's weights are the ones exported: check the learning rate or the "
+                                       "number of epochs"]
+    assert training_warnings([*fell[:2], {"epoch": 3, "test_accuracy": 0.52}]) == []
+    assert training_warnings([{"epoch": 1, "seconds": 3}]) == []

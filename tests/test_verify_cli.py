@@ -161,3 +161,22 @@ def test_environment_images_of_another_shape_skip_accuracy_named_ones_are_refuse
     assert "accuracy skipped: the data's images are 3x20x20 but the model takes 3x32x32" in result.output
     explicit = invoke("verify", "--artifacts", built_copy, "--data-dir", data)
     assert explicit.exit_code == 2 and "3x20x20" in explicit.output
+
+
+def test_data_of_mixed_sizes_is_refused_as_not_fitting_the_folder_not_as_a_build_mistake(built_copy, tmp_path,
+                                                                                          monkeypatch):
+    from conftest import write_image_folder
+
+    data = tmp_path / "data"
+    from PIL import Image
+
+    write_image_folder(data, [f"c{i}" for i in range(10)], per_class=1, size=32)
+    Image.new("RGB", (20, 20)).save(data / "test" / "c0" / "small.png")
+    explicit = invoke("verify", "--artifacts", built_copy, "--data-dir", data)
+    assert explicit.exit_code == 2, explicit.output
+    assert "does not fit this folder, whose model was built without --resize" in explicit.output
+    assert "2 different sizes (20x20, 32x32)" in explicit.output and "give build" not in explicit.output
+    monkeypatch.setenv("EXPORTKIT_DATA", str(data))
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == 0 and "accuracy skipped: $EXPORTKIT_DATA does not fit this folder: images of 2 " \
+                                     "different sizes" in result.output

@@ -162,8 +162,10 @@ def _listing_key(root: Path, files: dict[str, list[tuple[str, int]]], geometry: 
 def mixed_sizes(shapes: set[tuple[int, ...]]) -> MixedSizesError:
     """The error for images of several (H, W, C) sizes in a folder read without a resize."""
     shown = ", ".join(f"{h}x{w}" for h, w, _ in sorted(shapes)[:4]) + (", ..." if len(shapes) > 4 else "")
-    return MixedSizesError(f"images of {len(shapes)} different sizes ({shown}) in one folder: give build --resize N "
-                           "(shorter side to N pixels, then a centre crop to --input-shape)")
+    error = MixedSizesError(f"images of {len(shapes)} different sizes ({shown}) in one folder: give build --resize N "
+                            "(shorter side to N pixels, then a centre crop to --input-shape)")
+    error.sizes = f"{len(shapes)} different sizes ({shown})"
+    return error
 
 
 def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[np.ndarray, list[int]]:
