@@ -95,3 +95,43 @@ def first_line(exc: BaseException) -> str:
     colour codes some libraries put in their messages."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+#: How much of a failure's full text the manifest and report keep (a torch traceback can run to megabytes).
+DETAILS_MAX_CHARS = 20_000
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip()
+
+
+def meaningful_line(exc: BaseException) -> str:
+    """The line that says what went wrong. Exporters wrap the real error: torch.onnx's message opens with which
+    step failed and "Next steps" advice, and the error itself is its cause (``raise ... from``) and the line under
+    its "## Exception summary". So: the innermost cause's first line, and the outer error's first sentence after
+    it as context."""
+    if isinstance(exc, ExportKitError):  # exportkit's own messages already lead with the reason
+        return first_line(exc)
+    root = exc
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    text = _plain(str(exc))
+    summary = re.search(r"## Exception summary\s*\n\s*(?:<class '([\w.]+)'>: )?(.+)", text)
+    if root is exc and summary:
+        kind = (summary.group(1) or "").rsplit(".", 1)[-1]
+        inner = f"{kind}: {summary.group(2).strip()}" if kind else summary.group(2).strip()
+    elif root is not exc:
+        inner = first_line(root)
+    else:
+        return first_line(exc)
+    outer = re.split(r"(?<=\.)\s", text.splitlines()[0], maxsplit=1)[0] if text else ""
+    return f"{inner} ({type(exc).__name__}: {outer})" if outer else inner
+
+
+def full_text(exc: BaseException) -> str:
+    """The whole failure, causes and traceback included, capped at :data:`DETAILS_MAX_CHARS` (its end kept,
+    where the innermost error is)."""
+    import traceback
+
+    text = _plain("".join(traceback.format_exception(exc)))
+    return text if len(text) <= DETAILS_MAX_CHARS else "...\n" + text[-DETAILS_MAX_CHARS:]

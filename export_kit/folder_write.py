@@ -12,7 +12,7 @@ import numpy as np
 
 from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.datasets import Split
-from export_kit.errors import PartialExportError, UnavailableError, UsageError, first_line
+from export_kit.errors import PartialExportError, UnavailableError, UsageError, full_text, meaningful_line
 from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import PARTIAL_MARK, atomic_path
 from export_kit.golden import AXIS_SAMPLES, GOLDEN_NAME, AxisSet, Golden
@@ -109,15 +109,15 @@ def _export_all(request: ExportRequest, formats: Sequence[str], log: Log) -> tup
             made = EXPORTERS[name]().export(request)
         except PartialExportError as exc:
             made = exc.made
-            failures.append({"format": name, "stage": "export", "reason": str(exc)})
+            failures.append({"format": name, "stage": "export", "reason": str(exc), "details": full_text(exc)})
             log(f"{name}: export failed in part: {exc}")
         except UnavailableError as exc:
             failures.append({"format": name, "stage": "export", "status": "unavailable", "reason": str(exc)})
             log(f"{name}: unavailable: {exc}")
             continue
         except Exception as exc:
-            reason = first_line(exc)
-            failures.append({"format": name, "stage": "export", "reason": reason})
+            reason = meaningful_line(exc)
+            failures.append({"format": name, "stage": "export", "reason": reason, "details": full_text(exc)})
             log(f"{name}: export failed: {reason}")
             continue
         for art in made:

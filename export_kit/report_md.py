@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from export_kit.checks import STAGES, stage_of
@@ -132,6 +133,16 @@ def _reference_accuracy(report: Report) -> float | None:
     return next((r.accuracy for r in report.verify_rows() if r.artifact == "pytorch" and r.device == "cpu"), None)
 
 
+def _failure_details(report: Report) -> list[str]:
+    """Each export failure's whole text (its cause and traceback), in a fence nothing inside can close."""
+    parts = []
+    for fail in report.export_failures:
+        if fail.get("details"):
+            text = re.sub(r"~{4,}", "~~~", str(fail["details"]))
+            parts += [f"### Export of {fail['format']}, in full", "", "~~~~text", text, "~~~~", ""]
+    return parts
+
+
 def render(report: Report) -> str:
     parts = [f"# exportkit report: {report.folder}", "", "## Verdict", "",
              f"Overall: **{overall(report)}** ({report.created})", "", *[f"- {line}" for line in verdict_lines(report)],
@@ -185,7 +196,7 @@ def render(report: Report) -> str:
                           for r in report.recommendation]), ""]
     failures = report.failures()
     if failures:
-        parts += ["## Failures", "", *[f"- {line}" for line in failures], ""]
+        parts += ["## Failures", "", *[f"- {line}" for line in failures], "", *_failure_details(report)]
     if report.timings:
         parts += ["## Stage timings (s)", "", _table(list(report.timings), [[f"{v:.1f}" for v in
                                                                               report.timings.values()]]), ""]

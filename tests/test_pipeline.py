@@ -99,10 +99,58 @@ def test_a_format_that_fails_to_export_is_a_failed_row_and_the_others_still_buil
     report = build_folder(checkpoint, synthetic.test, tmp_path / "a", formats=("onnx", "torchscript"),
                           bench_batches=())
     assert not report.passed
-    assert report.export_failures == [{"format": "torchscript", "stage": "export",
-                                       "reason": "RuntimeError: unsupported operator aten::frobnicate"}]
+    (failure,) = report.export_failures
+    assert {k: failure[k] for k in ("format", "stage", "reason")} == {
+        "format": "torchscript", "stage": "export", "reason": "RuntimeError: unsupported operator aten::frobnicate"}
+    assert failure["details"].startswith("Traceback") and "in broken" in failure["details"]
     assert {a.name for a in load_manifest(tmp_path / "a").artifacts} == {"pytorch", "onnx"}
     assert "FAIL" in (tmp_path / "a" / "report.md").read_text()
+
+
+class _TwoInputs(__import__("torch").nn.Module):
+    """Two inputs and a submodule named ``meta``: torch's ONNX exporter fails on it (torch 2.14), with the reason
+    only in the cause of its error, under a first line of advice."""
+
+    def __init__(self) -> None:
+        import torch
+
+        super().__init__()
+        self.meta = torch.nn.Linear(4, 4)
+
+    def forward(self, a, b):
+        return self.meta(a) + b
+
+
+def test_an_export_failure_names_its_cause_and_keeps_the_whole_text(tmp_path):
+    import torch
+
+    example = {"a": torch.rand(2, 4), "b": torch.rand(2, 4)}
+    report = api.build(_TwoInputs().eval(), example, formats=["onnx", "torchscript"], out=tmp_path / "f",
+                       golden_count=8, bench_batches=(), log=lambda _: None)
+    (failure,) = report.export_failures
+    assert failure["format"] == "onnx" and "Next steps" not in failure["reason"]
+    assert "references nonexistent attribute weight of meta" in failure["reason"], failure["reason"]
+    assert "Next steps" in failure["details"] and "references nonexistent attribute" in failure["details"]
+    markdown = (tmp_path / "f" / "report.md").read_text()
+    assert "### Export of onnx, in full" in markdown and "Next steps" in markdown
+    assert load_manifest(tmp_path / "f").failures[0]["details"] == failure["details"]
+
+
+def test_the_meaningful_line_of_a_wrapped_error():
+    from export_kit.errors import ExportError, meaningful_line
+
+    try:
+        try:
+            raise KeyError("conv1.weight")
+        except KeyError as inner:
+            raise RuntimeError("Failed to convert. This is step 2/3. Next steps:\n- file an issue") from inner
+    except RuntimeError as exc:
+        assert meaningful_line(exc) == "KeyError: 'conv1.weight' (RuntimeError: Failed to convert.)"
+    summary = RuntimeError("Failed at step 1. Next steps:\n- x\n\n## Exception summary\n\n"
+                           "<class 'torch._dynamo.exc.UserError'>: data-dependent branch\n")
+    assert meaningful_line(summary) == "UserError: data-dependent branch (RuntimeError: Failed at step 1.)"
+    assert meaningful_line(ValueError("one line")) == "ValueError: one line"
+    assert meaningful_line(ExportError("torch.export.export failed: x")) == "ExportError: torch.export.export failed: x"
 
 
 def test_bench_keeps_the_verify_section_of_a_failing_report(built_copy):

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from export_kit.errors import ExportError, first_line
+from export_kit.errors import ExportError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.torch_export import export_program
 from export_kit.fileio import atomic_path
@@ -38,7 +38,7 @@ class AotiExporter(Exporter):
             try:  # the packager wants a file name ending in .pt2, which the atomic writer's temporary lacks
                 torch._inductor.aoti_compile_and_package(program, package_path=str(Path(work) / REL))
             except Exception as exc:
-                raise ExportError(f"AOTInductor compilation failed: {first_line(exc)}") from None
+                raise ExportError(f"AOTInductor compilation failed: {meaningful_line(exc)}") from exc
             seconds = time.perf_counter() - start
             with atomic_path(request.out_dir / REL) as tmp:
                 os.replace(Path(work) / REL, tmp)

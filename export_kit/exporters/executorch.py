@@ -7,7 +7,7 @@ exported for batch 1, the shape phone apps feed; the runner feeds larger batches
 
 from __future__ import annotations
 
-from export_kit.errors import ExportError, UnavailableError, first_line
+from export_kit.errors import ExportError, UnavailableError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
@@ -34,7 +34,7 @@ class ExecuTorchExporter(Exporter):
                 exported = torch.export.export(request.model, tuple(a[:1] for a in request.args))
                 program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
             except Exception as exc:
-                raise ExportError(f"ExecuTorch lowering failed: {first_line(exc)}") from None
+                raise ExportError(f"ExecuTorch lowering failed: {meaningful_line(exc)}") from exc
         with atomic_path(request.out_dir / rel) as tmp:
             tmp.write_bytes(program.buffer)
         delegated = sum(1 for _ in program.executorch_program.backend_delegate_data)

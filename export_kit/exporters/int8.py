@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export_kit.errors import PartialExportError, first_line
+from export_kit.errors import PartialExportError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
 from export_kit.exporters.torchscript import save_traced
@@ -84,7 +84,7 @@ class Int8Exporter(Exporter):
             save_traced(qmodel, request.args, request.out_dir / "model.int8.torchscript.pt", freeze=False,
                         notes=ts_notes)
         except Exception as exc:  # the ONNX file stands on its own; the TorchScript one fails alone
-            raise PartialExportError(made, f"int8-torchscript: {first_line(exc)}") from None
+            raise PartialExportError(made, f"int8-torchscript: {meaningful_line(exc)}") from exc
         return [*made, Artifact(name="int8-torchscript", format=self.name, path="model.int8.torchscript.pt",
                                 runtime="torchscript", precision=self.precision,
                                 details={"quantization": "torch.ao.quantization.quantize_dynamic, qint8 Linear",

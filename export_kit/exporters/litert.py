@@ -13,7 +13,7 @@ import importlib.util
 import tempfile
 from pathlib import Path
 
-from export_kit.errors import ExportError, UnavailableError, first_line
+from export_kit.errors import ExportError, UnavailableError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
@@ -60,7 +60,7 @@ class LiteRtExporter(Exporter):
             try:
                 program = litert_torch.convert(request.model, tuple(a[:1] for a in request.args))
             except Exception as exc:
-                raise ExportError(f"litert-torch conversion failed: {first_line(exc)}") from None
+                raise ExportError(f"litert-torch conversion failed: {meaningful_line(exc)}") from exc
             _write(program, request, rel)
         return [Artifact(name="litert", format=self.name, path=rel, runtime="litert", precision=self.precision,
                          details={"converter": f"litert_torch.convert {litert_torch.__version__}", "batch": 1,
@@ -83,7 +83,7 @@ class LiteRtInt8Exporter(Exporter):
             try:
                 program = self._quantized(litert_torch, request)
             except Exception as exc:
-                raise ExportError(f"litert-torch int8 conversion failed: {first_line(exc)}") from None
+                raise ExportError(f"litert-torch int8 conversion failed: {meaningful_line(exc)}") from exc
             _write(program, request, rel)
         return [Artifact(name="litert-int8", format=self.name, path=rel, runtime="litert", precision=self.precision,
                          details={"quantization": "litert_torch PT2EQuantizer, symmetric int8, per-channel weights, "

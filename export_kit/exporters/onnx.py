@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from export_kit.errors import ExportError, first_line
+from export_kit.errors import ExportError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
@@ -31,7 +31,7 @@ def export_onnx(request: ExportRequest, path: Path, notes: list[str]) -> None:
                               dynamic_shapes=request.dynamic_shapes(), external_data=False,
                               verbose=False)
         except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed: {first_line(exc)}") from None
+            raise ExportError(f"torch.onnx.export failed: {meaningful_line(exc)}") from exc
         proto = onnx.load(str(tmp))
         for key, value in request.metadata.items():
             entry = proto.metadata_props.add()

@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from export_kit.errors import ExportError, UnavailableError, first_line
+from export_kit.errors import ExportError, UnavailableError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.onnx import temporary_fp32_onnx
 from export_kit.fileio import atomic_path
@@ -44,7 +44,7 @@ class OpenVinoExporter(Exporter):
                 try:
                     ov.save_model(ov.convert_model(str(fp32)), str(Path(work) / XML), compress_to_fp16=False)
                 except Exception as exc:
-                    raise ExportError(f"OpenVINO conversion failed: {first_line(exc)}") from None
+                    raise ExportError(f"OpenVINO conversion failed: {meaningful_line(exc)}") from exc
             for rel in (BIN, XML):  # the graph last: it names the weights
                 with atomic_path(request.out_dir / rel) as tmp:
                     os.replace(Path(work) / rel, tmp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from export_kit.errors import ExportError, first_line
+from export_kit.errors import ExportError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
@@ -27,7 +27,7 @@ def export_program(request: ExportRequest):
             return torch.export.export(request.model, tuple(torch.cat([a, a]) for a in request.args),
                                        dynamic_shapes=request.dynamic_shapes())
         except Exception as exc:
-            raise ExportError(f"torch.export.export failed: {first_line(exc)}") from None
+            raise ExportError(f"torch.export.export failed: {meaningful_line(exc)}") from exc
 
 
 @register("export")
