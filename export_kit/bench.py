@@ -19,7 +19,7 @@ from export_kit.results import BenchResult, Status
 from export_kit.runners import RUNTIMES, targets_for, unavailable_reason
 from export_kit.runners.base import accelerator_of
 from export_kit.sampling import FolderSpec, RowSpec, Sample, SamplingConfig, sample_rows
-from export_kit.stats import bootstrap_median_ci
+from export_kit.stats import bootstrap_median_ci, ratio_ci
 from export_kit.tuning import choose, recorded_options
 
 #: A row whose worker-process medians spread by more than this (relative to their median) is flagged noisy.
@@ -113,8 +113,13 @@ def summarize(row: BenchResult, samples: list[Sample]) -> BenchResult:
 
 
 def _add_speedups(rows: list[BenchResult]) -> None:
-    eager = {(r.device, r.batch): r.p50_ms for r in rows if r.runtime == "eager" and r.p50_ms}
+    """Each row's speed-up over eager PyTorch at the same batch, with its paired interval where both rows have
+    per-process medians: a noisy eager row makes that interval wide, and the figure is never shown without it."""
+    eager = {(r.device, r.batch): r for r in rows if r.runtime == "eager" and r.p50_ms}
     for r in rows:
         base = eager.get((accelerator_of(r.device), r.batch))
         if r.p50_ms and base:
-            r.speedup_vs_eager = base / r.p50_ms
+            r.speedup_vs_eager = base.p50_ms / r.p50_ms
+            if len(base.process_p50_ms) == len(r.process_p50_ms) >= 2:
+                _, low, high = ratio_ci(base.process_p50_ms, r.process_p50_ms, paired=True)
+                r.speedup_ci95 = [low, high]

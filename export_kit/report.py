@@ -93,27 +93,16 @@ class Report(Record):
         return lines
 
     def recommend(self) -> list[dict]:
-        """Best verified artifact per target, with its speed-up over eager PyTorch measured in the same run. A row
-        flagged noisy never decides: its workers disagreed too much for its p50 to rank it."""
+        """Best verified artifact per target, with its speed-up over eager PyTorch measured in the same run, and
+        the rows that cannot be told apart from it (:mod:`export_kit.ranking`)."""
+        from export_kit.ranking import recommend
+
         verified = {(r.artifact, r.device) for r in self.verify_rows() if r.status == Status.PASSED}
-        timed = [b for b in self.bench_rows()
-                 if b.status == Status.PASSED and not b.noisy and (b.artifact, b.device) in verified]
-        picks = []
-        targets = [("CPU, batch 1 (latency)", lambda b: b.device == "cpu" and b.batch == 1, "p50_ms", min),
-                   ("CPU, largest batch (throughput)", lambda b: b.device == "cpu", "throughput_per_s", max),
-                   ("CUDA, batch 1 (latency)", lambda b: accelerator_of(b.device) == "cuda" and b.batch == 1,
-                    "p50_ms", min)]
-        for label, keep, metric, best in targets:
-            rows = [b for b in timed if keep(b)]
-            if metric == "throughput_per_s" and rows:
-                largest = max(b.batch for b in rows)
-                rows = [b for b in rows if b.batch == largest]
-            if rows:
-                pick = best(rows, key=lambda b: getattr(b, metric))
-                picks.append({"target": label, "artifact": pick.artifact, "runtime": pick.runtime,
-                              "device": pick.device, "batch": pick.batch, "p50_ms": pick.p50_ms,
-                              "throughput_per_s": pick.throughput_per_s, "speedup_vs_eager": pick.speedup_vs_eager})
-        return picks
+        timed = [b for b in self.bench_rows() if b.status == Status.PASSED and (b.artifact, b.device) in verified]
+        return recommend(timed, [
+            ("CPU, batch 1 (latency)", lambda b: b.device == "cpu" and b.batch == 1, "p50_ms"),
+            ("CPU, largest batch (throughput)", lambda b: b.device == "cpu", "throughput_per_s"),
+            ("CUDA, batch 1 (latency)", lambda b: accelerator_of(b.device) == "cuda" and b.batch == 1, "p50_ms")])
 
     @property
     def passed(self) -> bool:

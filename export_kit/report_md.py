@@ -13,7 +13,7 @@ from export_kit.plots import CLASSES_PNG
 from export_kit.results import BenchResult, Status, VerifyResult
 from export_kit.runners.base import threads_of
 from export_kit.tuning import gain
-from export_kit.verdict import absent_devices, glance, overall, verdict_lines
+from export_kit.verdict import absent_devices, glance, overall, speedup_text, verdict_lines
 
 if TYPE_CHECKING:
     from export_kit.report import Report
@@ -188,11 +188,13 @@ def render(report: Report) -> str:
                          [[g.key, g.verdict, g.status, _fmt(g.baseline_p50_ms, ".4f"), _fmt(g.p50_ms, ".4f"),
                            _fmt(g.change, "+.1%"), g.detail] for g in report.gate_rows()]), ""]
     if report.recommendation:
-        parts += ["## Recommendation", "", "Fastest artifact per target among those that passed verification:", "",
-                  _table(["target", "artifact", "runtime", "batch", "p50 ms", "images/s", "vs eager"],
+        parts += ["## Recommendation", "", "Fastest artifact per target among those that passed verification, and "
+                  "the rows whose paired interval does not separate them from it:", "",
+                  _table(["target", "artifact", "runtime", "batch", "p50 ms", "images/s", "vs eager",
+                          "cannot be told apart from"],
                          [[r["target"], r["artifact"], r["runtime"], str(r["batch"]), _fmt(r["p50_ms"], ".4f"),
-                           _fmt(r["throughput_per_s"], ",.0f"),
-                           f"{r['speedup_vs_eager']:.2f}x" if r["speedup_vs_eager"] else "-"]
+                           _fmt(r["throughput_per_s"], ",.0f"), speedup_text(r),
+                           ", ".join(t["artifact"] for t in r.get("tied_with") or []) or "-"]
                           for r in report.recommendation]), ""]
     failures = report.failures()
     if failures:

@@ -128,6 +128,7 @@ class BenchResult(StatusRecord):
     iterations: int = 0
     throughput_per_s: float | None = None
     speedup_vs_eager: float | None = None
+    speedup_ci95: list[float] | None = None  # paired bootstrap 95% interval of eager/this over the processes
     process_p50_ms: list[float] = field(default_factory=list)  # one median per worker process
     p50_ci95_ms: list[float] | None = None  # bootstrap 95% interval of p50_ms over the worker processes
     noise: float | None = None  # spread of process_p50_ms, (max - min) / median

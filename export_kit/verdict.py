@@ -72,6 +72,24 @@ def _accuracy(report, artifact: str, device: str) -> str:
     return f"accuracy {row.accuracy:.4f}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
+def speedup_text(pick: dict) -> str:
+    """The speed-up over eager, with its interval whenever one was measured (a noisy eager row widens it)."""
+    if not pick.get("speedup_vs_eager"):
+        return "no eager row to compare"
+    interval = pick.get("speedup_ci95")
+    return f"{pick['speedup_vs_eager']:.2f}x eager" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
+def _tie_line(pick: dict) -> str:
+    """A target whose fastest rows cannot be told apart: say so and how to decide, rather than pick one."""
+    rows = [pick, *pick["tied_with"]]
+    names = ", ".join(r["artifact"] for r in rows[:-1]) + f" and {rows[-1]['artifact']}"
+    p50s = " / ".join(f"{r['p50_ms']:.4f}" for r in rows)
+    rerun = (f"rerun bench with --processes {pick['processes_to_rank']} to rank them"
+             if pick.get("processes_to_rank") else "rerun bench with more --processes to rank them")
+    return f"{pick['target']}: {names} cannot be told apart (p50 {p50s} ms at batch {pick['batch']}): {rerun}"
+
+
 def absent_devices(report) -> dict[str, str]:
     """Devices on which every verify row was skipped, each with the first reason given."""
     rows = report.verify_rows()
@@ -85,12 +103,14 @@ def verdict_lines(report) -> list[str]:
     sizes = {a["name"]: on_disk(a) for a in report.artifacts}
     lines = []
     for pick in report.recommendation:
-        speed = f"{pick['speedup_vs_eager']:.2f}x eager" if pick.get("speedup_vs_eager") else "no eager row to compare"
+        if pick.get("tied_with"):
+            lines.append(_tie_line(pick))
+            continue
         lines.append(f"{pick['target']}: ship {pick['artifact']} ({pick['runtime']}/{pick['device']}), "
-                     f"p50 {pick['p50_ms']:.4f} ms at batch {pick['batch']}, {speed}, "
+                     f"p50 {pick['p50_ms']:.4f} ms at batch {pick['batch']}, {speedup_text(pick)}, "
                      f"{_accuracy(report, pick['artifact'], pick['device'])}, {_size(sizes.get(pick['artifact']))}")
     if not lines:
-        lines.append("nothing to recommend: no artifact was both verified and timed without noise"
+        lines.append("nothing to recommend: no artifact was both verified and timed"
                      if report.bench else "nothing to recommend yet: run exportkit bench for latencies")
     failed = [r for r in report.verify_rows() if r.status == Status.FAILED]
     if failed:

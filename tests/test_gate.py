@@ -131,15 +131,74 @@ def test_int8_slower_than_fp32_is_said_plainly_and_only_when_it_clearly_is():
                                        "(3.0000 vs 1.0000 ms p50; int8 ops: ConvInteger, MatMulInteger)"]
 
 
-def test_noisy_rows_never_decide_the_recommendation():
+def _timed(artifact: str, batch: int, p50s: list[float]) -> dict:
+    """A row as summarize() leaves it: per-process medians, their median, interval and noise flag."""
+    from export_kit.bench import summarize
+    from export_kit.sampling import Sample
+
+    samples = [Sample(p50=v, p90=v, p99=v, mean=v, min=v, calls=100) for v in p50s]
+    return summarize(BenchResult(artifact, artifact, "onnxruntime", "cpu", batch), samples).to_dict()
+
+
+def _ranked(bench: list[dict]):
+    from export_kit.bench import _add_speedups
     from export_kit.report import Report
     from export_kit.results import VerifyResult
 
-    verified = [VerifyResult(a, a, "onnxruntime", "cpu", "fp32").to_dict() for a in ("onnx", "int8-onnx")]
-    bench = [BenchResult("onnx", "onnx", "onnxruntime", "cpu", 1, p50_ms=1.0).to_dict(),
-             BenchResult("int8-onnx", "int8", "onnxruntime", "cpu", 1, p50_ms=0.2, noisy=True).to_dict()]
-    picks = Report(verify=verified, bench=bench).recommend()
-    assert [p["artifact"] for p in picks if p["target"].startswith("CPU, batch 1")] == ["onnx"]
+    rows = [BenchResult.from_dict(b) for b in bench]
+    _add_speedups(rows)
+    names = {r.artifact for r in rows}
+    report = Report(verify=[VerifyResult(a, a, "onnxruntime", "cpu", "fp32").to_dict() for a in names],
+                    bench=[r.to_dict() for r in rows])
+    report.derive()
+    return report
+
+
+def test_a_noisy_row_is_ranked_by_its_interval_never_dropped_for_a_slower_one():
+    from export_kit.verdict import verdict_lines
+
+    noisy_fast = [0.050, 0.051, 0.052, 0.050, 0.065, 0.051, 0.050]  # one slow process: 29% spread, flagged
+    slow = [0.080, 0.081, 0.080, 0.079, 0.095, 0.080, 0.081]
+    report = _ranked([_timed("onnx", 1, noisy_fast), _timed("int8-static", 1, slow)])
+    assert BenchResult.from_dict(report.bench[0]).noisy
+    (pick,) = [p for p in report.recommendation if p["target"].startswith("CPU, batch 1")]
+    assert pick["artifact"] == "onnx" and pick["tied_with"] == []
+    assert verdict_lines(report)[0].startswith("CPU, batch 1 (latency): ship onnx (onnxruntime/cpu)")
+
+
+def test_rows_whose_intervals_overlap_are_called_a_tie_with_the_processes_that_would_rank_them():
+    from export_kit.verdict import verdict_lines
+
+    onnx = [0.050, 0.058, 0.049, 0.061, 0.052, 0.047, 0.060]
+    static = [0.052, 0.055, 0.051, 0.058, 0.054, 0.050, 0.057]
+    report = _ranked([_timed("onnx", 1, onnx), _timed("int8-static", 1, static)])
+    (pick,) = [p for p in report.recommendation if p["target"].startswith("CPU, batch 1")]
+    assert pick["artifact"] == "onnx" and [t["artifact"] for t in pick["tied_with"]] == ["int8-static"]
+    assert 7 < pick["processes_to_rank"] <= 100  # more than were run, within what a suggestion may name
+    assert verdict_lines(report)[0] == ("CPU, batch 1 (latency): onnx and int8-static cannot be told apart (p50 "
+                                        f"0.0520 / 0.0540 ms at batch 1): rerun bench with --processes "
+                                        f"{pick['processes_to_rank']} to rank them")
+
+
+def test_the_throughput_line_quotes_the_largest_batch_even_when_every_row_there_is_noisy():
+    rows = [_timed("onnx", 1, [0.05] * 5), _timed("onnx", 32, [0.50, 0.51, 0.70, 0.50, 0.52]),
+            _timed("int8-static", 32, [0.90, 0.92, 1.30, 0.91, 0.90])]
+    report = _ranked(rows)
+    assert all(BenchResult.from_dict(r).noisy for r in report.bench if r["batch"] == 32)
+    (pick,) = [p for p in report.recommendation if "throughput" in p["target"]]
+    assert pick["batch"] == 32 and pick["artifact"] == "onnx"
+
+
+def test_a_speedup_over_a_noisy_eager_row_is_shown_with_its_interval():
+    from export_kit.verdict import speedup_text
+
+    eager = _timed("pytorch", 1, [0.40, 0.41, 0.80, 0.40, 0.42])
+    eager["runtime"] = "eager"
+    report = _ranked([eager, _timed("onnx", 1, [0.05, 0.051, 0.05, 0.052, 0.05])])
+    (pick,) = [p for p in report.recommendation if p["target"].startswith("CPU, batch 1")]
+    low, high = pick["speedup_ci95"]
+    assert low <= pick["speedup_vs_eager"] <= high and high > low
+    assert speedup_text(pick) == f"{pick['speedup_vs_eager']:.2f}x eager [{low:.2f}, {high:.2f}]"
 
 
 def _recipe_commands(workflow: dict) -> list[tuple[str, list[str]]]:
