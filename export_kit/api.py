@@ -22,6 +22,7 @@ from export_kit.folder import ArtifactsFolder
 from export_kit.folder_write import GOLDEN_COUNT, Log, export_folder, prepare_out_dir, resolve_formats
 from export_kit.limits import check_batch
 from export_kit.modelio import InputSpec, describe, first_sample
+from export_kit.outputs import classifier_choice
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import Report, load_report
 from export_kit.report_write import write_report
@@ -57,6 +58,9 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
     """
     model.eval()
     io, preprocessing = describe(model, example_input, preprocessing, inputs, classifier)
+    choice = classifier_choice(io, classifier)
+    if choice:
+        log(choice)
     classes = list(classes) if classes is not None else [f"class{i}" for i in range(io.classes)]
     if len(classes) != io.classes:
         raise UsageError(f"{len(classes)} class names for a classifier output of width {io.classes}")

@@ -76,8 +76,11 @@ def build(
     inputs: Annotated[list[str] | None, typer.Option("--input", help="with --model, a model that takes no images: "
                                                     "NAME:DTYPE:batchxD1x...[:LOW..HIGH], once per input in "
                                                     "forward's order, e.g. ids:int64:batchx128:0..1000")] = None,
-    classifier: Annotated[str | None, typer.Option(help="with --model: the output holding the class logits "
-                                                        "[default: the first]")] = None,
+    classifier: Annotated[str | None, typer.Option(help="with --model: the output holding the class logits, or "
+                                                        "'none' to verify every output by parity alone "
+                                                        "(segmentation, detection heads, embeddings) [default: "
+                                                        "an output named logits, else the first if it is "
+                                                        "(batch, classes), else none]")] = None,
     resize: Annotated[int | None, typer.Option(min=1, help="with --model: photos of any size get their shorter "
                                                            "side resized to N pixels, then a centre crop to "
                                                            "--input-shape's HxW")] = None,

@@ -102,25 +102,28 @@ class Fault:
     needs_data: bool = False
     needs_images: bool = False  # it damages the image preprocessing, which a model without images lacks
     needs_axes: bool = False  # it needs a dynamic axis besides the batch (--input ...xseq=32...)
+    needs_classifier: bool = False  # it damages class logits or names, which a --classifier none model lacks
 
 
 FAULTS = (
     Fault("weight scaled by 1.01", "onnx", ("parity_batch1", "parity_batch32"), scale_weight),
-    Fault("two output classes swapped", "onnx", ("parity_batch32",), swap_classes),
+    Fault("two output classes swapped", "onnx", ("parity_batch32",), swap_classes, needs_classifier=True),
     Fault("batch dimension baked to 1", "onnx", ("parity_batch32",), bake_batch),
     Fault("outputs wrong above batch 32 only", "onnx", ("parity_batches",), wrong_above_batch32),
     Fault("outputs wrong off the traced length", "onnx", ("parity_axes",), wrong_off_the_traced_length,
           needs_axes=True),
     Fault("manifest mean/std drifted", "*", ("preprocessing",), drift_preprocessing, needs_images=True),
     Fault("bytes changed after the manifest", "torchscript", ("integrity",), change_bytes),
-    Fault("int8 accuracy below budget", "int8-onnx", ("accuracy",), zero_int8_layer, needs_data=True),
-    Fault("NaN in the outputs", "int8-onnx", ("parity_batch32",), nan_output),
+    Fault("int8 accuracy below budget", "int8-onnx", ("accuracy",), zero_int8_layer, needs_data=True,
+          needs_classifier=True),
+    Fault("NaN in the outputs", "int8-onnx", ("parity_batch32",), nan_output, needs_classifier=True),
     Fault("file truncated in the middle", "int8-onnx", ("integrity",), truncate),
     Fault("int8 relabelled fp32 in the manifest", "int8-onnx", ("precision",), relabel_precision),
     Fault("int8 file in place of the fp32 one", "onnx", ("graph",), int8_as_fp32),
     Fault("weights moved to an unpinned file", "onnx", ("self_contained",), external_weights),
-    Fault("class names swapped in the manifest", "*", ("consistency",), swap_class_names),
-    Fault("stored reference predictions forged", "*", ("reference",), forge_reference, needs_data=True),
+    Fault("class names swapped in the manifest", "*", ("consistency",), swap_class_names, needs_classifier=True),
+    Fault("stored reference predictions forged", "*", ("reference",), forge_reference, needs_data=True,
+          needs_classifier=True),
     Fault("operator no runtime implements", "onnx", ("load",), unknown_operator),
 )
 
@@ -177,6 +180,9 @@ def run_fault(source: ArtifactsFolder, fault: Fault, test: Split | None) -> Faul
     result = FaultResult(fault.name, fault.artifact, ", ".join(fault.expect), "skipped", [])
     if fault.artifact != "*" and fault.artifact not in names:
         result.detail = f"folder has no {fault.artifact} artifact"
+        return result
+    if fault.needs_classifier and source.manifest.model_io.classifier is None:
+        result.detail = "the model has no classifier output (--classifier none)"
         return result
     if fault.needs_data and test is None:
         result.detail = "needs the test data (--data-dir or --dataset)"

@@ -133,8 +133,9 @@ def unknown_operator(folder: Path) -> None:
 
 
 def _bump_when(folder: Path, condition: Callable[[Any], list], constants: dict[str, int]) -> None:
-    """Add 0.5 to the first output column of the ONNX artifact wherever the boolean tensor ``fault_when`` (made
-    by the nodes ``condition(graph)`` returns, from the int64 ``constants``) is true."""
+    """Add 0.5 to the first value of each sample of the ONNX artifact's first output (of any rank: logits, a
+    segmentation map, a detection head) wherever the boolean tensor ``fault_when`` (made by the nodes
+    ``condition(graph)`` returns, from the int64 ``constants``) is true."""
     from onnx import TensorProto, helper
 
     def edit(proto):
@@ -143,9 +144,9 @@ def _bump_when(folder: Path, condition: Callable[[Any], list], constants: dict[s
         raw = f"{output}__before_fault"
         for node in graph.node:
             node.output[:] = [raw if o == output else o for o in node.output]
-        width = graph.output[0].type.tensor_type.shape.dim[1].dim_value
-        bump = np.zeros((1, width), np.float32)
-        bump[0, 0] = 0.5
+        sample = [d.dim_value or 1 for d in graph.output[0].type.tensor_type.shape.dim[1:]]  # a named axis: 1
+        bump = np.zeros((1, *sample), np.float32)
+        bump.flat[0] = 0.5
         graph.initializer.extend([helper.make_tensor("fault_bump", TensorProto.FLOAT, bump.shape, bump.ravel()),
                                   *(helper.make_tensor(k, TensorProto.INT64, [1], [v]) for k, v in constants.items())])
         graph.node.extend([

@@ -109,10 +109,11 @@ class ArtifactsFolder:
                       tuple(o.name for o in io.outputs))
 
     @property
-    def classifier(self) -> str:
-        """The name of the output whose logits accuracy and top-1 agreement are judged on."""
+    def classifier(self) -> str | None:
+        """The name of the output whose logits accuracy and top-1 agreement are judged on; None for a model
+        verified by parity alone."""
         io = self.manifest.model_io
-        return io.outputs[io.classifier].name
+        return None if io.classifier is None else io.outputs[io.classifier].name
 
     def reference_artifact(self) -> Artifact | None:
         return next((a for a in self.manifest.artifacts if a.runtime == "eager"), None)

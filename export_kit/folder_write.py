@@ -17,7 +17,8 @@ from export_kit.exporters import EXPORTERS, ExportRequest, parse_formats
 from export_kit.fileio import PARTIAL_MARK, atomic_path
 from export_kit.golden import AXIS_SAMPLES, GOLDEN_NAME, AxisSet, Golden
 from export_kit.manifest import MANIFEST_NAME, Artifact, Manifest, describe_file
-from export_kit.modelio import ModelIO, flat_outputs, generate, reference_top1
+from export_kit.modelio import ModelIO, generate
+from export_kit.outputs import flat_outputs, reference_top1
 from export_kit.preprocessing import Preprocessing
 from export_kit.report import REPORT_HTML, REPORT_JSON, REPORT_MD
 from export_kit.signing import SIGNATURE_NAME, sign_folder
@@ -74,7 +75,8 @@ def make_golden(model, prep: Preprocessing | None, test: Split | None, io: Model
 
     pixels, inputs, labels, whole = _golden_feed(prep, test, io, count)
     outputs = _reference_outputs(model, inputs, len(io.outputs))
-    preds = reference_top1(model, prep, whole, io.classifier) if prep else np.empty(0, np.int64)
+    preds = (reference_top1(model, prep, whole, io.classifier) if prep and io.classifier is not None
+             else np.empty(0, np.int64))
     return Golden(pixels, inputs, outputs, labels, preds, whole.labels.astype(np.int64), io.classifier,
                   _axis_sets(model, io))
 
@@ -153,7 +155,7 @@ def export_folder(request: ExportRequest, formats: Sequence[str], *, preprocessi
     manifest = Manifest(
         input={**{k: v for k, v in described["inputs"][0].items() if k != "domain"},
                **({"layout": preprocessing.layout} if preprocessing else {})},
-        output={k: v for k, v in described["outputs"][io.classifier].items() if k != "classifier"},
+        output={k: v for k, v in described["outputs"][io.headline].items() if k != "classifier"},
         inputs=described["inputs"], outputs=described["outputs"], preprocessing=preprocessing,
         classes=list(classes), model=dict(model_info),
         artifacts=_reference_artifact(out, checkpoint) + artifacts, failures=failures,

@@ -56,12 +56,17 @@ class Golden:
     labels: np.ndarray  # int64 (N,)
     test_predictions: np.ndarray  # int64: the reference's top-1 on the whole test split (may be empty)
     test_labels: np.ndarray  # int64: labels of that split, to detect a different dataset at verify time
-    classifier: int = 0  # which output holds the classifier's logits
+    classifier: int | None = 0  # which output holds the classifier's logits; None: a model verified by parity
     axes: list[AxisSet] = field(default_factory=list)  # the spread of sizes of each dynamic axis
 
     @property
+    def headline(self) -> int:
+        """The classifier output, or the first output for a model without one."""
+        return 0 if self.classifier is None else self.classifier
+
+    @property
     def logits(self) -> np.ndarray:
-        return self.outputs[self.classifier]
+        return self.outputs[self.headline]
 
     def save(self, path: Path) -> None:
         arrays = {"images": self.images, "labels": self.labels, "test_predictions": self.test_predictions,
@@ -82,7 +87,7 @@ class Golden:
         outputs, every output in order (``outputs``); return their paths relative to ``folder``."""
         files: dict[str, Any] = dict(PLAIN_FILES)
         arrays = [(PLAIN_FILES["pixels"], self.images), (PLAIN_FILES["logits"], self.logits)]
-        if len(self.outputs) > 1:
+        if len(self.outputs) > 1 or self.classifier is None:  # the consumers then check every output by name
             files["outputs"] = [PLAIN_OUTPUT.format(k) for k in range(len(self.outputs))]
             arrays += list(zip(files["outputs"], self.outputs, strict=True))
         for rel, array in arrays:

@@ -15,7 +15,8 @@ from typing import Any
 from export_kit.errors import ManifestError
 from export_kit.fileio import sha256_file, write_json
 from export_kit.limits import check_sample_shape, read_json
-from export_kit.modelio import InputSpec, ModelIO, OutputSpec
+from export_kit.modelio import InputSpec, ModelIO
+from export_kit.outputs import OutputSpec
 from export_kit.preprocessing import Preprocessing
 
 SCHEMA_VERSION = 1
@@ -128,12 +129,16 @@ class Manifest:
         io = self.model_io
         if self.preprocessing is not None and len(io.inputs[0].shape) != 3:
             raise ManifestError("manifest has image preprocessing but its first input is not CxHxW")
-        first, chosen = io.inputs[0], io.outputs[io.classifier]
+        first, chosen = io.inputs[0], io.outputs[io.headline]
         if ([self.input.get("name", first.name), list(example[1:]), self.input.get("dtype", first.dtype)]
                 != [first.name, list(first.shape), first.dtype]):
             raise ManifestError("manifest 'input' disagrees with the first of its 'inputs'")
         if self.output.get("name", chosen.name) != chosen.name:
-            raise ManifestError("manifest 'output' is not the output its 'outputs' mark as the classifier")
+            raise ManifestError("manifest 'output' is not the output its 'outputs' mark as the classifier (the "
+                                "first, for a model without one)")
+        if len(self.classes) != io.classes:
+            raise ManifestError(f"manifest lists {len(self.classes)} class names for a classifier output of width "
+                                f"{io.classes}")
         names = [a.name for a in self.artifacts]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

@@ -19,12 +19,12 @@ import numpy as np
 from export_kit.axes import Axis, collect, parse_dim
 from export_kit.errors import ManifestError, UsageError, first_line
 from export_kit.limits import check_sample_shape
+from export_kit.outputs import BATCH, OutputSpec, output_specs
 from export_kit.preprocessing import Preprocessing
 
 #: Input dtypes exportkit can generate, feed and export.
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 INTEGER = ("int64", "int32")
-BATCH = "batch"
 #: Drawn from when an input names no domain: floats in [-1, 1); bool is always {False, True}.
 DEFAULT_FLOAT_DOMAIN = (-1.0, 1.0)
 
@@ -94,22 +94,6 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
-class OutputSpec:
-    """One output: its per-sample shape and whether it is the classifier's logits (exactly one output is)."""
-
-    name: str
-    shape: tuple[int, ...]
-    classifier: bool = False
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "shape": [BATCH, *self.shape], "dtype": "float32", "classifier": self.classifier}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
-        return cls(str(data["name"]), tuple(int(d) for d in data["shape"][1:]), bool(data.get("classifier")))
-
-
-@dataclass(frozen=True)
 class ModelIO:
     """A model's inputs and outputs in the order its forward takes and returns them."""
 
@@ -117,16 +101,24 @@ class ModelIO:
     outputs: tuple[OutputSpec, ...]
 
     def __post_init__(self) -> None:
-        if sum(o.classifier for o in self.outputs) != 1:
-            raise ValueError(f"exactly one output must be the classifier, got {[o.name for o in self.outputs]}")
+        if sum(o.classifier for o in self.outputs) > 1:
+            raise ValueError(f"at most one output can be the classifier, got {[o.name for o in self.outputs]}")
 
     @property
-    def classifier(self) -> int:
-        return next(i for i, o in enumerate(self.outputs) if o.classifier)
+    def classifier(self) -> int | None:
+        """The classifier output's index, or None for a model verified by parity alone (segmentation, detection
+        heads, embeddings)."""
+        return next((i for i, o in enumerate(self.outputs) if o.classifier), None)
+
+    @property
+    def headline(self) -> int:
+        """The output whose figures head a verify row and that the manifest's ``output`` describes: the
+        classifier, else the first."""
+        return 0 if self.classifier is None else self.classifier
 
     @property
     def classes(self) -> int:
-        return self.outputs[self.classifier].shape[0]
+        return 0 if self.classifier is None else self.outputs[self.classifier].shape[0]
 
     @property
     def axes(self) -> dict[str, Axis]:
@@ -237,45 +229,6 @@ def infer_inputs(example: Any) -> tuple[InputSpec, ...]:
     return tuple(specs)
 
 
-def output_specs(out: Any, classifier: str | None = None) -> tuple[OutputSpec, ...]:
-    """Name the outputs a forward returned (one tensor, a tuple, or a dict) and mark the classifier: ``classifier``
-    when given, else the first. The classifier must be ``(batch, classes)`` logits."""
-    import torch
-
-    if isinstance(out, torch.Tensor):
-        named = {"logits": out}
-    elif isinstance(out, Mapping):
-        named = dict(out)
-    elif isinstance(out, (tuple, list)) and out:
-        named = {f"output{i}": t for i, t in enumerate(out)}
-    else:
-        raise UsageError(f"the model must return a tensor, a tuple or a dict of tensors; got {type(out).__name__}")
-    for name, tensor in named.items():
-        if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1:
-            raise UsageError(f"output {name!r} is {type(tensor).__name__}, not a tensor with a batch axis")
-    chosen = classifier if classifier is not None else next(iter(named))
-    if chosen not in named:
-        raise UsageError(f"--classifier {chosen!r} is not an output; the model returns {list(named)}")
-    if named[chosen].ndim != 2:
-        raise UsageError(f"the classifier output {chosen!r} must be (batch, classes) logits; got shape "
-                         f"{tuple(named[chosen].shape)}")
-    return tuple(OutputSpec(str(n), tuple(t.shape[1:]), n == chosen) for n, t in named.items())
-
-
-def flat_outputs(out: Any) -> list:
-    """A forward's result as a list in output order: a tensor, a tuple/list, or a dict (in its key order)."""
-    if isinstance(out, Mapping):
-        return list(out.values())
-    if isinstance(out, (tuple, list)):
-        return list(out)
-    return [out]
-
-
-def classifier_logits(out: Any, classifier: int):
-    """The classifier's logits from a forward's result."""
-    return flat_outputs(out)[classifier]
-
-
 def is_image_batch(example) -> bool:
     """A single float tensor (N, C, H, W) with 1 or 3 channels: what preprocessing feeds."""
     import torch
@@ -313,16 +266,3 @@ def describe(model, example, preprocessing: Preprocessing | None, inputs: Sequen
         except Exception as exc:
             raise UsageError(f"the model fails on its example input: {first_line(exc)}") from None
     return ModelIO(specs, output_specs(out, classifier)), preprocessing
-
-
-def reference_top1(model, prep: Preprocessing, split, classifier: int, chunk: int = 256) -> np.ndarray:
-    """The eager model's top-1 on a :class:`~export_kit.datasets.Split`, ``chunk`` images at a time: 256 photos
-    of 224x224 are 150 MB as float32 inputs, and a split of any size is never whole in memory."""
-    import torch
-
-    found = [np.empty(0, np.int64)]
-    with torch.inference_mode():
-        for i in range(0, len(split), chunk):
-            batch = torch.from_numpy(prep.apply(split.rows(i, i + chunk)))
-            found.append(classifier_logits(model(batch), classifier).argmax(1).numpy().astype(np.int64))
-    return np.concatenate(found)

@@ -15,6 +15,7 @@ from export_kit.errors import CheckpointError, ManifestError, UsageError, first_
 from export_kit.limits import check_sample_shape
 from export_kit.modelio import InputSpec, ModelIO, describe, examples
 from export_kit.modelspec import call_factory, load_checkpoint, safe_load, save_checkpoint
+from export_kit.outputs import NO_CLASSIFIER
 from export_kit.preprocessing import COLORS, Preprocessing
 
 
@@ -83,15 +84,19 @@ def from_checkpoint(path: Path, factories: tuple[str, ...] = ()) -> ModelSource:
     model, meta = load_checkpoint(path, factories)
     info = {"factory": meta["factory"], "arch": meta.get("arch"), "test_accuracy": meta.get("metrics", {}).get(
         "test_accuracy"), "data": meta.get("data", {}), "input_shape": meta["input_shape"]}
-    if meta.get("preprocessing") is None and meta.get("io"):  # a model that takes no images
+    io = None
+    if meta.get("io"):
         try:
             io = ModelIO.from_dict(meta["io"])
         except (KeyError, TypeError, ValueError, ManifestError) as exc:
             raise CheckpointError(f"{path} describes its inputs and outputs wrongly: {exc}") from None
+    # the classifier the checkpoint was built with (none included), never a new guess
+    classifier = None if io is None else NO_CLASSIFIER if io.classifier is None else io.outputs[io.classifier].name
+    if meta.get("preprocessing") is None and io is not None:  # a model that takes no images
         return ModelSource(model, examples(io.inputs), None, list(meta["classes"]), Path(path), info, io.inputs,
-                           io.outputs[io.classifier].name)
+                           classifier)
     return ModelSource(model, torch.zeros(1, *meta["input_shape"]), Preprocessing.from_dict(meta["preprocessing"]),
-                       list(meta["classes"]), Path(path), info)
+                       list(meta["classes"]), Path(path), info, classifier=classifier)
 
 
 def _load_weights(model, weights: Path) -> None:
@@ -155,6 +160,8 @@ def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int] |
         shapes = [tuple(t.shape) for t in (example if inputs else (example,))]
         raise UsageError(f"{spec} on an example of shape(s) {shapes}: {exc}; check "
                          f"{'--input' if inputs else '--input-shape'}") from None
+    if io.classifier is None:  # parity alone: no class names, and the data's labels go unused
+        data_classes = None
     check_class_count(spec, io.classes, data_classes)
     classes = read_classes(classes_file, io.classes)
     if data_classes is not None:

@@ -102,5 +102,6 @@ def tolerance_for(artifact: Artifact, overrides: Overrides | None, output: str |
 
 
 def classifier_tolerance(artifact: Artifact, overrides: Overrides | None, io: ModelIO) -> Tolerance:
-    """The classifier output's tolerance: what accuracy is judged by and a verify row reports as its own."""
-    return tolerance_for(artifact, overrides, io.outputs[io.classifier].name)
+    """The classifier output's tolerance (the first output's for a model without one): what accuracy is judged by
+    and a verify row reports as its own."""
+    return tolerance_for(artifact, overrides, io.outputs[io.headline].name)

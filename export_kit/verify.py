@@ -96,6 +96,8 @@ def usable_test(folder: ArtifactsFolder, test: Split | None, optional: bool) -> 
     does not fit is the user's error (exit 2)."""
     if test is None or folder.golden_problem():
         return test, None  # a broken golden file is verify's own error, reported with its cause
+    if folder.classifier is None:
+        return None, "the model has no classifier output (--classifier none): it is verified by parity alone"
     misfit = data_misfit(folder, folder.golden(), test)
     if misfit and not optional:
         raise DataMismatchError(misfit)

@@ -50,6 +50,7 @@ struct Model {
   std::vector<std::string> classes;
   std::string precision = "fp32";
   size_t classifier = 0;  // which of the module's outputs holds the logits (manifest "outputs")
+  bool has_classifier = true;  // false for a model built with --classifier none: every output checked by parity
   bool bgr = false;       // the model takes BGR: an RGB image's channels are reversed (golden pixels already are)
   bool nhwc = false;      // the model's input is channels last (preprocessing "layout": "NHWC")
   // The manifest's resize of photos: none, the float32 one this program reproduces, or PIL's, which it does not.
@@ -150,10 +151,13 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
                              "takes other inputs (see the manifest's 'inputs')");
   if (manifest.has("outputs")) {
     const auto& outputs = manifest["outputs"].array();
+    m.has_classifier = false;
     for (size_t i = 0; i < outputs.size(); ++i)
       if (outputs[i].has("classifier") && outputs[i]["classifier"].kind == mini_json::Value::Kind::Bool &&
-          outputs[i]["classifier"].boolean)
+          outputs[i]["classifier"].boolean) {
         m.classifier = i;
+        m.has_classifier = true;
+      }
   }
   const auto& shape = manifest["input"]["shape"].array();
   const auto& prep = manifest["preprocessing"];
@@ -247,6 +251,9 @@ std::vector<float> read_image(const std::string& path, const Model& m) {
 }
 
 int classify_images(Model& m, const std::vector<std::string>& images, int top, bool logits) {
+  if (!m.has_classifier)
+    throw std::runtime_error("this model has no classifier output (built with --classifier none): there are no "
+                             "classes to rank; --check verifies every output");
   for (const auto& path : images) {
     std::vector<float> pixels = read_image(path, m);
     torch::Tensor scores = run(m, pixels.data(), 1)[0];
@@ -308,7 +315,8 @@ int check_golden(Model& m, const std::string& folder) {
   if (!golden.has("plain")) throw std::runtime_error("this folder has no plain golden vectors; rebuild it");
   npy::Array pixels = npy::load(inside(folder, golden["plain"]["pixels"].str()), 0);
   std::vector<npy::Array> wants = golden_outputs(golden["plain"], folder, m);
-  const size_t head = wants.size() == 1 ? 0 : m.classifier;
+  const size_t head = wants.size() == 1 ? 0 : m.classifier;  // the output the first line reports
+  const bool ranked = m.has_classifier;  // top-1 agreement means something for class logits only
   if (pixels.shape.size() != 4 || pixels.shape[0] != wants[head].shape[0] ||
       pixels.shape[1] != m.height || pixels.shape[2] != m.width || pixels.shape[3] != m.channels)
     throw std::runtime_error("golden vectors do not match the manifest's input and output");
@@ -346,17 +354,19 @@ int check_golden(Model& m, const std::string& folder) {
   auto good = [&](size_t k) {
     const Gap& g = gaps[k];
     return g.finite && g.max_abs <= max_abs_limit && g.worst_cos >= min_cosine &&
-           (k != head || static_cast<double>(g.agree) >= min_agreement * static_cast<double>(n) - 1e-9);
+           (k != head || !ranked || static_cast<double>(g.agree) >= min_agreement * static_cast<double>(n) - 1e-9);
   };
   bool ok = true;
   for (size_t k = 0; k < gaps.size(); ++k) ok = ok && good(k);
   const Gap& g = gaps[head];
-  std::printf("%s: %lld golden images, max abs error %.3g (limit %.3g), worst cosine %.7f (limit %.4f), "
-              "top-1 agreement %lld/%lld (limit %.2f), %s tolerance%s%s\n", ok ? "PASS" : "FAIL",
-              static_cast<long long>(n), g.max_abs, max_abs_limit, g.worst_cos, min_cosine,
-              static_cast<long long>(g.agree), static_cast<long long>(n), min_agreement,
-              own ? m.precision.c_str() : "fp32", g.finite ? "" : "; non-finite outputs",
-              gaps.size() > 1 ? "; every output checked" : "");
+  const std::string agreement =
+      ranked ? "top-1 agreement " + std::to_string(g.agree) + "/" + std::to_string(n) + " (limit " +
+                   std::to_string(min_agreement).substr(0, 4) + ")"
+             : "no classifier: parity alone";
+  std::printf("%s: %lld golden images, max abs error %.3g (limit %.3g), worst cosine %.7f (limit %.4f), %s, "
+              "%s tolerance%s%s\n", ok ? "PASS" : "FAIL", static_cast<long long>(n), g.max_abs, max_abs_limit,
+              g.worst_cos, min_cosine, agreement.c_str(), own ? m.precision.c_str() : "fp32",
+              g.finite ? "" : "; non-finite outputs", gaps.size() > 1 ? "; every output checked" : "");
   for (size_t k = 0; k < gaps.size(); ++k)
     if (k != head)
       std::printf("  output %zu: %s, max abs error %.3g, worst cosine %.7f%s\n", k, good(k) ? "ok" : "FAIL",

@@ -9,7 +9,7 @@ import numpy as np
 
 from export_kit.checks import CheckSpec, VerifyContext, register_check
 from export_kit.errors import UnavailableError
-from export_kit.modelio import reference_top1
+from export_kit.outputs import reference_top1
 from export_kit.results import Check
 
 

@@ -82,7 +82,7 @@ def _parity(name: str, ctx: VerifyContext, picks: np.ndarray, produce: Callable[
         return
     results, found = _compare([y[picks] for y in golden.outputs], got, tols, golden.classifier)
     problems = [f"{n}: {msg}" if len(names) > 1 else msg for n, msg in found]
-    head = results[names[golden.classifier]]
+    head = results[names[golden.headline]]
     if len(names) == 1:
         observed, limit = head.to_dict(), tols[names[0]].to_dict()
     else:
@@ -90,11 +90,12 @@ def _parity(name: str, ctx: VerifyContext, picks: np.ndarray, produce: Callable[
     row.add(Check(name, not problems, observed=observed, limit=limit, detail="; ".join(problems)))
     worst_abs = max(r.max_abs_err for r in results.values())
     row.observe("max_abs", worst_abs, max)
-    row.observe("min_top1_agreement", head.top1_agreement, min)
+    if golden.classifier is not None:
+        row.observe("min_top1_agreement", head.top1_agreement, min)
     row.observe("min_cosine", min(r.cosine for r in results.values()), min)
     if name.endswith(f"batch{BATCH}") or row.max_abs_err is None:
-        row.max_abs_err, row.p99_abs_err, row.cosine, row.top1_agreement = (
-            worst_abs, head.p99_abs_err, head.cosine, head.top1_agreement)
+        row.max_abs_err, row.p99_abs_err, row.cosine = worst_abs, head.p99_abs_err, head.cosine
+        row.top1_agreement = None if golden.classifier is None else head.top1_agreement
 
 
 def batch1(ctx: VerifyContext, artifact: Artifact, runner: Runner, row: VerifyResult) -> None:

@@ -8,7 +8,7 @@ from export_kit.errors import ExportError
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.fileio import atomic_path
 from export_kit.manifest import Artifact
-from export_kit.modelio import flat_outputs
+from export_kit.outputs import flat_outputs
 from export_kit.runners.torch_runner import full_fp32
 
 
