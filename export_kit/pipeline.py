@@ -143,7 +143,8 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
         return sources.from_factory(choice.factory, prepare_out_dir(out) / CHECKPOINT_NAME, input_shape=described,
                                     classifier=choice.classifier, weights=choice.checkpoint,
                                     classes_file=choice.classes_file, preprocessing=prep,
-                                    data_classes=data.classes if data else None)
+                                    data_classes=data.classes if data else None,
+                                    data_provenance=data.provenance if data else None)
     checkpoint = choice.checkpoint
     if checkpoint is None:
         checkpoint = prepare_out_dir(out) / CHECKPOINT_NAME

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from export_kit.datasets.decode import CONTRACT
 from export_kit.errors import ManifestError
 from export_kit.geometry import Geometry
 
@@ -87,6 +88,7 @@ class Preprocessing:
     def to_dict(self) -> dict:
         data = {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
         data.pop("geometry")
+        data["decode"] = dict(CONTRACT)  # how a photo becomes pixels, before any of the above
         return {**data, "resize": self.geometry.to_dict()} if self.geometry else data
 
     @classmethod

@@ -144,9 +144,11 @@ def check_class_count(model: str, outputs: int, data_classes: list[str] | None) 
 def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int] | None = None,
                  inputs: tuple[InputSpec, ...] | None = None, classifier: str | None = None,
                  weights: Path | None = None, classes_file: Path | None = None,
-                 preprocessing: Preprocessing | None = None, data_classes: list[str] | None = None) -> ModelSource:
+                 preprocessing: Preprocessing | None = None, data_classes: list[str] | None = None,
+                 data_provenance: dict | None = None) -> ModelSource:
     """Instantiate ``spec``, load ``weights`` if given, and write a checkpoint naming the factory to ``target``.
-    The model takes images of ``input_shape`` through ``preprocessing``, or the ``inputs`` described."""
+    The model takes images of ``input_shape`` through ``preprocessing``, or the ``inputs`` described;
+    ``data_provenance`` (where the data came from, what was skipped) goes into the checkpoint and the report."""
     import torch
 
     model = call_factory(spec)
@@ -172,8 +174,8 @@ def from_factory(spec: str, target: Path, *, input_shape: tuple[int, int, int] |
         classes = list(data_classes)
     first = list(io.inputs[0].shape)
     info = {"factory": spec, "input_shape": first, "weights": str(weights) if weights else "random",
-            **({"inputs": [i.to_dict() for i in io.inputs]} if inputs else {})}
+            "data": dict(data_provenance or {}), **({"inputs": [i.to_dict() for i in io.inputs]} if inputs else {})}
     save_checkpoint(target, model, factory=spec, kwargs={}, meta={
         "classes": classes, "preprocessing": preprocessing.to_dict() if preprocessing else None,
-        "input_shape": first, "io": io.to_dict(), "metrics": {}, "data": {}})
+        "input_shape": first, "io": io.to_dict(), "metrics": {}, "data": dict(data_provenance or {})})
     return ModelSource(model, example, preprocessing, classes, target, info, inputs, classifier)

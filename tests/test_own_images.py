@@ -2,6 +2,7 @@
 records, identically for verify, golden vectors and int8 calibration."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,8 @@ def test_mixed_size_photos_are_resized_as_recorded_and_accuracy_is_measured_per_
             assert row["status"] == "passed", (name, row["reason"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["classes"] == CLASSES
+    data = manifest["model"]["data"]  # the data's provenance travels with a --model build too
+    assert data["test_images"] == 28 and data["skipped_corrupt"] == 0 and data["skipped"] == []
     assert manifest["preprocessing"]["resize"] == {"library": "torch.nn.functional.interpolate (float32)",
                                                    "shorter_side": 72, "interpolation": "bilinear",
                                                    "antialias": True, "center_crop": [64, 64]}
@@ -206,3 +209,111 @@ def test_a_folder_with_test_images_only_verifies_accuracy_without_calibration(tm
     shutil.rmtree(tmp_path / "same" / "train")
     result = invoke("build", "--data-dir", tmp_path / "same", "--out", tmp_path / "t", "--no-bench")
     assert result.exit_code == 2 and "has no train/ folder" in result.output
+
+
+def _odd_files(root) -> dict:
+    """One file per rule of the decoding contract, as photos arrive from phones and scanners."""
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    files = {name: root / name for name in ("rotated.jpg", "alpha.png", "cmyk.jpg", "deep.png", "truncated.jpg")}
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees to display": ignored by the contract
+    Image.fromarray(pixels).save(files["rotated.jpg"], quality=95, exif=exif)
+    Image.fromarray(np.dstack([pixels, np.full((120, 90), 7, np.uint8)])).save(files["alpha.png"])
+    Image.fromarray(pixels).convert("CMYK").save(files["cmyk.jpg"], quality=95)
+    Image.fromarray(pixels[..., 0].astype(np.uint16) * 257).save(files["deep.png"])  # mode I;16
+    whole = (root / "whole.jpg")
+    Image.fromarray(pixels).save(whole, quality=95)
+    files["truncated.jpg"].write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return files
+
+
+REFUSED = {"cmyk.jpg": "CMYK", "deep.png": "I;16", "truncated.jpg": "not a readable image"}
+
+
+def test_the_loader_refuses_what_the_contract_refuses_and_says_so_on_every_run(tmp_path, capsys):
+    from conftest import write_photo_folder
+
+    from export_kit.datasets import load_dataset
+    from export_kit.datasets.decode import Refused, open_rgb
+
+    files = _odd_files(tmp_path / "odd")
+    assert open_rgb(files["rotated.jpg"]).size == (90, 120)  # file order: the EXIF rotation is not applied
+    assert np.asarray(open_rgb(files["alpha.png"])).shape == (120, 90, 3)
+    for name, reason in REFUSED.items():
+        with pytest.raises(Refused, match=reason):
+            open_rgb(files[name])
+    data = tmp_path / "data"
+    write_photo_folder(data, CLASSES[:2], {"train": 1, "test": 2})
+    for name in files:
+        (data / "test" / CLASSES[0] / name).write_bytes(files[name].read_bytes())
+    for _ in range(2):  # a cold decode, then the cache: the same line both times
+        dataset = load_dataset("cifar10", data, progress=False, geometry=_geometry())
+        assert "skipped 3 image(s) outside the decoding contract" in capsys.readouterr().out
+    skipped = {Path(s["path"]).name: s["reason"] for s in dataset.provenance["skipped"]}
+    assert set(skipped) == set(REFUSED) and dataset.provenance["skipped_corrupt"] == 3
+    assert all(reason in skipped[name] for name, reason in REFUSED.items())
+
+
+def _geometry():
+    from export_kit.geometry import Geometry
+
+    return Geometry.for_model(72, (64, 64), "bilinear", "RGB", True)
+
+
+def _file_logits(folder, manifest: dict, path, runtime: str) -> np.ndarray:
+    """Python's logits for one file: decoded under the contract, resized and normalized as the manifest says."""
+    from export_kit.datasets.decode import open_rgb
+    from export_kit.preprocessing import Preprocessing
+
+    prep = Preprocessing.from_dict(manifest["preprocessing"])
+    x = prep.apply(np.asarray(prep.geometry.apply(open_rgb(path)), dtype=prep.geometry.dtype)[None])
+    if runtime == "torchscript":
+        import torch
+
+        return torch.jit.load(str(folder / "model.torchscript.pt"))(torch.from_numpy(x))[0].detach().numpy()
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0][0]
+
+
+def _consumer_obeys_the_contract(program: list[str], small_photos, runtime: str, readable: tuple[str, ...],
+                                 tmp_path) -> None:
+    """Accepted files get Python's logits (the rotation ignored by both, the alpha dropped by both); refused ones
+    exit 3 with the reason."""
+    import subprocess
+
+    _, folder, _ = small_photos
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["preprocessing"]["decode"]["exif_orientation"] == "ignored"
+    files = _odd_files(tmp_path / "odd")
+    for name in readable:
+        done = subprocess.run([*program, str(folder), "--logits", str(files[name])], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        got, expected = _photo_logits(done.stdout)[0], _file_logits(folder, manifest, files[name], runtime)
+        assert np.abs(got - expected).max() <= manifest["golden"]["fp32_tolerance"]["max_abs"], name
+    for name in REFUSED:
+        if name.endswith(".png") and "classify.mjs" not in program[-1]:
+            continue  # the C++ consumer reads JPEG and PPM only: a PNG is refused as such
+        done = subprocess.run([*program, str(folder), str(files[name])], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 3 and len(done.stderr.strip().splitlines()) == 1, (name, done.stderr)
+        assert {"cmyk.jpg": "CMYK", "deep.png": "8-bit", "truncated.jpg": "truncated"}[name] in done.stderr or (
+            name == "truncated.jpg" and "read whole" in done.stderr), (name, done.stderr)
+
+
+@pytest.mark.slow
+def test_the_cpp_consumer_decodes_photos_under_the_manifests_contract(small_photos, classify, tmp_path):
+    _consumer_obeys_the_contract([str(classify)], small_photos, "torchscript", ("rotated.jpg",), tmp_path)
+
+
+def test_the_js_consumer_decodes_photos_under_the_manifests_contract(small_photos, tmp_path):
+    from test_consumers import JS, _node
+
+    _consumer_obeys_the_contract([_node(), str(JS / "classify.mjs")], small_photos, "onnx",
+                                 ("rotated.jpg", "alpha.png"), tmp_path)

@@ -171,6 +171,11 @@ Model load_model(const std::string& folder, const std::string& artifact_name) {
     throw std::runtime_error("preprocessing color '" + color + "' with " + std::to_string(m.channels) +
                              " input channels is not supported (RGB or BGR with 3, L with 1)");
   m.bgr = color == "BGR";
+  // The decoding contract this program implements (photo.hpp); a later one may accept files it would refuse.
+  if (prep.has("decode") && prep["decode"]["version"].num() > 1)
+    throw std::runtime_error("the manifest's decoding contract is version " +
+                             std::to_string(static_cast<int>(prep["decode"]["version"].num())) +
+                             "; this program implements version 1");
   m.scale = static_cast<float>(prep["scale"].num());
   if (prep.has("resize")) {
     m.resize_library = prep["resize"]["library"].str();

@@ -10,6 +10,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <jpeglib.h>
+#include <jerror.h>  // JWRN_JPEG_EOF: the warning a truncated file gives
 
 #include <cmath>
 #include <stdexcept>
@@ -27,12 +28,20 @@ struct JpegError {
   jpeg_error_mgr base;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool truncated = false;
 };
 
 inline void on_error(j_common_ptr info) {
   auto* err = reinterpret_cast<JpegError*>(info->err);
   (*info->err->format_message)(info, err->message);
   std::longjmp(err->jump, 1);
+}
+
+// libjpeg only warns when the data ends early and fills the rest with grey; the decoding contract (manifest
+// preprocessing.decode, as Pillow does) refuses such a file, so the warning is remembered. Other warnings, such as
+// extraneous bytes before a marker, leave the pixels whole and are ignored, as Pillow ignores them.
+inline void on_message(j_common_ptr info, int level) {
+  if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<JpegError*>(info->err)->truncated = true;
 }
 
 inline bool is_jpeg(const std::string& bytes) {
@@ -46,6 +55,7 @@ inline Decoded decode_jpeg(const std::string& bytes, const std::string& path) {
   JpegError err;
   info.err = jpeg_std_error(&err.base);
   err.base.error_exit = on_error;
+  err.base.emit_message = on_message;
   Decoded out;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&info);
@@ -56,7 +66,7 @@ inline Decoded decode_jpeg(const std::string& bytes, const std::string& path) {
   jpeg_read_header(&info, TRUE);
   if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
     jpeg_destroy_decompress(&info);
-    throw std::runtime_error(path + " is a CMYK JPEG; give an RGB or grayscale one");
+    throw std::runtime_error(path + " is a CMYK JPEG, which the decoding contract refuses; give an RGB or grayscale one");
   }
   info.out_color_space = JCS_RGB;
   jpeg_start_decompress(&info);
@@ -69,6 +79,7 @@ inline Decoded decode_jpeg(const std::string& bytes, const std::string& path) {
   }
   jpeg_finish_decompress(&info);
   jpeg_destroy_decompress(&info);
+  if (err.truncated) throw std::runtime_error(path + " is truncated: the decoding contract refuses it");
   return out;
 }
 

@@ -64,6 +64,8 @@ function geometry(manifest) {
   const nhwc = manifest.preprocessing.layout === "NHWC";  // channels last: [batch, H, W, C]
   const [, d1, d2, d3] = manifest.input.shape;
   const [channels, height, width] = nhwc ? [d3, d1, d2] : [d1, d2, d3];
+  const contract = manifest.preprocessing.decode?.version ?? 1;  // the decoding contract readPhoto implements
+  if (contract > 1) throw new Error(`the manifest's decoding contract is version ${contract}; this program implements version 1`);
   const color = manifest.preprocessing.color;
   if (!(((color === "RGB" || color === "BGR") && channels === 3) || (color === "L" && channels === 1))) {
     throw new Error(`preprocessing color '${color}' with ${channels} input channels is not supported ` +
@@ -148,17 +150,25 @@ async function resizePhoto(rgb, h, w, { height, width, resize }) {
   return out;
 }
 
-// A JPEG, PNG or WebP for a colour model: decoded to RGB by sharp, resized as the manifest says when it resizes in
-// float32; otherwise it must already be the model's size.
+// A JPEG, PNG or WebP for a colour model: decoded to RGB by sharp under the manifest's decoding contract (8-bit
+// only, alpha dropped, CMYK refused, a truncated or corrupt file refused, EXIF orientation ignored: sharp rotates
+// only when asked), resized as the manifest says when it resizes in float32; otherwise it must already be the
+// model's size.
 async function readPhoto(file, geom) {
   if (geom.channels !== 3) throw new Error(`${file}: this grayscale model takes PGM images`);
   const { default: sharp } = await import("sharp");
-  let decoded;
+  let decoded, meta;
   try {
-    decoded = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    const image = sharp(file, { failOn: "error" });
+    meta = await image.metadata();
+    if (meta.space !== "cmyk" && ["uchar", "char"].includes(meta.depth)) {
+      decoded = await image.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    }
   } catch (e) {
-    throw new Error(`${file} is not a PPM, JPEG, PNG or WebP image sharp can read: ${e.message}`);
+    throw new Error(`${file} is not a PPM, JPEG, PNG or WebP image sharp can read whole: ${e.message}`);
   }
+  if (meta.space === "cmyk") throw new Error(`${file} is a CMYK image, which the decoding contract refuses`);
+  if (!decoded) throw new Error(`${file} has ${meta.depth} samples: the decoding contract decodes 8-bit images only`);
   const { data, info } = decoded;
   if (geom.resize?.library === FLOAT_RESIZE) return resizePhoto(data, info.height, info.width, geom);
   if (info.height !== geom.height || info.width !== geom.width) {

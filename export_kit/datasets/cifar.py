@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from export_kit.datasets.base import Dataset, Split
+from export_kit.datasets.decode import CONTRACT
 from export_kit.errors import DataError, EmptyClassError, MixedSizesError
 from export_kit.geometry import Geometry
 
@@ -26,6 +27,8 @@ CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
 _CHUNK = 2000
+#: Refused files listed by name in the provenance (all are counted).
+SKIPPED_LISTED = 20
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"}
 HOW_TO_PROVIDE = (
     "pass --data-dir DIR, set EXPORTKIT_DATA=DIR, or place CIFAR-10 in ./data "
@@ -127,19 +130,23 @@ def _load_pickled(base: Path) -> Dataset:
 
 def _listing(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
     """Class names (from train/, else test/) and, per split present, every image file with its label, in sorted
-    order."""
+    order. Only regular files (or links to one) count: a dangling or looping link, a FIFO or a device named like an
+    image would fail or block the decoder, so each is left out and named once."""
     splits = [s for s in ("train", "test") if (root / s).is_dir()]
     classes = sorted(p.name for p in (root / splits[0]).iterdir() if p.is_dir())
     if len(classes) < 2:
         raise DataError(f"{root / splits[0]} has {len(classes)} class folder(s); expected one folder per class")
     files: dict[str, list[tuple[str, int]]] = {}
+    others: list[Path] = []
     for split in splits:
         entries = []
         for label, name in enumerate(classes):
             folder = root / split / name
             if not folder.is_dir():
                 raise DataError(f"{folder} is missing: train/ and test/ must have the same class folders")
-            found = [(str(p), label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            named = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            others += [p for p in named if not p.is_file()]
+            found = [(str(p), label) for p in named if p.is_file()]
             if not found:
                 raise EmptyClassError(f"{folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}): every class "
                                       "folder needs at least one, or its label would never be checked")
@@ -147,11 +154,14 @@ def _listing(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
         if not entries:
             raise DataError(f"{root / split} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         files[split] = entries
+    if others:
+        print(f"left out {len(others)} entr{'y' if len(others) == 1 else 'ies'} named like images that are not "
+              f"regular files (a dangling or looping link, a FIFO, a device), e.g. {others[0]}")
     return classes, files
 
 
 def _listing_key(root: Path, files: dict[str, list[tuple[str, int]]], geometry: Geometry | None) -> str:
-    digest = hashlib.sha256(str(root.resolve()).encode())
+    digest = hashlib.sha256(f"{root.resolve()}|decode v{CONTRACT['version']}".encode())
     digest.update(json.dumps(geometry.to_dict() if geometry else None, sort_keys=True).encode())
     for split, entries in files.items():
         for path, label in entries:
@@ -168,23 +178,24 @@ def mixed_sizes(shapes: set[tuple[int, ...]]) -> MixedSizesError:
     return error
 
 
-def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[np.ndarray, list[int]]:
-    """Decode images in a worker (RGB, then ``geometry``); return the stacked pixels (uint8, or float32 from the
-    float resize) and the indexes of images that failed."""
-    from PIL import Image
+def _decode_chunk(paths: list[str], geometry: Geometry | None = None) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode images in a worker under the decoding contract (:mod:`export_kit.datasets.decode`: RGB, then
+    ``geometry``); return the stacked pixels (uint8, or float32 from the float resize) and (index, reason) of each
+    file refused. Each image's size is checked as it is decoded, so one of another size stops the chunk at once
+    rather than after the rest are held in memory."""
+    from export_kit.datasets.decode import Refused, open_rgb
 
     dtype = geometry.dtype if geometry else np.uint8
     out, bad = [], []
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as img:
-                rgb = img.convert("RGB")
-                out.append(np.asarray(geometry.apply(rgb) if geometry else rgb, dtype=dtype))
-        except Exception:
-            bad.append(i)
-    shapes = {a.shape for a in out}
-    if len(shapes) > 1:
-        raise mixed_sizes(shapes)
+            rgb = open_rgb(path)
+        except Refused as exc:
+            bad.append((i, str(exc)))
+            continue
+        out.append(np.asarray(geometry.apply(rgb) if geometry else rgb, dtype=dtype))
+        if out[-1].shape != out[0].shape:
+            raise mixed_sizes({out[0].shape, out[-1].shape})
     return (np.stack(out) if out else np.empty((0, 0, 0, 3), dtype)), bad
 
 
@@ -200,10 +211,10 @@ def _chunk_size(paths: list[str], geometry: Geometry | None) -> int:
 
 
 def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry | None, folder: Path,
-                  name: str) -> tuple[int, list[str]]:
+                  name: str) -> tuple[int, list[dict]]:
     """Decode one split in parallel chunks, appending each to ``folder/<name>_images.npy`` as it arrives, so no
     split is ever whole in memory (rows of undecodable files are left as zeros at the end, past the count); write
-    its labels beside it. Returns how many images decoded and the paths of those that did not."""
+    its labels beside it. Returns how many images decoded and {path, reason} of those refused."""
     paths = [p for p, _ in entries]
     size = _chunk_size(paths, geometry)
     starts = range(0, len(paths), size)
@@ -212,9 +223,9 @@ def _decode_split(entries: list[tuple[str, int]], bar, task, geometry: Geometry 
     with ProcessPoolExecutor(max_workers=workers) as pool, open(folder / f"{name}_images.npy", "wb") as out:
         results = pool.map(_decode_chunk, [paths[s:s + size] for s in starts], [geometry] * len(starts))
         for start, (arr, bad) in zip(starts, results, strict=True):
-            count, bad_set = min(size, len(paths) - start), set(bad)
+            count, bad_set = min(size, len(paths) - start), {i for i, _ in bad}
             labels += [entries[start + i][1] for i in range(count) if i not in bad_set]
-            skipped += [paths[start + i] for i in bad]
+            skipped += [{"path": paths[start + i], "reason": reason} for i, reason in bad]
             if len(arr):
                 if shape is None:
                     shape, row_bytes = arr.shape[1:], arr[0].nbytes
@@ -253,10 +264,15 @@ def _load_image_folder(root: Path, *, progress: bool, geometry: Geometry | None 
     digest = hashlib.sha256(key.encode())
     for labels in (train.labels, test.labels):
         digest.update(labels.tobytes())
+    skipped = meta["skipped"]
+    if skipped:  # said on every run, from the cache too, not only when the files were decoded
+        first = skipped[0]
+        print(f"skipped {len(skipped)} image(s) outside the decoding contract, e.g. {first['path']}: "
+              f"{first['reason']}")
     provenance = {"dataset": "cifar10" if classes == list(CIFAR10_CLASSES) else "imagefolder",
                   "layout": "imagefolder", "path": str(root.resolve()), "train_images": len(train),
-                  "test_images": len(test), "skipped_corrupt": len(meta["skipped"]), "cache": str(cache),
-                  "sha256": digest.hexdigest()}
+                  "test_images": len(test), "skipped_corrupt": len(skipped), "skipped": skipped[:SKIPPED_LISTED],
+                  "cache": str(cache), "sha256": digest.hexdigest()}
     return Dataset(train, test, classes, provenance)
 
 
@@ -278,8 +294,6 @@ def _write_cache(root: Path, files, cache: Path, progress: bool, geometry: Geome
             for name, entries in files.items():
                 counts[name], bad = _decode_split(entries, bar, task, geometry, work, name)
                 skipped += bad
-        if skipped:
-            print(f"skipped {len(skipped)} image(s) that could not be decoded, e.g. {skipped[0]}")
         (work / "meta.json").write_text(json.dumps({**counts, "skipped": skipped}))
         if cache.exists():
             shutil.rmtree(cache)
