@@ -148,6 +148,7 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
     checkpoint = choice.checkpoint
     if checkpoint is None:
         checkpoint = prepare_out_dir(out) / CHECKPOINT_NAME
+        log(f"build: training the {choice.arch} network into {checkpoint}")
         with stopwatch(timings, "train"):
             metrics = train(data, checkpoint, arch=choice.arch, settings={"epochs": choice.epochs})
         for warning in training_warnings(metrics.get("history", [])):
@@ -167,6 +168,8 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
     parsed = _check_inputs(choice, formats, bool(dataset or data_dir))
     timings: dict[str, float] = {}
     geometry = parsed[0].geometry if parsed and parsed[0] else None
+    if wants_data:  # said at once: decoding and training take minutes, and a log should show they started
+        log(f"build: reading {dataset or 'cifar10'} data" + (f" from {data_dir}" if data_dir else ""))
     with stopwatch(timings, "data"):
         data = load_data(dataset, data_dir, geometry) if wants_data else None
     src = _source(choice, parsed, data, out, timings, log)

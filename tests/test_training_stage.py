@@ -1,6 +1,7 @@
 """The training stage beyond a bare loop: augmentation, resume, the run log, metrics, settings, torchrun."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -226,3 +227,16 @@ def test_residual_cnn_with_batch_norm_passes_verify_in_every_format(tmp_path, sm
         "pytorch", "onnx", "torchscript", "int8-onnx", "int8-torchscript", "int8-static", "fp16", "ort"}
     ops = {n.op_type for n in onnx.load(str(tmp_path / "a" / "model.onnx")).graph.node}
     assert "BatchNormalization" not in ops and "Conv" in ops
+
+
+def test_a_build_whose_output_is_a_log_says_what_it_does_from_the_start(tmp_path):
+    """Output to a file or a pipe draws no progress bar: the stages and each epoch are plain lines instead."""
+    result = runner.invoke(app, ["build", "--dataset", "synthetic", "--epochs", "2", "--formats", "onnx",
+                                 "--no-bench", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "build: reading synthetic data"
+    assert lines[1].startswith("build: training the seed network into ")
+    epochs = [line for line in lines if re.match(r"epoch \d/\d: loss ", line)]
+    assert [e.split(":")[0] for e in epochs] == ["epoch 1/2", "epoch 2/2"] and "test accuracy" in epochs[0]
+    assert lines.index(epochs[0]) < lines.index(next(x for x in lines if x.startswith("exporting")))

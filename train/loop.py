@@ -160,6 +160,7 @@ def _loop(run: Run, dataset: Dataset, out: Path, workers: Workers, *, progress: 
                     evaluated = _evaluate(run, dataset)
                     row["test_accuracy"] = float((evaluated[0].argmax(1) == dataset.test.labels).mean())
                 run.history.append(row)
+                bar.end_epoch(row, cfg.epochs)
                 if workers.is_main:
                     _checkpoint(run, dataset, out)
                     log.write(row)

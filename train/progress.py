@@ -1,5 +1,6 @@
 """A rich progress bar per epoch showing running loss, accuracy, images/s, the time left in the epoch and in the
-whole run (silent when disabled)."""
+whole run (silent when disabled). Where the output is not a terminal (a log file, CI), a bar draws nothing until it
+ends, so each finished epoch is also one plain line."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ class EpochBar:
 
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)
+
+    def end_epoch(self, row: dict, epochs: int) -> None:
+        """One line per epoch where no bar is drawn: a log shows progress from the first epoch on."""
+        if self.bar.disable or self.bar.console.is_terminal:
+            return
+        test = f", test accuracy {row['test_accuracy']:.4f}" if row.get("test_accuracy") is not None else ""
+        print(f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, train accuracy {row['train_accuracy']:.4f}"
+              f"{test}, {row['seconds']:.1f} s", flush=True)
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         self.task = self.bar.add_task("", total=self.images, epoch=f"{epoch}/{epochs}")
