@@ -22,11 +22,13 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
+def atomic_path(final: Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a fresh temporary sibling of ``final``; rename it into place only if the block finishes.
 
     ``final`` must not be a symlink (a planted link would otherwise aim the write elsewhere), and the temporary
-    file is created exclusively, so a link planted under its name is never followed either.
+    file is created exclusively, so a link planted under its name is never followed either. It is created 0600;
+    ``mode`` (a private key's 0600) is set before anything is written, so no moment exposes what follows, else
+    the umask's usual mode is.
     """
     final = Path(final)
     if final.is_symlink():
@@ -36,7 +38,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{final.name}{PARTIAL_MARK}", dir=final.parent)
     os.close(fd)
     tmp = Path(name)
-    tmp.chmod(0o666 & ~_UMASK)
+    tmp.chmod(mode if mode is not None else 0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, final)

@@ -57,7 +57,8 @@ def carry_over(report_dir: Path, rows: Sequence[VerifyResult], artifacts: Sequen
     path = Path(report_dir) / RECORD_NAME
     if not path.is_file():
         return None
-    signer, problem = signer_of(path, Path(report_dir) / RECORD_SIG, trusted_keys(trust_keys), RECORD_NAME)
+    signer, problem = signer_of(path, Path(report_dir) / RECORD_SIG, trusted_keys(trust_keys, report_dir),
+                                RECORD_NAME)
     if problem:
         return problem
     try:

@@ -27,7 +27,12 @@ MAX_SIGNATURE_BYTES = 4096
 
 
 def key_home() -> Path:
-    return Path(os.environ.get("EXPORTKIT_HOME") or Path.home() / ".config" / "exportkit")
+    """Where this machine's key lives: ``$EXPORTKIT_HOME``, which must be absolute (a relative one would move with
+    the working directory, into a copied folder for one), else ``~/.config/exportkit``."""
+    home = os.environ.get("EXPORTKIT_HOME")
+    if home and not Path(home).is_absolute():
+        raise UsageError(f"EXPORTKIT_HOME must be an absolute path, got {home!r}")
+    return Path(home) if home else Path.home() / ".config" / "exportkit"
 
 
 def _local_private_key():
@@ -41,10 +46,10 @@ def _local_private_key():
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    with atomic_path(path, mode=0o600) as tmp:
         tmp.write_bytes(pem)
-        tmp.chmod(0o600)
     with atomic_path(key_home() / PUBLIC_NAME) as tmp:
         tmp.write_text(f"{PUBLIC_PREFIX} {_public_hex(key.public_key())}\n", encoding="ascii")
     return key
@@ -114,15 +119,20 @@ def _signature_problem(folder: Path, trusted: set[str]) -> str | None:
     return signer_of(Path(folder) / MANIFEST_NAME, Path(folder) / SIGNATURE_NAME, trusted, "the folder")[1]
 
 
-def _local_public_hex() -> set[str]:
-    """This machine's public key, if it has signed anything yet (verify never creates a key)."""
-    path = key_home() / PUBLIC_NAME
+def _local_public_hex(folder: Path | None = None) -> set[str]:
+    """This machine's public key, if it has signed anything yet (verify never creates a key); none when the key
+    home lies inside ``folder``: a folder would then vouch for itself with a key it carries."""
+    home = key_home()
+    if folder is not None and home.resolve().is_relative_to(Path(folder).resolve()):
+        return set()
+    path = home / PUBLIC_NAME
     return {read_public_key(path)} if path.is_file() else set()
 
 
-def trusted_keys(trust_keys: Sequence[Path] = ()) -> set[str]:
-    """The public keys (hex) whose signatures count here: this machine's and the ``--trust-key`` files'."""
-    return {*_local_public_hex(), *(read_public_key(p) for p in trust_keys)}
+def trusted_keys(trust_keys: Sequence[Path] = (), folder: Path | None = None) -> set[str]:
+    """The public keys (hex) whose signatures count for ``folder``: this machine's (unless it is kept inside that
+    folder) and the ``--trust-key`` files'."""
+    return {*_local_public_hex(folder), *(read_public_key(p) for p in trust_keys)}
 
 
 def require_trusted_signature(folder: Path, trust_keys: Sequence[Path], action: str) -> None:
@@ -130,7 +140,7 @@ def require_trusted_signature(folder: Path, trust_keys: Sequence[Path], action: 
     a valid signature by a trusted key. Signing an unsigned or altered folder with the local key would make
     everything in it trusted from then on, code included; ``--trust-code`` does not count, since it trusts one
     run, not the folder."""
-    problem = _signature_problem(folder, trusted_keys(trust_keys))
+    problem = _signature_problem(folder, trusted_keys(trust_keys, folder))
     if problem:
         raise UntrustedCodeError(f"{action} signs the manifest again, so it needs a folder signed by a trusted key, "
                                  f"and {problem}; rebuild the folder here, or give its signer with --trust-key")
@@ -139,7 +149,7 @@ def require_trusted_signature(folder: Path, trust_keys: Sequence[Path], action: 
 def folder_trust(folder: Path, manifest: Manifest, *, trust_keys: Sequence[Path] = (), trust_code: bool = False,
                  factories: Sequence[str] = ()) -> Trust:
     """The trust a folder earns: every file its trusted signature pins, or all code with ``trust_code``."""
-    trusted = trusted_keys(trust_keys)
+    trusted = trusted_keys(trust_keys, folder)
     if trust_code:
         return Trust(tuple(factories), all_code=True, why_not="")
     problem = _signature_problem(folder, trusted)

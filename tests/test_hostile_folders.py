@@ -201,6 +201,27 @@ def test_signed_folders_are_trusted_by_key_and_tampering_after_signing_is_seen(b
     _one_line(invoke("verify", "--artifacts", built_copy, "--trust-key", tmp_path / "bad.pub"), 2, "public key")
 
 
+def test_a_folder_never_vouches_for_itself_with_a_key_it_carries(built_copy, tmp_path, monkeypatch):
+    """EXPORTKIT_HOME pointed into a copied folder (by hand or by a script's relative path) would make the
+    folder's own key "this machine's": such a key is not trusted, and a relative home is refused."""
+    import stat
+
+    from export_kit.signing import sign_folder
+
+    monkeypatch.setenv("EXPORTKIT_HOME", str(built_copy / ".keys"))
+    sign_folder(built_copy)  # the attacker's key, shipped inside the folder, signs the folder
+    result = invoke("verify", "--artifacts", built_copy)
+    assert result.exit_code == EXIT_UNTRUSTED and "not trusted here" in result.output, result.output
+    monkeypatch.setenv("EXPORTKIT_HOME", ".keys")
+    _one_line(invoke("verify", "--artifacts", built_copy), 2, "EXPORTKIT_HOME must be an absolute path")
+    home = tmp_path / "fresh"
+    monkeypatch.setenv("EXPORTKIT_HOME", str(home))
+    sign_folder(built_copy)
+    assert stat.S_IMODE((home / "signing_key.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert invoke("verify", "--artifacts", built_copy).exit_code == 0  # signed by this machine's own key: trusted
+
+
 def _zip_bomb(path: Path, declared: int) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive, \
             archive.open("archive/data.pkl", "w", force_zip64=True) as entry:
