@@ -453,3 +453,12 @@ def test_a_manifest_input_shape_that_no_graph_fits_is_seen(built_copy):
     data["inputs"][0]["shape"] = ["batch", 3, 28, 28]  # consistent, and larger than the golden file holds
     _write_manifest(built_copy, data)
     _one_line(invoke("verify", "--artifacts", built_copy), 3, "its manifest shape allows")
+
+
+def test_a_manifest_naming_an_unknown_runtime_is_a_bad_file_exit_3(built_copy):
+    data = _manifest(built_copy)
+    next(a for a in data["artifacts"] if a["name"] == "onnx")["runtime"] = "bogus"
+    _write_manifest(built_copy, data)
+    for command in ("verify", "bench"):
+        _one_line(invoke(command, "--artifacts", built_copy, "--processes", "0") if command == "bench" else
+                  invoke(command, "--artifacts", built_copy), 3, "names runtime 'bogus', which exportkit does not know")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export_kit.errors import UnavailableError, UsageError
+from export_kit.errors import ManifestError, UnavailableError, UsageError
 from export_kit.runners import (  # noqa: F401  (registration)
     aoti_runner,
     executorch_runner,
@@ -31,8 +31,11 @@ __all__ = ["RUNTIMES", "IOSpec", "OpenRequest", "Runner", "Runtime", "Target", "
 
 
 def targets_for(runtime: str, devices: tuple[str, ...] | None = None) -> list[Target]:
+    """Where an artifact of ``runtime`` runs. The name comes from a manifest, so an unknown one is a bad file
+    (exit 3), not a bad command line."""
     if runtime not in RUNTIMES:
-        raise UsageError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+        raise ManifestError(f"the manifest names runtime {runtime!r}, which exportkit does not know (known: "
+                            f"{', '.join(RUNTIMES)}); rebuild the folder")
     return [Target(runtime, d) for d in RUNTIMES[runtime].devices if devices is None or d in devices]
 
 
