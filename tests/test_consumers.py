@@ -2,8 +2,10 @@
 (ORT format, ExecuTorch), each run against a freshly built folder and held to the golden vectors."""
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -419,3 +421,56 @@ def test_the_js_resize_graphs_are_what_their_script_writes(tmp_path):
     assert done.returncode == 0, done.stderr
     for name in ("bilinear", "bicubic", "bilinear-no-antialias", "bicubic-no-antialias"):
         assert (tmp_path / f"{name}.onnx").read_bytes() == (JS / "resize" / f"{name}.onnx").read_bytes(), name
+
+
+def _lying_npy(path: Path, shape: tuple[int, ...], dtype: str) -> None:
+    """A .npy whose header declares ``shape`` over a few bytes of data: what a hostile folder would ship."""
+    header = f"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {shape}, }}".encode("latin1")
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(16))
+
+
+def _hostile_golden_files_are_refused_before_they_are_read(program: list[str], heads: Path, tmp_path: Path) -> None:
+    """Golden files are data: each lie is a one-line refusal (exit 3), before any allocation it would size; thread
+    counts are capped at the machine's cores."""
+    cases = {
+        "one row of a second output": lambda f: np.save(f / "golden_output_0.npy",
+                                                        np.load(f / "golden_output_0.npy")[:1]),
+        "no golden images": lambda f: [np.save(f / name, np.load(f / name)[:0]) for name in
+                                       ("golden_pixels.npy", "golden_logits.npy", "golden_output_0.npy",
+                                        "golden_output_1.npy")],
+        "a shape far beyond the bytes": lambda f: _lying_npy(f / "golden_pixels.npy", (700000, 32, 32, 3), "|u1"),
+    }
+    expected = {"one row of a second output": "number of rows", "no golden images": "no golden images",
+                "a shape far beyond the bytes": "shorter than its shape says"}
+    # each consumer runs under a fresh Python whose only child it is, which then reports the child's peak memory
+    measured = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(done.returncode)")
+    for name, spoil in cases.items():
+        copy = tmp_path / name.replace(" ", "_")
+        shutil.copytree(heads, copy)
+        spoil(copy)
+        done = subprocess.run([sys.executable, "-c", measured, *program, str(copy), "--check"], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 3 and expected[name] in done.stderr, (name, done.stdout + done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, (name, done.stderr)
+        assert int(done.stdout.split()[-1]) < 1_000_000, name  # KiB: never the 2.1 GB a header declared
+    copy = tmp_path / "threads"
+    shutil.copytree(heads, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    art = next(a for a in manifest["artifacts"] if a["runtime"] in ("torchscript", "onnxruntime")
+               and (a["runtime"] == "onnxruntime") == ("classify.mjs" in program[-1]))
+    manifest["runtime_settings"] = {art["name"]: {f"{art['runtime']}/cpu/batch1": {"threads": 3000}}}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([*program, str(copy), "--check"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and f"intra-op threads {os.cpu_count()}" in done.stderr, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_the_cpp_consumer_refuses_hostile_golden_files_before_reading_them(heads_and_audio, classify, tmp_path):
+    _hostile_golden_files_are_refused_before_they_are_read([str(classify)], heads_and_audio[0], tmp_path)
+
+
+def test_the_js_consumer_refuses_hostile_golden_files_before_reading_them(heads_and_audio, tmp_path):
+    _hostile_golden_files_are_refused_before_they_are_read([_node(), str(JS / "classify.mjs")], heads_and_audio[0],
+                                                           tmp_path)

@@ -29,6 +29,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "json.hpp"
@@ -137,7 +138,13 @@ void apply_runtime_settings(const mini_json::Value& manifest, const mini_json::V
   if (!manifest.has("runtime_settings") || !manifest["runtime_settings"].has(art["name"].str())) return;
   const auto& per_row = manifest["runtime_settings"][art["name"].str()];
   if (!per_row.has(key) || !per_row[key].has("threads")) return;
-  const int threads = static_cast<int>(per_row[key]["threads"].num());
+  const double wanted = per_row[key]["threads"].num();
+  if (!(wanted >= 1) || wanted != std::floor(wanted))
+    throw std::runtime_error("manifest runtime_settings threads must be a whole number of at least 1");
+  // a manifest is data: it never starts more threads than this machine has cores (a tuning run elsewhere may
+  // have had more)
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = wanted > cores ? cores : static_cast<int>(wanted);
   at::set_num_threads(threads);
   std::fprintf(stderr, "intra-op threads %d (manifest runtime_settings, %s)\n", threads, key.c_str());
 }
@@ -321,6 +328,11 @@ int check_golden(Model& m, const std::string& folder) {
   npy::Array pixels = npy::load(inside(folder, golden["plain"]["pixels"].str()), 0);
   std::vector<npy::Array> wants = golden_outputs(golden["plain"], folder, m);
   const size_t head = wants.size() == 1 ? 0 : m.classifier;  // the output the first line reports
+  if (wants[head].shape.empty() || wants[head].shape[0] == 0)
+    throw std::runtime_error("the folder has no golden images: there is nothing to check; rebuild it");
+  for (const auto& w : wants)  // every output's rows are the images': a short file would be read past its end
+    if (w.shape.empty() || w.shape[0] != wants[head].shape[0])
+      throw std::runtime_error("golden output files disagree with the golden images in their number of rows");
   const bool ranked = m.has_classifier;  // top-1 agreement means something for class logits only
   if (pixels.shape.size() != 4 || pixels.shape[0] != wants[head].shape[0] ||
       pixels.shape[1] != m.height || pixels.shape[2] != m.width || pixels.shape[3] != m.channels)

@@ -33,9 +33,13 @@ inline std::string field(const std::string& header, const std::string& key) {
 }
 
 // item_size 0: taken from the dtype, which must then be uint8 or float32 (golden pixels may be either).
+// Everything the header declares is checked against the file's size before anything is allocated, so a small
+// file cannot make this program reserve gigabytes.
 inline Array load(const std::string& path, size_t item_size) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw std::runtime_error("cannot open " + path);
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
   char magic[8];
   in.read(magic, 8);
   if (!in || std::string(magic, 6) != "\x93NUMPY") throw std::runtime_error(path + " is not a .npy file");
@@ -43,6 +47,7 @@ inline Array load(const std::string& path, size_t item_size) {
   unsigned char len_bytes[4] = {0, 0, 0, 0};
   in.read(reinterpret_cast<char*>(len_bytes), magic[6] == 1 ? 2 : 4);
   for (int i = 3; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  if (header_len > 65536 || header_len > file_size) throw std::runtime_error(path + " declares a header longer than it is");
   std::string header(header_len, '\0');
   in.read(header.data(), header_len);
   if (!in) throw std::runtime_error(path + " has a truncated header");
@@ -53,7 +58,11 @@ inline Array load(const std::string& path, size_t item_size) {
   for (size_t i = 0; i < dims.size();) {
     size_t j = dims.find(',', i);
     std::string part = dims.substr(i, j == std::string::npos ? std::string::npos : j - i);
-    if (part.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoll(part));
+    if (part.find_first_not_of(' ') != std::string::npos) {
+      const long long d = std::stoll(part);
+      if (d < 0) throw std::runtime_error(path + " declares a negative dimension");
+      a.shape.push_back(d);
+    }
     if (j == std::string::npos) break;
     i = j + 1;
   }
@@ -61,7 +70,15 @@ inline Array load(const std::string& path, size_t item_size) {
     if (a.descr != "|u1" && a.descr != "<f4") throw std::runtime_error(path + " is neither uint8 nor float32");
     item_size = a.descr == "<f4" ? 4 : 1;
   }
-  a.bytes.resize(static_cast<size_t>(a.count()) * item_size);
+  const uint64_t data_at = static_cast<uint64_t>(in.tellg());
+  uint64_t want = item_size;
+  for (int64_t d : a.shape) {
+    if (d != 0 && want > (file_size - data_at) / static_cast<uint64_t>(d))
+      throw std::runtime_error(path + " is shorter than its shape says");
+    want *= static_cast<uint64_t>(d);
+  }
+  if (want > file_size - data_at) throw std::runtime_error(path + " is shorter than its shape says");
+  a.bytes.resize(static_cast<size_t>(want));
   in.read(a.bytes.data(), static_cast<std::streamsize>(a.bytes.size()));
   if (!in) throw std::runtime_error(path + " is shorter than its shape says");
   return a;

@@ -13,6 +13,7 @@
 // computes the manifest's torch.nn.functional.interpolate filter to within 1e-3 of a pixel level. Exit codes:
 // 0 ok, 1 check failed, 2 bad command line, 3 bad input.
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
@@ -239,6 +240,10 @@ async function check(session, manifest, art, folder, geom) {
   // a model built with --classifier none marks no output: top-1 agreement then means nothing anywhere
   const ranked = !manifest.outputs || manifest.outputs.some((o) => o.classifier);
   const n = wants[head].shape[0];
+  if (!n) throw new Error("the folder has no golden images: there is nothing to check; rebuild it");
+  if (Object.values(wants).some((w) => w.shape[0] !== n)) {
+    throw new Error("golden output files disagree with the golden images in their number of rows");
+  }
   if (pixels.shape[0] !== n || pixels.shape[1] !== height || pixels.shape[2] !== width || pixels.shape[3] !== channels) {
     throw new Error("golden vectors do not match the manifest's input");
   }
@@ -284,10 +289,16 @@ function sessionOptions(manifest, art) {
   const key = `${art.runtime}/cpu/batch1`;
   const tuned = manifest.runtime_settings?.[art.name]?.[key] ?? {};
   const options = { executionProviders: ["cpu"] };
-  if (tuned.threads) options.intraOpNumThreads = tuned.threads;
+  if (tuned.threads !== undefined) {
+    if (!(Number.isInteger(tuned.threads) && tuned.threads >= 1)) {
+      throw new Error("manifest runtime_settings threads must be a whole number of at least 1");
+    }
+    // a manifest is data: never more threads than this machine has cores (a tuning run elsewhere may have had more)
+    options.intraOpNumThreads = Math.min(tuned.threads, os.availableParallelism());
+  }
   if (tuned.spinning === false) options.extra = { session: { intra_op: { allow_spinning: "0" } } };
   if (tuned.threads || tuned.spinning === false) {
-    console.error(`intra-op threads ${tuned.threads ?? "default"}, spinning ${tuned.spinning !== false} ` +
+    console.error(`intra-op threads ${options.intraOpNumThreads ?? "default"}, spinning ${tuned.spinning !== false} ` +
                   `(manifest runtime_settings, ${key})`);
   }
   return options;
