@@ -42,17 +42,23 @@ class Bench:
 def plan(benches: list[Bench], batches: list[int], devices: tuple[str, ...] | None,
          tune: bool = False) -> tuple[list[list[BenchResult]], list[tuple[BenchResult, RowSpec]]]:
     """Rows per folder, and the specs workers time with the row each fills: one per row, or with ``tune`` one per
-    candidate setting. Targets not present on this machine are skipped here and cost no worker time."""
+    candidate setting. Targets not present on this machine are skipped here and cost no worker time; a file that
+    no longer matches its manifest entry fails its rows untimed, as verify fails it: a latency measured on other
+    bytes than the ones listed would be reported under the wrong name."""
     per_folder: list[list[BenchResult]] = []
     timed = []
     for index, bench in enumerate(benches):
         rows = []
         for artifact in bench.folder.manifest.artifacts:
+            damaged = bench.folder.integrity_problem(artifact)
             for target in targets_for(artifact.runtime, devices):
                 for batch in batches:
                     row = BenchResult(artifact.name, artifact.format, target.runtime, target.device, batch,
                                       file_bytes=artifact.total_bytes)
                     rows.append(row)
+                    if damaged:
+                        row.status, row.reason = Status.FAILED, f"integrity: {damaged}"
+                        continue
                     if why := unavailable_reason(target):
                         row.status, row.reason = Status.SKIPPED, why
                         continue

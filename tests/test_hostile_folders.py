@@ -462,3 +462,15 @@ def test_a_manifest_naming_an_unknown_runtime_is_a_bad_file_exit_3(built_copy):
     for command in ("verify", "bench"):
         _one_line(invoke(command, "--artifacts", built_copy, "--processes", "0") if command == "bench" else
                   invoke(command, "--artifacts", built_copy), 3, "names runtime 'bogus', which exportkit does not know")
+
+
+def test_bench_times_only_files_that_match_the_manifest(built_copy):
+    """The int8 TorchScript file copied over the fp32 one: verify fails integrity, and bench must not report the
+    int8 file's latency as torchscript's."""
+    (built_copy / "model.torchscript.pt").write_bytes((built_copy / "model.int8.torchscript.pt").read_bytes())
+    result = invoke("bench", "--artifacts", built_copy, "--batch", "1", "--processes", "0", "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    rows = {r["artifact"]: r for r in json.loads((built_copy / "report.json").read_text())["bench"]}
+    assert rows["torchscript"]["status"] == "failed" and rows["torchscript"]["p50_ms"] is None
+    assert "integrity: model.torchscript.pt" in rows["torchscript"]["reason"]
+    assert rows["onnx"]["status"] == "passed"
