@@ -35,12 +35,9 @@ def save_baseline(path: Path, rows: list[BenchResult], environment: dict) -> Non
 
 
 def load_baseline(path: Path) -> tuple[dict, list[BenchResult]]:
-    try:
-        data = read_json(Path(path), UsageError)
-    except FileNotFoundError:
-        raise UsageError(f"--baseline {path} does not exist; write one with --save-baseline") from None
-    except OSError as exc:
-        raise UsageError(f"--baseline {path} cannot be read: {exc.strerror}") from None
+    if not Path(path).exists():
+        raise UsageError(f"--baseline {path} does not exist; write one with --save-baseline")
+    data = read_json(Path(path), UsageError)  # a FIFO, a device or an oversized file: one line, exit 2
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
         raise UsageError(f"--baseline {path} is not an exportkit bench baseline")
     rows, environment = data.get("rows", []), data.get("environment", {})

@@ -7,6 +7,8 @@ reads only headers or sizes and raises the caller's one-line error class.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,29 @@ MAX_BATCH = 4096
 #: Elements of one input sample (3x4096x4096 is 50 M); anything larger is a typo or an attack.
 MAX_SAMPLE_ELEMENTS = 64 << 20
 MAX_DIM = 1 << 16
+#: A public key, a signature, a tolerances file: a few hundred bytes each.
+SMALL_FILE_BYTES = 1 << 20
+
+
+def read_regular(path: Path, limit: int, error: type[ExportKitError], what: str = "") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or ``error`` in one line. Opened without blocking
+    and checked on the open descriptor, so a FIFO (which would wait forever for a writer), a device (/dev/zero
+    never ends) or a socket is refused before a byte is read, and no swap between check and read can change it."""
+    name = f"{what} {path}".strip()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise error(f"{name} cannot be read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{name} is not a regular file (a FIFO, device or socket is never read)")
+        if info.st_size > limit:
+            raise error(f"{name} is {info.st_size:,} bytes, more than the {limit:,} such a file may have")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{name} grew past {limit:,} bytes while being read")
+    return data
 
 
 def check_zip(path: Path, error: type[ExportKitError] = ManifestError) -> None:
@@ -57,14 +82,10 @@ def check_zip_entries(path: Path, limits: dict[str, int], error: type[ExportKitE
 
 def read_json(path: Path, error: type[ExportKitError] = ManifestError) -> Any:
     """Parse a JSON file of bounded size and nesting; every way it can be wrong is one ``error``."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > JSON_MAX_BYTES:
-        raise error(f"{path} is {size:,} bytes, more than the {JSON_MAX_BYTES:,} a JSON file here may have")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{path} is not valid JSON ({exc}); rebuild the folder") from None
+        return json.loads(read_regular(Path(path), JSON_MAX_BYTES, error).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: JSON errors, and integers of 4,300+ digits
+        raise error(f"{path} is not valid JSON ({str(exc)[:200]}); rebuild the folder") from None
     except RecursionError:
         raise error(f"{path} nests too deeply to be a manifest or report") from None
 

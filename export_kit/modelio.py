@@ -25,6 +25,9 @@ from export_kit.preprocessing import Preprocessing
 #: Input dtypes exportkit can generate, feed and export.
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 INTEGER = ("int64", "int32")
+#: The domains each dtype can hold (integers: the half-open range numpy draws from; floats: finite values).
+DOMAIN_LIMITS = {"int64": (-(2.0 ** 63), 2.0 ** 63 - 1024), "int32": (-(2.0 ** 31), 2.0 ** 31 - 1),
+                 "float32": (-3.4e38, 3.4e38), "float16": (-65504.0, 65504.0), "bool": (0.0, 2.0)}
 #: Drawn from when an input names no domain: floats in [-1, 1); bool is always {False, True}.
 DEFAULT_FLOAT_DOMAIN = (-1.0, 1.0)
 
@@ -82,6 +85,11 @@ class InputSpec:
         if self.dtype in INTEGER and (self.low != int(self.low) or self.high != int(self.high)):
             raise error(f"input {self.name!r} is {self.dtype}, so its domain needs whole numbers, got "
                         f"{self.low:g}..{self.high:g}")
+        # the values must be representable in the dtype, or drawing them fails (or wraps) in numpy
+        low, high = DOMAIN_LIMITS.get(self.dtype, (-math.inf, math.inf))
+        if not low <= self.low < self.high <= high:
+            raise error(f"input {self.name!r} domain {self.low:g}..{self.high:g} does not fit {self.dtype} "
+                        f"({low:g}..{high:g})")
 
     def generate(self, count: int, rng: np.random.Generator, sizes: Mapping[str, int] | None = None) -> np.ndarray:
         """``count`` samples drawn from the domain, in the input's dtype, with named axes at ``sizes``."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from export_kit.errors import UntrustedCodeError, UsageError
 from export_kit.fileio import atomic_path, write_json
-from export_kit.limits import JSON_MAX_BYTES
+from export_kit.limits import JSON_MAX_BYTES, read_regular
 from export_kit.manifest import MANIFEST_NAME, Manifest
 from export_kit.trust import Trust
 
@@ -76,9 +76,9 @@ def sign_folder(folder: Path) -> None:
 def read_public_key(path: Path) -> str:
     """A ``--trust-key`` file: the one line ``exportkit-ed25519 <hex>`` that a build machine's key_home holds."""
     try:
-        words = Path(path).read_text(encoding="ascii").split()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--trust-key {path} cannot be read: {exc}") from None
+        words = read_regular(Path(path), MAX_SIGNATURE_BYTES, UsageError, "--trust-key").decode("ascii").split()
+    except UnicodeDecodeError:
+        raise UsageError(f"--trust-key {path} is not an exportkit public key (not ASCII)") from None
     if len(words) != 2 or words[0] != PUBLIC_PREFIX or len(words[1]) != 64:
         raise UsageError(f"--trust-key {path} is not an exportkit public key (one line: {PUBLIC_PREFIX} <64 hex>)")
     try:
@@ -94,21 +94,23 @@ def signer_of(path: Path, signature: Path, trusted: set[str], what: str) -> tupl
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    if signature.is_symlink() or not signature.is_file():
+    if signature.is_symlink() or not signature.exists():
         return None, f"{what} is not signed"
-    if signature.stat().st_size > MAX_SIGNATURE_BYTES:
-        return None, f"{signature.name} is too large to be a signature"
     try:
-        sig = json.loads(signature.read_text(encoding="ascii"))
+        sig = json.loads(read_regular(signature, MAX_SIGNATURE_BYTES, UsageError).decode("ascii"))
         public, signed = bytes.fromhex(sig["public_key"]), bytes.fromhex(sig["signature"])
+    except UsageError as exc:
+        return None, str(exc)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None, f"{signature.name} is malformed"
     if public.hex() not in trusted:
         return None, f"{what} is signed by a key that is not trusted here"
-    if path.is_symlink() or not path.is_file() or path.stat().st_size > JSON_MAX_BYTES:
-        return None, f"{path.name} is not a regular file of at most {JSON_MAX_BYTES:,} bytes"
+    if path.is_symlink():
+        return None, f"{path.name} is a symbolic link"
     try:
-        Ed25519PublicKey.from_public_bytes(public).verify(signed, path.read_bytes())
+        Ed25519PublicKey.from_public_bytes(public).verify(signed, read_regular(path, JSON_MAX_BYTES, UsageError))
+    except UsageError as exc:
+        return None, str(exc)
     except (InvalidSignature, ValueError):
         return None, f"the signature does not match {path.name}: it changed after signing"
     return public.hex(), None

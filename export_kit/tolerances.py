@@ -22,6 +22,7 @@ from typing import Any
 
 from export_kit.compare import DEFAULT_TOLERANCES, Tolerance, default_tolerance
 from export_kit.errors import UsageError
+from export_kit.limits import SMALL_FILE_BYTES, read_regular
 from export_kit.manifest import Artifact, Manifest
 from export_kit.modelio import ModelIO
 
@@ -33,13 +34,11 @@ Overrides = dict[str, dict[str, Any]]
 
 
 def load_tolerances(path: Path) -> Overrides:
+    if not Path(path).exists():
+        raise UsageError(f"--tolerances {path} does not exist")
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"--tolerances {path} does not exist") from None
-    except OSError as exc:
-        raise UsageError(f"--tolerances {path} cannot be read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(read_regular(Path(path), SMALL_FILE_BYTES, UsageError, "--tolerances").decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:  # TOML errors, and integers past Python's 4,300 digits
         raise UsageError(f"--tolerances {path} is not valid TOML: {exc}") from None
     out: Overrides = {}
     for section, values in data.items():
@@ -62,14 +61,25 @@ def _bounds(section: str, values: dict) -> dict[str, float]:
     if unknown:
         raise UsageError(f"--tolerances: [{section}] has unknown key(s) {sorted(unknown)}; "
                          f"known: {', '.join(sorted(FIELDS))} (and {OUTPUTS} sub-tables)")
-    bad = [k for k, v in values.items() if not isinstance(v, (int, float)) or isinstance(v, bool)
-           or not math.isfinite(v) or v < 0]
+    numbers = {k: _number(v) for k, v in values.items()}
+    bad = [k for k, v in numbers.items() if v is None]
     if bad:
         raise UsageError(f"--tolerances: [{section}] {bad[0]} must be a finite non-negative number")
-    above = [k for k in FRACTIONS if values.get(k, 0) > 1]
+    above = [k for k in FRACTIONS if numbers.get(k, 0) > 1]
     if above:
         raise UsageError(f"--tolerances: [{section}] {above[0]} is a fraction: 0 to 1")
-    return {k: float(v) for k, v in values.items()}
+    return numbers
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a finite non-negative float, or None (an integer of 400 digits overflows a float: None)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def check_tolerance_names(overrides: Overrides | None, manifest: Manifest) -> None:

@@ -474,3 +474,57 @@ def test_bench_times_only_files_that_match_the_manifest(built_copy):
     assert rows["torchscript"]["status"] == "failed" and rows["torchscript"]["p50_ms"] is None
     assert "integrity: model.torchscript.pt" in rows["torchscript"]["reason"]
     assert rows["onnx"]["status"] == "passed"
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def test_fifos_devices_and_huge_numbers_are_one_line_refusals_never_hangs(built_copy, tmp_path):
+    """Each would hang (a FIFO waits for a writer), exhaust memory (/dev/zero never ends) or raise a traceback (an
+    integer past Python's 4,300-digit conversion limit); run as real processes with a timeout, so a hang fails."""
+    (tmp_path / "huge.toml").write_text("[fp32]\nmax_abs = " + "9" * 400 + "\n")
+    (tmp_path / "huger.toml").write_text("[fp32]\nmax_abs = " + "9" * 5000 + "\n")
+    cases = [
+        (["verify", "--artifacts", built_copy, "--trust-key", "/dev/zero"], 2, "not a regular file"),
+        (["verify", "--artifacts", built_copy, "--trust-key", _fifo(tmp_path / "key.pub")], 2, "not a regular file"),
+        (["verify", "--artifacts", built_copy, "--tolerances", _fifo(tmp_path / "tol.toml")], 2,
+         "not a regular file"),
+        (["verify", "--artifacts", built_copy, "--tolerances", tmp_path / "huge.toml"], 2,
+         "must be a finite non-negative number"),
+        (["verify", "--artifacts", built_copy, "--tolerances", tmp_path / "huger.toml"], 2, "not valid TOML"),
+    ]
+    for args, code, fragment in cases:
+        done = subprocess.run([sys.executable, "-m", "export_kit", *map(str, args)], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == code and fragment in done.stderr, (args, done.stdout[-300:], done.stderr)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    (built_copy / "report.json").unlink()
+    _fifo(built_copy / "report.json")  # read back after every check ran: now refused, and replaced by the new one
+    done = subprocess.run([sys.executable, "-m", "export_kit", "verify", "--artifacts", str(built_copy)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert json.loads((built_copy / "report.json").read_text())["verify"]
+    data = _manifest(built_copy)
+    data["artifacts"][1]["opset"] = int("7" * 4000)
+    (built_copy / "manifest.json").write_text(json.dumps(data).replace("7" * 4000, "7" * 5000))
+    done = subprocess.run([sys.executable, "-m", "export_kit", "verify", "--artifacts", str(built_copy)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "not valid JSON" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_entries_named_like_images_that_are_not_files_are_left_out_never_read(tmp_path):
+    from conftest import write_image_folder
+
+    data = tmp_path / "data"
+    write_image_folder(data, ["a", "b"], per_class=2, size=8)
+    (data / "test" / "a" / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (data / "test" / "a" / "loop.jpg").symlink_to(data / "test" / "a" / "loop.jpg")
+    _fifo(data / "test" / "b" / "fifo.jpg")
+    done = subprocess.run([sys.executable, "-c", "from export_kit.datasets import load_dataset; import sys; "
+                           f"d = load_dataset('cifar10', {str(data)!r}, progress=False); print(len(d.test))"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "left out 3 entries named like images that are not regular files" in done.stdout
+    assert done.stdout.split()[-1] == "4"
