@@ -34,6 +34,7 @@ from export_kit.cli_support import (
     parse_counts,
 )
 from export_kit.cli_train import train as train_command
+from export_kit.limits import MAX_GOLDEN
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -105,7 +106,7 @@ def build(
     batch: Annotated[str, typer.Option(help="bench batch sizes")] = "1,32",
     bench: Annotated[bool, typer.Option(help="benchmark after verifying")] = True,
     bench_processes: BenchProcesses = 7,
-    golden: Annotated[int, typer.Option(min=8, help="golden test images stored for parity")] = 250,
+    golden: Annotated[int, typer.Option(min=8, max=MAX_GOLDEN, help="golden test images stored for parity")] = 250,
     int8_keep_float: Annotated[str | None, typer.Option(help="also write int8-static-keepN for each N given (e.g. "
                                                              "1,2,3): static int8 with the N layers that add "
                                                              "the most error left in float")] = None,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from export_kit.errors import ManifestError, UnavailableError, UntrustedCodeError
 from export_kit.fileio import sha256_file
-from export_kit.golden import GOLDEN_NAME, MAX_GOLDEN, Golden
+from export_kit.golden import GOLDEN_NAME, Golden
+from export_kit.limits import MAX_GOLDEN
 from export_kit.manifest import Artifact, Manifest, load_manifest, resolve_inside
 from export_kit.runners import RUNTIMES, IOSpec, Runner, Target, TensorSpec, open_runner
 from export_kit.trust import Trust

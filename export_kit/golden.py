@@ -19,11 +19,10 @@ import numpy as np
 from export_kit.axes import GROW
 from export_kit.errors import ManifestError
 from export_kit.fileio import atomic_path
-from export_kit.limits import check_zip_entries
+from export_kit.limits import check_zip, check_zip_entries
 from export_kit.modelio import ModelIO
 
 GOLDEN_NAME = "golden.npz"
-MAX_GOLDEN = 100_000
 MAX_TEST_IMAGES = 2_000_000
 NPY_HEADER_SLACK = 4096
 #: The same pixels and logits as plain ``.npy`` files, for apps in other languages: a 10-line header parser reads
@@ -99,6 +98,7 @@ class Golden:
     def load(cls, path: Path, count: int, io: ModelIO, image_shape: tuple[int, ...] | None) -> Golden:
         """Read the vectors the manifest declares: entry sizes are checked before anything is inflated, and
         the arrays' shapes after. ``image_shape`` is (H, W, C) for a model fed images, else None."""
+        check_zip(path)  # the bytes the file really holds, whatever the manifest declares (np.savez stores)
         check_zip_entries(path, entry_limits(count, io, image_shape))
         try:
             with np.load(path, allow_pickle=False) as npz:

@@ -23,6 +23,9 @@ MAX_BATCH = 4096
 #: Elements of one input sample (3x4096x4096 is 50 M); anything larger is a typo or an attack.
 MAX_SAMPLE_ELEMENTS = 64 << 20
 MAX_DIM = 1 << 16
+#: Golden samples a folder may declare: build stores 250 by default; verify runs every one on every target, so a
+#: forged count of 100,000 would be hours of work.
+MAX_GOLDEN = 10_000
 #: A public key, a signature, a tolerances file: a few hundred bytes each.
 SMALL_FILE_BYTES = 1 << 20
 

@@ -528,3 +528,27 @@ def test_entries_named_like_images_that_are_not_files_are_left_out_never_read(tm
     assert done.returncode == 0, done.stderr
     assert "left out 3 entries named like images that are not regular files" in done.stdout
     assert done.stdout.split()[-1] == "4"
+
+
+def test_a_golden_file_sized_by_its_own_manifest_is_refused_in_seconds(built_copy):
+    """The manifest cannot vouch for the golden file's size: a count past the cap is refused, and a compressed
+    file of zero rows whose count the manifest raised to match is refused by the bytes it really holds."""
+    import time
+
+    golden = built_copy / "golden.npz"
+    with np.load(golden) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    data = _manifest(built_copy)
+    data["golden"]["count"] = 100_000
+    _write_manifest(built_copy, data)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "golden count must be 1 to 10000")
+    count = 10_000  # the cap: 150 MB of rows declared in a file of under 2 MB
+    rows = {k: np.zeros((count, *v.shape[1:]), v.dtype) for k, v in arrays.items()
+            if k in ("images", "labels", "input_0", "output_0")}
+    np.savez_compressed(golden, **{**arrays, **rows})
+    assert golden.stat().st_size < 2 << 20
+    data.update(golden={**data["golden"], "count": count, "sha256": sha256_file(golden)})
+    _write_manifest(built_copy, data)
+    started = time.monotonic()
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "refused unread")
+    assert time.monotonic() - started < 60
