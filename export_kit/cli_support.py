@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from export_kit import errors
+from export_kit.escape import terminal
 
 #: Set by the root ``--debug`` option: user errors then keep their traceback.
 STATE = {"debug": False}
@@ -46,7 +47,7 @@ HIGHLIGHTS = {"FAIL": "bold red", "export failed": "red", "pass": "green", "skip
 def log(message: str) -> None:
     from rich.text import Text
 
-    text = Text(message)
+    text = Text(terminal(message))  # names and reasons come from files: never act on their control characters
     for word, style in HIGHLIGHTS.items():
         text.highlight_words([word], style)
     console().print(text)
@@ -63,7 +64,7 @@ def handled(func):
         except errors.ExportKitError as exc:
             if STATE["debug"]:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo("error: " + terminal(exc).replace("\n", " "), err=True)  # one line, whatever it quotes
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted; the folder has no manifest.json, so it does not count as built", err=True)
@@ -110,9 +111,9 @@ def finish(report, sections: tuple[str, ...], report_dir: Path | None = None) ->
     want of trust, else 0."""
     failures, untrusted = report.failures(sections), report.untrusted(sections)
     for line in failures:
-        typer.echo(f"FAILED {line}", err=True)
+        typer.echo(terminal(f"FAILED {line}"), err=True)
     for line in untrusted:
-        typer.echo(f"NOT RUN {line}: untrusted code (--trust-key KEY.pub or --trust-code)", err=True)
+        typer.echo(terminal(f"NOT RUN {line}: untrusted code (--trust-key KEY.pub or --trust-code)"), err=True)
     from export_kit.verdict import overall, verdict_lines
 
     log(f"verdict: {overall(report)}")

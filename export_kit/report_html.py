@@ -12,6 +12,12 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-c
          "img{max-width:100%}")
 
 
+#: Nothing the page names may load from anywhere: its pictures are data URIs and its style is inline, so even a
+#: link or image that got past the escaping of report.md fetches nothing when the report is opened.
+CSP = ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+       "style-src 'unsafe-inline'\">")
+
+
 def _embed_images(tokens, folder: Path) -> None:
     """Point every image at its bytes: only plain files directly in ``folder`` (the plots), never a link."""
     for token in tokens:
@@ -31,5 +37,5 @@ def render_html(markdown: str, folder: Path) -> str:
     tokens = md.parse(markdown)
     _embed_images(tokens, Path(folder))
     body = md.renderer.render(tokens, md.options, {})
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>exportkit report</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'>{CSP}<title>exportkit report</title>"
             f"<style>{STYLE}</style></head><body>\n{body}</body></html>\n")

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from export_kit.checks import STAGES, stage_of
+from export_kit.escape import markdown as md
 from export_kit.explain.core import Explanation
 from export_kit.explain.render import markdown as explain_section
 from export_kit.measured import carried_note
@@ -28,8 +29,8 @@ def _fmt(value, spec: str = ".3g") -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(md(h) for h in header) + " |", "|" + "---|" * len(header)]  # class names too
+    lines += ["| " + " | ".join(md(cell) for cell in row) + " |" for row in rows]  # every cell is data
     return "\n".join(lines)
 
 
@@ -139,18 +140,19 @@ def _failure_details(report: Report) -> list[str]:
     for fail in report.export_failures:
         if fail.get("details"):
             text = re.sub(r"~{4,}", "~~~", str(fail["details"]))
-            parts += [f"### Export of {fail['format']}, in full", "", "~~~~text", text, "~~~~", ""]
+            parts += [f"### Export of {md(fail['format'])}, in full", "", "~~~~text", text, "~~~~", ""]
     return parts
 
 
 def render(report: Report) -> str:
-    parts = [f"# exportkit report: {report.folder}", "", "## Verdict", "",
-             f"Overall: **{overall(report)}** ({report.created})", "", *[f"- {line}" for line in verdict_lines(report)],
+    parts = [f"# exportkit report: {md(report.folder)}", "", "## Verdict", "",
+             f"Overall: **{overall(report)}** ({md(report.created)})", "",
+             *[f"- {md(line)}" for line in verdict_lines(report)],
              ""]
     if report.artifacts:
         parts += ["### At a glance (CPU)", "", _table(*glance(report)), ""]
     if report.model:
-        parts += [f"Model: `{report.model.get('factory', '?')}`, reference test accuracy "
+        parts += [f"Model: {md(report.model.get('factory', '?'))}, reference test accuracy "
                   f"{_fmt(_reference_accuracy(report), '.4f')}", ""]
     parts += ["## Status per artifact", "",
               _table(["artifact", "export", *STAGES, "bench", "why"], status_rows(report)), ""]
@@ -179,7 +181,7 @@ def render(report: Report) -> str:
         parts += [f"![{name.removesuffix('.png')}]({name})" for name in latency]
         parts += [""] if latency else []
     if report.notes:
-        parts += ["## int8 slower than fp32 here", "", *[f"- {line}" for line in report.notes], ""]
+        parts += ["## int8 slower than fp32 here", "", *[f"- {md(line)}" for line in report.notes], ""]
     if report.gate:
         parts += ["## Latency gate against the baseline", "",
                   "Each sample is one worker process; the interval is a bootstrap 95% interval of new/baseline. "
@@ -198,10 +200,10 @@ def render(report: Report) -> str:
                           for r in report.recommendation]), ""]
     failures = report.failures()
     if failures:
-        parts += ["## Failures", "", *[f"- {line}" for line in failures], "", *_failure_details(report)]
+        parts += ["## Failures", "", *[f"- {md(line)}" for line in failures], "", *_failure_details(report)]
     if report.timings:
         parts += ["## Stage timings (s)", "", _table(list(report.timings), [[f"{v:.1f}" for v in
                                                                               report.timings.values()]]), ""]
     if report.environment:
-        parts += ["## Environment", "", *[f"- {k}: {v}" for k, v in report.environment.items()], ""]
+        parts += ["## Environment", "", *[f"- {md(k)}: {md(v)}" for k, v in report.environment.items()], ""]
     return "\n".join(parts)

@@ -7,6 +7,8 @@ import math
 import re
 from pathlib import Path
 
+from export_kit.escape import code, markdown_with_code
+from export_kit.escape import markdown as md
 from export_kit.explain.core import Explanation
 from export_kit.explain.layers import LayerDiff, costliest
 
@@ -27,14 +29,14 @@ def headline(e: Explanation) -> str:
     against = f"against {e.reference}, {e.samples} golden samples, floor {e.min_snr_db:g} dB SNR"
     if e.first is None:
         most = costliest(e.rows(), 1)
-        added = f"; most error added by `{most[0].tensor}` ({most[0].op}, {most[0].added:+.3g} relative RMS)" \
+        added = f"; most error added by {code(most[0].tensor)} ({most[0].op}, {most[0].added:+.3g} relative RMS)" \
             if most else ""
         return f"{e.artifact}: every one of {len(e.layers)} layers within the {e.precision} floor ({against}){added}"
     first = LayerDiff.from_dict(e.first)
-    where = f"module `{first.module}`" if first.module else "no module recorded"
+    where = f"module {code(first.module)}" if first.module else "no module recorded"
     where += f", weights {', '.join(first.weights)}" if first.weights else ""
     why = f"{first.nonfinite} non-finite values" if first.nonfinite else f"SNR {snr_text(first)} dB"
-    return (f"{e.artifact}: first diverging layer `{first.tensor}` ({first.op}, {where}): {why}, max abs err "
+    return (f"{e.artifact}: first diverging layer {code(first.tensor)} ({first.op}, {where}): {why}, max abs err "
             f"{first.max_abs:.3g} ({against})")
 
 
@@ -59,11 +61,11 @@ def markdown(explanations: list[Explanation]) -> list[str]:
              "10 log10(signal / error power); a layer is over when it falls below its precision's floor or holds "
              "new NaN/inf. 'error added' is the layer's relative RMS error minus the largest it was fed.", ""]
     for e in explanations:
-        parts += [f"### {e.artifact}", "", headline(e), ""]
+        parts += [f"### {md(e.artifact)}", "", markdown_with_code(headline(e)), ""]
         if e.layers:
             body = table_rows(e, SHOWN)
             parts += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER),
-                      *["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body], ""]
+                      *["| " + " | ".join(md(c) for c in row) + " |" for row in body], ""]
             if len(e.layers) > SHOWN:
                 parts += [f"{len(e.layers) - SHOWN} more layers in report.json.", ""]
             if e.tapped_drift:
