@@ -317,3 +317,24 @@ def test_the_js_consumer_decodes_photos_under_the_manifests_contract(small_photo
 
     _consumer_obeys_the_contract([_node(), str(JS / "classify.mjs")], small_photos, "onnx",
                                  ("rotated.jpg", "alpha.png"), tmp_path)
+
+
+def test_an_image_declaring_more_pixels_than_the_cap_is_refused_before_it_is_decoded(tmp_path):
+    """A PNG of a few hundred bytes whose header says 13000 x 13000: refused from its header, never inflated."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from export_kit.datasets.decode import MAX_PIXELS, Refused, open_rgb
+
+    small = tmp_path / "small.png"
+    Image.new("L", (8, 8)).save(small)
+    data = bytearray(small.read_bytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", 13000, 13000)
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    (tmp_path / "huge.png").write_bytes(bytes(data))
+    assert 13000 * 13000 > MAX_PIXELS and (tmp_path / "huge.png").stat().st_size < 1000
+    with pytest.raises(Refused, match="more than 150,000,000 pixels"):
+        open_rgb(tmp_path / "huge.png")
