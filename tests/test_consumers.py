@@ -236,8 +236,13 @@ def test_an_aoti_package_whose_library_was_replaced_is_not_loaded_unless_trusted
     done = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert done.returncode == 5 and "NOT RUN aoti on aoti/cpu" in done.stderr, done.stderr
     assert marker not in done.stdout + done.stderr
-    done = subprocess.run([*run, "--trust-code"], capture_output=True, text=True, timeout=300)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run([*run, "--trust-code"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(scratch)})
     assert marker in done.stderr
+    # the package was extracted into a private directory and removed, although its load failed
+    assert not [p.name for p in scratch.iterdir() if p.name.startswith(("aotinductor_", "exportkit-aoti-"))]
 
 
 def _applies_tuned_threads(program: list[str], folder: Path, tmp_path: Path, artifact: str, runtime: str) -> None:

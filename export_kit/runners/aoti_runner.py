@@ -8,6 +8,10 @@ for the CPU, so the CUDA target is refused with the reason.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +42,28 @@ def _unavailable(device: str) -> str | None:
 
 
 def load_package(path: str) -> CompiledModel:
+    """Load a package whose bytes the folder's trust already covers (the runtime runs code, so the folder checks
+    that first). torch extracts its shared library under ``$TMPDIR`` and leaves it there when a load fails; the
+    extraction goes into a private directory (0700) instead, removed on every path once the library is open."""
     import torch
 
     check_zip(Path(path))
-    return CompiledModel(torch._inductor.aoti_load_package(path))
+    with tempfile.TemporaryDirectory(prefix="exportkit-aoti-") as private, _tmpdir(private):
+        return CompiledModel(torch._inductor.aoti_load_package(path))
+
+
+@contextlib.contextmanager
+def _tmpdir(path: str) -> Iterator[None]:
+    """``$TMPDIR`` set to ``path`` for the block (where libtorch's loader extracts), restored after it."""
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = path
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
 
 
 def _open(request: OpenRequest) -> Runner:
