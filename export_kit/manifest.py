@@ -127,6 +127,8 @@ class Manifest:
         example = self.input.get("example_shape", self.input["shape"])  # named axes at their traced size
         check_sample_shape(tuple(example[1:]), "manifest input shape", ManifestError)
         io = self.model_io
+        for spec in io.outputs:  # golden files are sized from these shapes: they are bounded like inputs
+            check_sample_shape(spec.shape, f"manifest output {spec.name!r} shape", ManifestError)
         if self.preprocessing is not None and len(io.inputs[0].shape) != 3:
             raise ManifestError("manifest has image preprocessing but its first input is not CxHxW")
         first, chosen = io.inputs[0], io.outputs[io.headline]

@@ -552,3 +552,10 @@ def test_a_golden_file_sized_by_its_own_manifest_is_refused_in_seconds(built_cop
     started = time.monotonic()
     _one_line(invoke("verify", "--artifacts", built_copy), 3, "refused unread")
     assert time.monotonic() - started < 60
+
+
+def test_output_shapes_in_a_manifest_are_bounded_like_input_shapes(built_copy):
+    data = _manifest(built_copy)
+    data["outputs"][0]["shape"] = ["batch", 1 << 20, 1 << 20]
+    _write_manifest(built_copy, data)
+    _one_line(invoke("verify", "--artifacts", built_copy), 3, "manifest output 'logits' shape dimension 1048576")
