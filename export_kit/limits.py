@@ -39,10 +39,12 @@ def read_regular(path: Path, limit: int, error: type[ExportKitError], what: str 
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise error(f"{name} cannot be read: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise error(f"{name} cannot be read: it is not a regular file (a directory, FIFO, device or socket is "
+                    "never read)")
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise error(f"{name} is not a regular file (a FIFO, device or socket is never read)")
         if info.st_size > limit:
             raise error(f"{name} is {info.st_size:,} bytes, more than the {limit:,} such a file may have")
         data = fh.read(limit + 1)
