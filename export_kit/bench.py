@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from export_kit.folder import ArtifactsFolder
+from export_kit.ranking import paired_ratio
 from export_kit.results import BenchResult, Status
 from export_kit.runners import RUNTIMES, targets_for, unavailable_reason
 from export_kit.runners.base import accelerator_of
 from export_kit.sampling import FolderSpec, RowSpec, Sample, SamplingConfig, sample_rows
-from export_kit.stats import bootstrap_median_ci, ratio_ci
+from export_kit.stats import bootstrap_median_ci
 from export_kit.tuning import choose, recorded_options
 
 #: A row whose worker-process medians spread by more than this (relative to their median) is flagged noisy.
@@ -126,6 +127,5 @@ def _add_speedups(rows: list[BenchResult]) -> None:
         base = eager.get((accelerator_of(r.device), r.batch))
         if r.p50_ms and base:
             r.speedup_vs_eager = base.p50_ms / r.p50_ms
-            if len(base.process_p50_ms) == len(r.process_p50_ms) >= 2:
-                _, low, high = ratio_ci(base.process_p50_ms, r.process_p50_ms, paired=True)
-                r.speedup_ci95 = [low, high]
+            if ratio := paired_ratio(base, r):
+                r.speedup_ci95 = [ratio[1], ratio[2]]

@@ -35,11 +35,15 @@ def test_digest(test) -> str:
     return digest.hexdigest()
 
 
+def _digests(artifacts: Sequence[dict]) -> dict[str, str | None]:
+    return {a["name"]: a.get("sha256") for a in artifacts}
+
+
 def write_record(report_dir: Path, rows: Sequence[VerifyResult], artifacts: Sequence[dict], test) -> None:
     """Record and sign the accuracy figures of ``rows`` measured just now on ``test``."""
     from export_kit.signing import sign_file
 
-    digest = {a["name"]: a.get("sha256") for a in artifacts}
+    digest = _digests(artifacts)
     entries = [{"artifact": r.artifact, "runtime": r.runtime, "device": r.device, "sha256": digest.get(r.artifact),
                 **{name: getattr(r, name) for name in FIELDS}} for r in rows if r.accuracy is not None]
     record = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "test_set": {"images": len(test),
@@ -67,7 +71,7 @@ def carry_over(report_dir: Path, rows: Sequence[VerifyResult], artifacts: Sequen
         measured = str(record["measured"])
     except (ExportKitError, KeyError, TypeError) as exc:
         return f"{RECORD_NAME} is signed but malformed ({type(exc).__name__})"
-    digest = {a["name"]: a.get("sha256") for a in artifacts}
+    digest = _digests(artifacts)
     for row in rows:
         entry = earlier.get((row.artifact, row.runtime, row.device, digest.get(row.artifact)))
         if row.accuracy is None and entry is not None:

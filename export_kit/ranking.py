@@ -21,37 +21,48 @@ MARGIN = 0.05
 MAX_PROCESSES = 100
 
 
-def _paired(a: BenchResult, b: BenchResult) -> bool:
-    return len(a.process_p50_ms) == len(b.process_p50_ms) >= 2
+Ratio = tuple[float, float, float]
 
 
-def clearly_faster(a: BenchResult, b: BenchResult) -> bool:
-    """``a`` beats ``b`` beyond the noise of this run."""
-    if _paired(a, b):
-        return ratio_ci(a.process_p50_ms, b.process_p50_ms, paired=True)[2] < 1.0
+def paired_ratio(a: BenchResult, b: BenchResult) -> Ratio | None:
+    """The median of a/b over the worker processes that timed both, with its paired bootstrap 95% interval; None
+    for rows not timed in the same processes."""
+    if len(a.process_p50_ms) == len(b.process_p50_ms) >= 2:
+        return ratio_ci(a.process_p50_ms, b.process_p50_ms, paired=True)
+    return None
+
+
+def _faster(a: BenchResult, b: BenchResult, ratio: Ratio | None) -> bool:
+    """``a`` beats ``b`` beyond the noise of this run (``ratio``: their :func:`paired_ratio`)."""
+    if ratio is not None:
+        return ratio[2] < 1.0
     if a.noisy or b.noisy:
         return False
     return b.p50_ms > (1 + MARGIN) * a.p50_ms
 
 
-def processes_to_rank(a: BenchResult, b: BenchResult) -> int | None:
+def _processes_to_rank(processes: int, ratio: Ratio) -> int | None:
     """Worker processes that would likely separate two tied rows: the interval narrows as one over the square
     root of the processes, so it must shrink from its half-width to the distance of the ratio from 1."""
-    if not _paired(a, b):
-        return None
-    point, low, high = ratio_ci(a.process_p50_ms, b.process_p50_ms, paired=True)
+    point, low, high = ratio
     distance = abs(point - 1.0)
     if distance == 0:
         return None
-    needed = math.ceil(len(a.process_p50_ms) * ((high - low) / 2 / distance) ** 2) + 1
-    return min(max(needed, len(a.process_p50_ms) + 1), MAX_PROCESSES)
+    needed = math.ceil(processes * ((high - low) / 2 / distance) ** 2) + 1
+    return min(max(needed, processes + 1), MAX_PROCESSES)
 
 
 def pick(rows: list[BenchResult], label: str, metric: str) -> dict:
     """The fastest row, and every row that cannot be told apart from it, with the processes that could."""
     best = min(rows, key=lambda b: b.p50_ms)
-    tied = sorted((r for r in rows if r is not best and not clearly_faster(best, r)), key=lambda r: r.p50_ms)
-    needed = [n for n in (processes_to_rank(best, r) for r in tied) if n]
+    tied, needed = [], []
+    for row in sorted((r for r in rows if r is not best), key=lambda r: r.p50_ms):
+        ratio = paired_ratio(best, row)
+        if _faster(best, row, ratio):
+            continue
+        tied.append(row)
+        if ratio is not None and (n := _processes_to_rank(len(best.process_p50_ms), ratio)):
+            needed.append(n)
     return {"target": label, "artifact": best.artifact, "runtime": best.runtime, "device": best.device,
             "batch": best.batch, "p50_ms": best.p50_ms, "p50_ci95_ms": best.p50_ci95_ms,
             "throughput_per_s": best.throughput_per_s, "speedup_vs_eager": best.speedup_vs_eager,

@@ -144,9 +144,9 @@ def _listing(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
             folder = root / split / name
             if not folder.is_dir():
                 raise DataError(f"{folder} is missing: train/ and test/ must have the same class folders")
-            named = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-            others += [p for p in named if not p.is_file()]
-            found = [(str(p), label) for p in named if p.is_file()]
+            named = [(p, p.is_file()) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            others += [p for p, regular in named if not regular]
+            found = [(str(p), label) for p, regular in named if regular]
             if not found:
                 raise EmptyClassError(f"{folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}): every class "
                                       "folder needs at least one, or its label would never be checked")
