@@ -218,7 +218,8 @@ def _odd_files(root) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(5)
     pixels = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
-    files = {name: root / name for name in ("rotated.jpg", "alpha.png", "cmyk.jpg", "deep.png", "truncated.jpg")}
+    files = {name: root / name for name in ("rotated.jpg", "alpha.png", "cmyk.jpg", "deep.png", "truncated.jpg",
+                                            "huge.jpg")}
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees to display": ignored by the contract
     Image.fromarray(pixels).save(files["rotated.jpg"], quality=95, exif=exif)
@@ -228,10 +229,15 @@ def _odd_files(root) -> dict:
     whole = (root / "whole.jpg")
     Image.fromarray(pixels).save(whole, quality=95)
     files["truncated.jpg"].write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    # a few kB whose frame header (SOF0: marker, length, precision, height, width) declares 20000 x 20000
+    data = bytearray(whole.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (20000).to_bytes(2, "big") * 2
+    files["huge.jpg"].write_bytes(bytes(data))
     return files
 
 
-REFUSED = {"cmyk.jpg": "CMYK", "deep.png": "I;16", "truncated.jpg": "not a readable image"}
+REFUSED = {"cmyk.jpg": "CMYK", "deep.png": "I;16", "truncated.jpg": "not a readable image", "huge.jpg": "pixels"}
 
 
 def test_the_loader_refuses_what_the_contract_refuses_and_says_so_on_every_run(tmp_path, capsys):
@@ -252,9 +258,9 @@ def test_the_loader_refuses_what_the_contract_refuses_and_says_so_on_every_run(t
         (data / "test" / CLASSES[0] / name).write_bytes(files[name].read_bytes())
     for _ in range(2):  # a cold decode, then the cache: the same line both times
         dataset = load_dataset("cifar10", data, progress=False, geometry=_geometry())
-        assert "skipped 3 image(s) outside the decoding contract" in capsys.readouterr().out
+        assert "skipped 4 image(s) outside the decoding contract" in capsys.readouterr().out
     skipped = {Path(s["path"]).name: s["reason"] for s in dataset.provenance["skipped"]}
-    assert set(skipped) == set(REFUSED) and dataset.provenance["skipped_corrupt"] == 3
+    assert set(skipped) == set(REFUSED) and dataset.provenance["skipped_corrupt"] == 4
     assert all(reason in skipped[name] for name, reason in REFUSED.items())
 
 
@@ -303,7 +309,8 @@ def _consumer_obeys_the_contract(program: list[str], small_photos, runtime: str,
         done = subprocess.run([*program, str(folder), str(files[name])], capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 3 and len(done.stderr.strip().splitlines()) == 1, (name, done.stderr)
-        assert {"cmyk.jpg": "CMYK", "deep.png": "8-bit", "truncated.jpg": "truncated"}[name] in done.stderr or (
+        assert {"cmyk.jpg": "CMYK", "deep.png": "8-bit", "truncated.jpg": "truncated", "huge.jpg": "pixel"}[name] \
+            in done.stderr or (
             name == "truncated.jpg" and "read whole" in done.stderr), (name, done.stderr)
 
 

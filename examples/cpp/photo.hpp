@@ -19,6 +19,10 @@
 
 namespace photo {
 
+// The decoding contract's limit (exportkit.datasets.decode.MAX_PIXELS, Pillow's MAX_IMAGE_PIXELS there): checked
+// against the header before a pixel is decoded, so a small file declaring a huge image is refused, not allocated.
+constexpr int64_t kMaxPixels = 150'000'000;
+
 struct Decoded {
   int64_t height = 0, width = 0;
   std::vector<uint8_t> rgb;  // HWC
@@ -68,6 +72,12 @@ inline Decoded decode_jpeg(const std::string& bytes, const std::string& path) {
     jpeg_destroy_decompress(&info);
     throw std::runtime_error(path + " is a CMYK JPEG, which the decoding contract refuses; give an RGB or grayscale one");
   }
+  if (static_cast<int64_t>(info.image_width) * info.image_height > kMaxPixels) {
+    const std::string size = std::to_string(info.image_width) + "x" + std::to_string(info.image_height);
+    jpeg_destroy_decompress(&info);
+    throw std::runtime_error(path + " is " + size + ", more than the decoding contract's " +
+                             std::to_string(kMaxPixels) + " pixels");
+  }
   info.out_color_space = JCS_RGB;
   jpeg_start_decompress(&info);
   out.height = info.output_height;
@@ -92,6 +102,10 @@ inline std::vector<float> resize_and_crop(const Decoded& image, int64_t shorter,
     w = static_cast<int64_t>(static_cast<double>(shorter * image.width) / static_cast<double>(image.height));
   else
     h = static_cast<int64_t>(static_cast<double>(shorter * image.height) / static_cast<double>(image.width));
+  if (h < crop_h || w < crop_w || h * w > kMaxPixels)
+    throw std::runtime_error("the manifest's resize to a shorter side of " + std::to_string(shorter) + " makes " +
+                             std::to_string(w) + "x" + std::to_string(h) + " of this image, which cannot be cropped "
+                             "to the model's " + std::to_string(crop_w) + "x" + std::to_string(crop_h));
   torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(image.rgb.data()), {image.height, image.width, 3},
                                      torch::kUInt8)
                         .permute({2, 0, 1})

@@ -12,14 +12,17 @@
 // the same pixels) and resized by onnxruntime's Resize operator (resize/*.onnx, see make_resize_graphs.py), which
 // computes the manifest's torch.nn.functional.interpolate filter to within 1e-3 of a pixel level. Exit codes:
 // 0 ok, 1 check failed, 2 bad command line, 3 bad input.
-import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
+import { IMAGE_CAP, MANIFEST_CAP, readRegular } from "./files.mjs";
 import { loadNpy } from "./npy.mjs";
 
 const FLOAT_RESIZE = "torch.nn.functional.interpolate (float32)";
+const MAX_DIM = 2 ** 16;            // exportkit's limits.MAX_DIM
+const MAX_SAMPLE_VALUES = 2 ** 26;  // exportkit's limits.MAX_SAMPLE_ELEMENTS
+const MAX_PIXELS = 150_000_000;     // the decoding contract's limit (exportkit.datasets.decode.MAX_PIXELS)
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 class UsageError extends Error {}
@@ -56,6 +59,14 @@ function inside(folder, rel) {
   return path.join(folder, rel);
 }
 
+// A manifest number that sizes something: a whole number in [lo, hi], checked before it is used.
+function whole(value, what, lo, hi) {
+  if (!(Number.isInteger(value) && value >= lo && value <= hi)) {
+    throw new Error(`manifest: ${what} must be a whole number from ${lo} to ${hi}`);
+  }
+  return value;
+}
+
 // The input's channels, height and width; the colour mode must be one this program can feed.
 function geometry(manifest) {
   if (manifest.preprocessing === null || (manifest.inputs && manifest.inputs.length !== 1)) {
@@ -65,6 +76,22 @@ function geometry(manifest) {
   const nhwc = manifest.preprocessing.layout === "NHWC";  // channels last: [batch, H, W, C]
   const [, d1, d2, d3] = manifest.input.shape;
   const [channels, height, width] = nhwc ? [d3, d1, d2] : [d1, d2, d3];
+  whole(channels, "the input's channels", 1, 3);
+  whole(height, "the input's height", 1, MAX_DIM);
+  whole(width, "the input's width", 1, MAX_DIM);
+  if (channels * height * width > MAX_SAMPLE_VALUES) {
+    throw new Error(`manifest input shape holds more than ${MAX_SAMPLE_VALUES} values`);
+  }
+  const { mean, std, scale } = manifest.preprocessing;
+  if (!(Array.isArray(mean) && Array.isArray(std) && mean.length === channels && std.length === channels &&
+        mean.every(Number.isFinite) && std.every((v) => Number.isFinite(v) && v !== 0) && Number.isFinite(scale))) {
+    throw new Error("manifest: preprocessing scale and mean must be finite numbers and std finite and non-zero, " +
+                    "one per input channel");
+  }
+  if (!(Array.isArray(manifest.classes) && manifest.classes.every((c) => typeof c === "string"))) {
+    throw new Error("manifest: classes must be strings");
+  }
+  if (manifest.preprocessing.resize) whole(manifest.preprocessing.resize.shorter_side, "resize shorter_side", 1, MAX_DIM);
   const contract = manifest.preprocessing.decode?.version ?? 1;  // the decoding contract readPhoto implements
   if (contract > 1) throw new Error(`the manifest's decoding contract is version ${contract}; this program implements version 1`);
   const color = manifest.preprocessing.color;
@@ -131,6 +158,10 @@ const resizeSessions = {};
 async function resizePhoto(rgb, h, w, { height, width, resize }) {
   const n = resize.shorter_side;
   const [oh, ow] = h <= w ? [n, Math.trunc((n * w) / h)] : [Math.trunc((n * h) / w), n];
+  if (oh < height || ow < width || oh * ow > MAX_PIXELS) {
+    throw new Error(`the manifest's resize to a shorter side of ${n} makes ${ow}x${oh} of this image, which cannot ` +
+                    `be cropped to the model's ${width}x${height}`);
+  }
   const filter = resize.interpolation;
   if (!["bilinear", "bicubic"].includes(filter)) throw new Error(`resize filter '${filter}' is not reproduced here`);
   const graph = `${filter}${resize.antialias === false ? "-no-antialias" : ""}`;
@@ -155,12 +186,12 @@ async function resizePhoto(rgb, h, w, { height, width, resize }) {
 // only, alpha dropped, CMYK refused, a truncated or corrupt file refused, EXIF orientation ignored: sharp rotates
 // only when asked), resized as the manifest says when it resizes in float32; otherwise it must already be the
 // model's size.
-async function readPhoto(file, geom) {
+async function readPhoto(file, buf, geom) {
   if (geom.channels !== 3) throw new Error(`${file}: this grayscale model takes PGM images`);
   const { default: sharp } = await import("sharp");
   let decoded, meta;
   try {
-    const image = sharp(file, { failOn: "error" });
+    const image = sharp(buf, { failOn: "error", limitInputPixels: MAX_PIXELS });
     meta = await image.metadata();
     if (meta.space !== "cmyk" && ["uchar", "char"].includes(meta.depth)) {
       decoded = await image.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
@@ -182,9 +213,9 @@ async function readPhoto(file, geom) {
 
 // An image file as the model's HWC pixel values, in its channel order.
 async function readImage(file, geom) {
-  const buf = readFileSync(file);
+  const buf = readRegular(file, IMAGE_CAP);
   const magic = buf.subarray(0, 2).toString("latin1");
-  const pixels = magic === "P5" || magic === "P6" ? readNetpbm(file, buf, geom) : await readPhoto(file, geom);
+  const pixels = magic === "P5" || magic === "P6" ? readNetpbm(file, buf, geom) : await readPhoto(file, buf, geom);
   if (geom.bgr) for (let i = 0; i < pixels.length; i += 3) [pixels[i], pixels[i + 2]] = [pixels[i + 2], pixels[i]];
   return pixels;
 }
@@ -290,9 +321,7 @@ function sessionOptions(manifest, art) {
   const tuned = manifest.runtime_settings?.[art.name]?.[key] ?? {};
   const options = { executionProviders: ["cpu"] };
   if (tuned.threads !== undefined) {
-    if (!(Number.isInteger(tuned.threads) && tuned.threads >= 1)) {
-      throw new Error("manifest runtime_settings threads must be a whole number of at least 1");
-    }
+    whole(tuned.threads, "runtime_settings threads", 1, 2 ** 20);
     // a manifest is data: never more threads than this machine has cores (a tuning run elsewhere may have had more)
     options.intraOpNumThreads = Math.min(tuned.threads, os.availableParallelism());
   }
@@ -317,7 +346,7 @@ async function main() {
     return 2;
   }
   try {
-    const manifest = JSON.parse(readFileSync(path.join(opts.folder, "manifest.json"), "utf8"));
+    const manifest = JSON.parse(readRegular(path.join(opts.folder, "manifest.json"), MANIFEST_CAP).toString("utf8"));
     const art = manifest.artifacts.find((a) => (opts.artifact ? a.name === opts.artifact : a.format === "onnx"));
     if (!art) throw new Error(opts.artifact ? `the manifest lists no artifact named '${opts.artifact}'`
                                             : "the manifest lists no onnx artifact; build with --formats onnx");
