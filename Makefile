@@ -1,4 +1,5 @@
-# Two entry points for a fresh machine: `make build` (the whole pipeline) and `make test` (lint + test suite).
+# Two entry points for a fresh machine: `make build` (the whole pipeline) and `make test` (lint, layer contracts,
+# test suite).
 # Both create .venv and install the project into it first, every dependency at the version and hash that
 # requirements/lock.txt records, so a release published upstream cannot change what a fresh clone runs.
 # `make lock` re-resolves the lock on purpose; `make try-latest` tries today's releases in a separate venv.
@@ -60,6 +61,7 @@ emulators:
 
 test: install js emulators
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q
 
 clean:

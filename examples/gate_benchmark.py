@@ -3,7 +3,7 @@
     python examples/gate_benchmark.py ARTIFACTS [--runs 20] [--processes 7]
 
 ARTIFACTS is a built folder with an ``onnx`` artifact. The script copies it three times: unchanged, and with
-planted extra work (``export_kit.slowdown``) chosen by a quick calibration to cost about 30% and about 10% at
+planted extra work (``tests/slowdown.py``) chosen by a quick calibration to cost about 30% and about 10% at
 batch 1. It saves a baseline from the unchanged copy, then runs ``--runs`` bench runs; each run times all three
 copies interleaved in the same worker processes and judges, for the ONNX row at batch 1:
 - the unchanged copy against the saved baseline (every failure is a false alarm),
@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from export_kit.access import open_folder
 from export_kit.api import folder_spec
-from export_kit.baseline import judge
-from export_kit.bench import Bench, bench_folders
-from export_kit.sampling import SamplingConfig
-from export_kit.signing import sign_folder
-from export_kit.slowdown import add_work
+from export_kit.benchmark.baseline import judge
+from export_kit.benchmark.run import Bench, bench_folders
+from export_kit.benchmark.sampling import SamplingConfig
+from export_kit.folder.access import open_folder
+from export_kit.folder.signing import sign_folder
+
+# the planted slowdown is test code: it lives beside the tests that use it, not in the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from slowdown import add_work
 
 ROW = ("onnx", "onnxruntime", "cpu", 1)
 WIDTHS = [1024, 1536, 2048, 3072, 4096, 5120, 6144, 8192]  # planted detour widths tried by the calibration

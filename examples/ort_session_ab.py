@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from export_kit.bench import threads_for
-from export_kit.folder import ArtifactsFolder
+from export_kit.benchmark.run import threads_for
+from export_kit.benchmark.sampling import SamplingConfig, time_slice
+from export_kit.folder.load import ArtifactsFolder
 from export_kit.runners.base import Target
 from export_kit.runners.ort_runner import OrtRunner
-from export_kit.sampling import SamplingConfig, time_slice
 
 
 class PlainRunner(OrtRunner):

@@ -50,7 +50,7 @@ def bench_twice(out: Path) -> list[str]:
 
 def training_lines(out: Path) -> list[str]:
     """Training and evaluation speed from the run log and the checkpoint the build wrote."""
-    from export_kit.modelspec import read_checkpoint
+    from export_kit.model.spec import read_checkpoint
 
     history = [json.loads(line) for line in (out / "checkpoint.log.jsonl").read_text().splitlines()]
     metrics = read_checkpoint(out / "checkpoint.pt")["metrics"]

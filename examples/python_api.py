@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 import export_kit
-from export_kit.preprocessing import Preprocessing
-from export_kit.sampling import QUICK
+from export_kit.benchmark.sampling import QUICK
+from export_kit.model.preprocessing import Preprocessing
 
 
 def make_model() -> nn.Module:

@@ -1,3 +1,3 @@
-from export_kit.cli import main
+from export_kit.cli.app import main
 
 main()

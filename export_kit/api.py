@@ -11,25 +11,30 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from export_kit.access import Access, check_report_dir, open_folder
-from export_kit.baseline import compare, compare_rows, save_baseline
-from export_kit.datasets import Split
+from export_kit.benchmark.baseline import compare, compare_rows, save_baseline
+from export_kit.benchmark.sampling import FolderSpec, SamplingConfig
+from export_kit.builder import GOLDEN_COUNT, export_folder, prepare_out_dir, resolve_formats
 from export_kit.errors import UnavailableError, UsageError
 from export_kit.exporters import ExportRequest
-from export_kit.fileio import stopwatch
-from export_kit.folder import ArtifactsFolder
-from export_kit.folder_write import GOLDEN_COUNT, Log, export_folder, prepare_out_dir, resolve_formats
-from export_kit.limits import check_batch
-from export_kit.modelio import InputSpec, describe, first_sample
-from export_kit.outputs import classifier_choice
-from export_kit.preprocessing import Preprocessing
-from export_kit.report import Report, load_report
-from export_kit.report_write import write_report
+from export_kit.folder.access import Access, check_report_dir, open_folder
+from export_kit.folder.load import ArtifactsFolder
+from export_kit.model.datasets import Split
+from export_kit.model.io import InputSpec, describe, first_sample
+from export_kit.model.outputs import classifier_choice
+from export_kit.model.preprocessing import Preprocessing
+from export_kit.progress import Log
+from export_kit.report.record import Report, load_report
+from export_kit.report.write import write_report
 from export_kit.results import BenchResult, GateResult, VerifyResult
 from export_kit.runners import check_devices
-from export_kit.sampling import FolderSpec, SamplingConfig
-from export_kit.tolerances import Overrides, check_tolerance_names
+from export_kit.safeio.atomic import stopwatch
+from export_kit.safeio.limits import check_batch
+from export_kit.verification.tolerances import Overrides, check_tolerance_names
+
+if TYPE_CHECKING:
+    from export_kit.explain.core import Explanation
 
 
 def build(model, example_input, *, formats: Sequence[str] | str | None = None, out: Path = Path("artifacts"),
@@ -45,8 +50,8 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
     ``example_input`` is an image batch, a float tensor ``(N, C, H, W)`` with C 3 (RGB) or 1 (grayscale), fed
     through ``preprocessing`` (default: pixels scaled to [0, 1]); or, for any other model, a tensor, a tuple
     or a dict of tensors in ``forward``'s argument order (audio, token ids, several inputs), whose specs and value
-    domains are inferred from it unless ``inputs`` gives them (:mod:`export_kit.modelio`). The batch axis of every
-    input stays dynamic, and so does every axis an ``InputSpec`` names in ``dims`` (:mod:`export_kit.axes`). The
+    domains are inferred from it unless ``inputs`` gives them (:mod:`export_kit.model.io`). The batch axis of every
+    input stays dynamic, and so does every axis an ``InputSpec`` names in ``dims`` (:mod:`export_kit.model.axes`). The
     model may return a tensor, a tuple or a dict; ``classifier`` names the output whose
     logits accuracy is judged on (default: the first). Without ``classes`` outputs are named ``class0``...;
     without ``test`` (a labelled uint8 split, image models only) the golden vectors use seeded random pixels or
@@ -126,7 +131,7 @@ def _require_requested_devices(rows, devices: tuple[str, ...] | None) -> None:
 
 
 def report_for(folder: ArtifactsFolder, report_dir: Path) -> Report:
-    from export_kit.environment import fingerprint
+    from export_kit.benchmark.environment import fingerprint
 
     report = load_report(report_dir)
     if report is None:
@@ -148,17 +153,23 @@ def row_figures(row: VerifyResult) -> str:
 
 def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None = None,
            devices: tuple[str, ...] | None = None, access: Access | None = None, data_optional: bool = False,
-           explain: bool = True, log: Log = print) -> Report:
+           explain: bool = True, targets: Sequence[str] | None = None,
+           target_timeout: float = 120.0, log: Log = print) -> Report:
     """Check every artifact in the folder; with ``test``, also full test-set accuracy. Rewrites the report's
     verify section (in ``access.report_dir`` when given); ``access`` says what the folder is trusted with.
     ``data_optional`` (data found in the environment, not asked for) skips accuracy when ``test`` does not fit
     the folder's model instead of refusing. ``explain`` localizes each failed parity or accuracy row
-    (:func:`export_kit.explain.run.explain_failures`)."""
+    (:func:`export_kit.explain.run.explain_failures`). ``targets`` (``NAME=URL``, see
+    :mod:`export_kit.targets.spec`) adds each remote target's rows; ``local`` keeps this machine's;
+    ``target_timeout`` bounds every step on a target (seconds)."""
     from export_kit.explain.run import explain_failures
-    from export_kit.measured import carry_over, write_record
-    from export_kit.verify import usable_test, verify_folder
+    from export_kit.folder.measured import carry_over, write_record
+    from export_kit.report.explanation import headline
+    from export_kit.targets.spec import parse_targets
+    from export_kit.verification.run import usable_test, verify_folder
 
     check_devices(devices)
+    specs = parse_targets(targets) if targets else []
     folder, report_dir = open_folder(Path(out), access)
     check_tolerance_names(tolerances, folder.manifest)
     test, misfit = usable_test(folder, test, data_optional)
@@ -169,9 +180,11 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
         mark = {"passed": "pass", "failed": "FAIL", "skipped": "skip"}[row.status]
         log(f"verify {row.artifact} on {row.runtime}/{row.device}: {mark} {row_figures(row)} {row.reason}".rstrip())
 
-    rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show)
+    fingerprints: dict = {}
+    rows = verify_folder(folder, test, tolerances=tolerances, devices=devices, on_row=show, targets=specs,
+                         timeout=target_timeout, fingerprints=fingerprints)
     _require_requested_devices(rows, devices)
-    explained = explain_failures(folder, rows, log=log) if explain else []
+    explained = explain_failures(folder, rows, on_done=lambda e: log(f"explain {headline(e)}")) if explain else []
     report = report_for(folder, report_dir)
     if test is not None:
         write_record(report_dir, rows, report.artifacts, test)
@@ -181,6 +194,7 @@ def verify(out: Path, test: Split | None = None, *, tolerances: Overrides | None
             log(f"accuracy of the last run with data not shown: {why}")
     report.created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     report.verify = [r.to_dict() for r in rows]
+    report.targets = fingerprints
     report.explanations = [e.to_dict() for e in explained]
     write_report(report, report_dir)
     return report
@@ -191,10 +205,11 @@ def bench(out: Path, batches: Sequence[int] = (1, 32), *, devices: tuple[str, ..
           tune: bool = False, log: Log = print) -> Report:
     """Time every artifact on every available target at each batch size. Rewrites the report's bench section,
     and with ``gate`` compares against a baseline or another folder (timed in the same workers), or saves one.
-    ``tune`` times every candidate setting per row and records the winners in the manifest (``export_kit.tuning``)."""
-    from export_kit.bench import Bench, bench_folders
-    from export_kit.signing import require_trusted_signature
-    from export_kit.tuning import record
+    ``tune`` times every candidate setting per row and records the winners in the manifest
+    (``export_kit.benchmark.tuning``)."""
+    from export_kit.benchmark.run import Bench, bench_folders
+    from export_kit.benchmark.tuning import record
+    from export_kit.folder.signing import require_trusted_signature
 
     if not batches:
         raise UsageError("give at least one batch size")
@@ -240,7 +255,7 @@ def folder_spec(folder: ArtifactsFolder, access: Access | None) -> FolderSpec:
 
 def _against(folder: ArtifactsFolder, other: Path, access: Access | None):
     """The folder to compare with, refused when it holds another model (its latency says nothing about this one)."""
-    from export_kit.bench import Bench
+    from export_kit.benchmark.run import Bench
 
     old, _ = open_folder(Path(other), access, writes=False)
     mine, theirs = folder.manifest, old.manifest
@@ -252,3 +267,26 @@ def _against(folder: ArtifactsFolder, other: Path, access: Access | None):
             raise UsageError(f"--against {other} holds another model ({what} {b!r}, here {a!r}); compare "
                              "builds of the same model")
     return Bench(old, folder_spec(old, access))
+
+
+def explain(out: Path, artifact: str, *, samples: int | None = None, extract: Path | None = None,
+            access: Access | None = None, log: Log = print) -> Explanation:
+    """Explain one artifact, add it to the folder's report (replacing an earlier one of the same artifact) and,
+    with ``extract``, write the subgraph up to its first diverging layer there."""
+    from export_kit.explain.core import DEFAULT_SAMPLES, explain_artifact
+    from export_kit.explain.extract import check_destination, extract_subgraph
+
+    if extract is not None:
+        extract = check_destination(extract)
+    folder, report_dir = open_folder(Path(out), access)
+    found = explain_artifact(folder, artifact, DEFAULT_SAMPLES if samples is None else samples)
+    if extract is not None:
+        if found.first is None:
+            log(f"nothing diverges, so no subgraph was written to {extract}")
+        else:
+            nodes = extract_subgraph(folder.file(folder.manifest.artifact(artifact)), found.first["tensor"], extract)
+            log(f"wrote {extract}: {nodes} nodes, from the inputs to {found.first['tensor']}")
+    report = report_for(folder, report_dir)
+    report.explanations = [e for e in report.explanations if e.get("artifact") != artifact] + [found.to_dict()]
+    write_report(report, report_dir)
+    return found

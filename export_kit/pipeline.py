@@ -9,17 +9,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from export_kit import api, sources
-from export_kit.datasets import Dataset
+from export_kit import api
+from export_kit.benchmark.sampling import SamplingConfig
+from export_kit.builder import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
 from export_kit.errors import UsageError
 from export_kit.exporters import parse_formats
-from export_kit.fileio import stopwatch
-from export_kit.folder_write import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
-from export_kit.geometry import Geometry
-from export_kit.modelio import parse_inputs
-from export_kit.preprocessing import LAYOUTS, Preprocessing, color_for
-from export_kit.report import Report
-from export_kit.sampling import SamplingConfig
+from export_kit.model import sources
+from export_kit.model.datasets import Dataset
+from export_kit.model.geometry import Geometry
+from export_kit.model.io import parse_inputs
+from export_kit.model.preprocessing import LAYOUTS, Preprocessing, color_for
+from export_kit.report.record import Report
+from export_kit.safeio.atomic import stopwatch
 
 #: The training stage is found by name, like any model factory, so the toolkit itself never imports it.
 TRAINER = "train.loop:train"
@@ -59,7 +60,7 @@ class ModelChoice:
 
 
 def load_data(dataset: str | None, data_dir: Path | None, geometry: Geometry | None = None) -> Dataset:
-    from export_kit.datasets import load_dataset
+    from export_kit.model.datasets import load_dataset
 
     return load_dataset(dataset or "cifar10", data_dir, geometry=geometry)
 
@@ -70,7 +71,7 @@ def train(data, out: Path, *, arch: str = "seed", settings: dict | None = None, 
     if not len(data.train):
         raise UsageError(f"training needs training images, and {data.provenance.get('path')} has no train/ "
                          "folder; pass --checkpoint or --model, or add train/<class>/ images")
-    from export_kit.modelspec import load_factory
+    from export_kit.model.spec import load_factory
 
     config = load_factory(TRAIN_CONFIG).for_arch(arch, **(settings or {}))
     return load_factory(TRAINER)(data, config, out, resume=resume, stop_after=stop_after) or {}

@@ -1,7 +1,13 @@
-"""One progress bar for work counted in images (decoding a dataset, an accuracy pass): done of total, images/s
-and the time left. Transient: it vanishes when done, and draws nothing where the output is not a terminal."""
+"""Telling the user how long work goes: a log line per step (:data:`Log`), and one progress bar for work counted
+in images (decoding a dataset, an accuracy pass): done of total, images/s and the time left. The bar is
+transient: it vanishes when done, and draws nothing where the output is not a terminal."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+#: Where a stage reports its steps: ``print`` on the console, a file's writer in a log, a list in tests.
+Log = Callable[[str], None]
 
 
 def images_bar(enabled: bool = True):

@@ -87,10 +87,12 @@ class VerifyResult(StatusRecord):
     accuracy_ci95: list[float] | None = None
     mcnemar: dict | None = None
     per_class_delta: list[float | None] | None = None
-    class_metrics: dict | None = None  # confusion matrix, per-class precision/recall/F1 (export_kit.metrics)
+    # confusion matrix, per-class precision/recall/F1 (export_kit.verification.metrics)
+    class_metrics: dict | None = None
     accuracy_measured: str | None = None  # set when the accuracy fields were carried over from a signed record
-    accuracy_signed_by: str | None = None  # the public key (hex) that signed that record (export_kit.measured)
+    accuracy_signed_by: str | None = None  # the public key (hex) that signed that record (export_kit.folder.measured)
     min_passing: dict = field(default_factory=dict)
+    target: str = "local"  # where it ran: this machine, or a remote target's name (--target NAME=URL)
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "passed": self.passed}

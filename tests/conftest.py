@@ -24,7 +24,7 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synthetic():
-    from export_kit.datasets import load_dataset
+    from export_kit.model.datasets import load_dataset
 
     return load_dataset("synthetic")
 
@@ -41,9 +41,9 @@ def checkpoint(tmp_path_factory, synthetic) -> Path:
 def build_folder(checkpoint: Path, test, out: Path, formats=("onnx", "torchscript", "int8", "int8-static"),
                  calibration=None, **kwargs):
     from export_kit import api
-    from export_kit.modelspec import load_checkpoint
-    from export_kit.preprocessing import Preprocessing
-    from export_kit.sampling import SamplingConfig
+    from export_kit.benchmark.sampling import SamplingConfig
+    from export_kit.model.preprocessing import Preprocessing
+    from export_kit.model.spec import load_checkpoint
 
     model, meta = load_checkpoint(checkpoint)
     example = __import__("torch").zeros(1, *meta["input_shape"])

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from export_kit.axes import MAX_AXES, Axis, collect, next_prime
 from export_kit.errors import ManifestError, UsageError
-from export_kit.modelio import InputSpec, parse_input, parse_inputs
+from export_kit.model.axes import MAX_AXES, Axis, collect, next_prime
+from export_kit.model.io import InputSpec, parse_input, parse_inputs
 from export_kit.runners.base import TensorSpec
 
 names = st.sampled_from(["seq", "samples", "index", "x", "len_x2", "T"])

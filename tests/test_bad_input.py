@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_cli import invoke
 
 from export_kit.errors import ExportKitError, ManifestError
-from export_kit.manifest import load_manifest, resolve_inside, schema
+from export_kit.folder.manifest import load_manifest, resolve_inside, schema
 
 
 def _edit(folder, change):
@@ -127,9 +127,9 @@ def test_fuzzed_artifact_entries_and_golden_records_raise_only_user_errors(built
                                                                           golden_value):
     """Every reader of a manifest entry (the folder, golden vectors, per-artifact checks) meets mistyped fields
     with a user error, never an exception that escapes as a crash."""
-    from export_kit.checks import VerifyContext
-    from export_kit.folder import ArtifactsFolder
-    from export_kit.verify import artifact_checks
+    from export_kit.folder.load import ArtifactsFolder
+    from export_kit.verification.checks import VerifyContext
+    from export_kit.verification.run import artifact_checks
 
     data = json.loads((built[0] / "manifest.json").read_text())
     data["artifacts"][2][field] = value

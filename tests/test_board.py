@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export_kit.compare import default_tolerance, parity
+from export_kit.folder.precision import default_tolerance
+from export_kit.verification.compare import parity
 
 BOARD = Path(__file__).resolve().parent / "board" / "board.sh"
 #: Kept between runs on one machine (the build takes a minute or two); keyed inside by the script's recipe.
@@ -76,7 +77,7 @@ def test_float_onnx_artifacts_compute_on_the_board_what_they_compute_here(board,
     the eager reference's outputs: held to its precision class, as verify holds it here. (The int8 files are not
     held to it yet: on this emulated board the dynamic int8 seed CNN's outputs are far off, see the README's
     "The emulated ARM64 board", and whether the emulator or the arm64 kernels cause it is still open.)"""
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
 
     folder = built[0]
     manifest = load_manifest(folder)

@@ -8,7 +8,7 @@ from conftest import FAST_BENCH
 from test_cli import invoke
 
 import export_kit
-from export_kit.sampling import SamplingConfig
+from export_kit.benchmark.sampling import SamplingConfig
 
 
 def _rows(out):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from export_kit.errors import CheckpointError, UsageError
-from export_kit.modelspec import load_checkpoint, load_factory, save_checkpoint
+from export_kit.model.spec import load_checkpoint, load_factory, save_checkpoint
 
 
 def test_round_trip_keeps_weights_and_metadata(tmp_path, checkpoint):

@@ -7,7 +7,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from export_kit.cli import app
+from export_kit.cli.app import app
 
 runner = CliRunner()
 
@@ -36,7 +36,7 @@ def test_version_and_the_short_help_option():
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from export_kit.cli import app; assert 'torch' not in sys.modules and 'onnxruntime' " \
+    code = "import sys; from export_kit.cli.app import app; assert 'torch' not in sys.modules and 'onnxruntime' " \
            "not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -168,8 +168,8 @@ def test_the_cli_and_the_python_api_build_the_same_folder(tmp_path, checkpoint, 
     import torch
 
     import export_kit
-    from export_kit.modelspec import load_checkpoint
-    from export_kit.preprocessing import Preprocessing
+    from export_kit.model.preprocessing import Preprocessing
+    from export_kit.model.spec import load_checkpoint
 
     result = invoke("build", "--checkpoint", checkpoint, "--out", tmp_path / "cli", "--dataset", "synthetic",
                     "--no-bench", "--golden", "40")

@@ -1,6 +1,7 @@
 import numpy as np
 
-from export_kit.compare import DEFAULT_TOLERANCES, Tolerance, default_tolerance, parity
+from export_kit.folder.precision import DEFAULT_TOLERANCES, Tolerance, default_tolerance
+from export_kit.verification.compare import parity
 
 
 def test_identical_outputs_have_zero_error_and_full_agreement():
@@ -40,7 +41,7 @@ def test_default_tolerances_per_precision_and_overrides():
 
 
 def test_agreement_budget_is_judged_beyond_sampling_noise():
-    from export_kit.stats import agreement_below
+    from export_kit.verification.stats import agreement_below
 
     assert agreement_below(63 / 64, 64, 1.0)  # fp32: one disagreement fails
     assert not agreement_below(1.0, 64, 1.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export_kit.folder_write import FP32
+from export_kit.builder import FP32
 
 ROOT = Path(__file__).resolve().parents[1]
 JS = ROOT / "examples" / "js"
@@ -373,7 +373,7 @@ def test_manifest_carries_the_plain_golden_files_and_their_tolerance(mobile):
 
 def test_the_consumers_read_only_fields_the_manifest_schema_describes():
     """What examples/cpp and examples/js look up in manifest.json, resolved through the published schema."""
-    from export_kit.manifest import schema
+    from export_kit.folder.manifest import schema
 
     read_by_consumers = [("input", "shape"), ("output",), ("preprocessing", "scale"), ("preprocessing", "mean"),
                          ("preprocessing", "std"), ("preprocessing", "color"), ("classes",),
@@ -419,8 +419,8 @@ def test_cpp_consumer_checks_int8_with_its_own_tolerance(built, classify):
 
 
 def test_explain_pairs_the_ort_format_file_layer_by_layer_through_its_onnx_source(mobile):
-    from export_kit.access import open_folder
     from export_kit.explain.core import explain_artifact
+    from export_kit.folder.access import open_folder
 
     folder, _ = open_folder(mobile[0], writes=False)
     found = explain_artifact(folder, "ort")

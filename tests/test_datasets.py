@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import SHARED_CIFAR, write_image_folder
 
-from export_kit.datasets import cifar, load_dataset
-from export_kit.datasets.cifar import load_cifar10, resolve_data_dir
 from export_kit.errors import DataError
+from export_kit.model.datasets import cifar, load_dataset
+from export_kit.model.datasets.cifar import load_cifar10, resolve_data_dir
 
 CLASSES = list(cifar.CIFAR10_CLASSES)
 
@@ -125,7 +125,7 @@ def test_real_cifar10_jpegs_decode(tmp_path):
 
 
 def test_fewer_than_ten_classes_train_a_model_with_that_many_outputs(tmp_path):
-    from export_kit.modelspec import load_checkpoint
+    from export_kit.model.spec import load_checkpoint
     from train.loop import TrainConfig, train
 
     write_image_folder(tmp_path / "d", ["left", "middle", "right"], per_class=4)

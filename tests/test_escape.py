@@ -4,12 +4,12 @@ terminal. Each case is what an attacker who edits a folder would write."""
 import re
 import xml.etree.ElementTree as ET
 
-from export_kit.escape import terminal
-from export_kit.junit import junit_xml
-from export_kit.report import Report
-from export_kit.report_html import render_html
-from export_kit.report_md import render
+from export_kit.report.html import render_html
+from export_kit.report.junit import junit_xml
+from export_kit.report.markdown import render
+from export_kit.report.record import Report
 from export_kit.results import VerifyResult
+from export_kit.safeio.escape import terminal
 
 IMAGE = "\n\n![t](http://127.0.0.1:8765/b.png)"
 CLASSES = ["# H1 ![b](http:127.0.0.1:8765\\b.png)", "a|b", "plain"]

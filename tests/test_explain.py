@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from test_cli import invoke
 
-from export_kit.access import Access, open_folder
 from export_kit.explain import taps
 from export_kit.explain.core import explain_artifact
-from export_kit.faults_onnx import _replace, edit_onnx
+from export_kit.faults.onnx import _replace, edit_onnx
+from export_kit.folder.access import Access, open_folder
 
 
 def scale_initializer(folder, artifact, tensor, factor):
@@ -29,7 +29,7 @@ def activation_scale(folder, artifact, tensor):
     """The scale initializer of the QuantizeLinear that follows ``tensor`` in a QDQ artifact."""
     import onnx
 
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
 
     proto = onnx.load(str(folder / load_manifest(folder).artifact(artifact).path))
     return next(n.input[1] for n in proto.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == tensor)
@@ -164,7 +164,7 @@ def test_int8_keep_float_leaves_the_costliest_layer_in_float_and_verifies_both(t
     from conftest import build_folder
 
     from export_kit.explain.layers import costliest
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
 
     out = tmp_path / "artifacts"
     report = build_folder(checkpoint, synthetic.test, out, formats=("onnx", "int8-static"),
@@ -196,7 +196,7 @@ def test_int8_keep_float_without_int8_static_is_a_usage_error(built, tmp_path):
 def _first_quantized_conv_output(folder, after: int):
     """The ``after``-th tensor (graph order) that a Conv writes and a QuantizeLinear reads in the int8-static file,
     with the scale initializer of that QuantizeLinear, which no earlier QuantizeLinear shares."""
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
 
     proto = taps.load(folder / load_manifest(folder).artifact("int8-static").path)
     made_by = taps.producers(proto)

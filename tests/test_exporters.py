@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from export_kit.compare import DEFAULT_TOLERANCES, default_tolerance, parity
 from export_kit.errors import ManifestError, UsageError
 from export_kit.exporters import EXPORTERS, Exporter, ExportRequest, parse_formats
+from export_kit.folder.precision import DEFAULT_TOLERANCES, default_tolerance
 from export_kit.runners import IOSpec, Target, open_runner
-from export_kit.stats import agreement_below
+from export_kit.verification.compare import parity
+from export_kit.verification.stats import agreement_below
 
 
 def test_the_registry_holds_the_built_in_formats_each_with_a_tolerance_class():
@@ -32,7 +33,7 @@ def test_a_format_with_an_unknown_precision_is_refused_at_registration():
 
 def test_static_int8_without_calibration_data_is_an_export_error(tmp_path, checkpoint):
     from export_kit.errors import ExportError
-    from export_kit.modelspec import load_checkpoint
+    from export_kit.model.spec import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     request = ExportRequest(model=model, example=torch.zeros(1, 3, 32, 32), out_dir=tmp_path)
@@ -41,7 +42,7 @@ def test_static_int8_without_calibration_data_is_an_export_error(tmp_path, check
 
 
 def test_static_int8_quantizes_convolutions_and_linears(built):
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
 
     layers = load_manifest(built[0]).artifact("int8-static").details["int8_layers"]
     assert sum(x.startswith("Conv") for x in layers) == 2 and sum(x.startswith("Gemm") for x in layers) == 3
@@ -49,7 +50,7 @@ def test_static_int8_quantizes_convolutions_and_linears(built):
 
 @pytest.mark.parametrize("fmt", sorted(EXPORTERS))
 def test_every_format_exports_loads_and_matches(fmt, tmp_path, checkpoint):
-    from export_kit.modelspec import load_checkpoint
+    from export_kit.model.spec import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     x = np.random.default_rng(1).normal(size=(16, 3, 32, 32)).astype(np.float32)
@@ -84,7 +85,7 @@ def test_onnx_file_is_self_contained_with_dynamic_batch_and_metadata(built):
 
 
 def test_int8_records_which_layers_became_int8(built):
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
 
     arts = {a.name: a for a in load_manifest(built[0]).artifacts}
     assert any(layer.startswith("MatMulInteger") for layer in arts["int8-onnx"].details["int8_layers"])

@@ -4,8 +4,8 @@ import pytest
 from conftest import build_folder
 
 from export_kit import api
-from export_kit.access import open_folder
-from export_kit.faults import FAULTS, run_control, run_fault
+from export_kit.faults.plant import FAULTS, run_control, run_fault
+from export_kit.folder.access import open_folder
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_each_planted_fault_is_caught_with_its_check(source, synthetic, fault, r
 
 
 def test_every_registered_check_has_a_planted_fault_it_must_catch():
-    from export_kit.checks import CHECKS
+    from export_kit.verification.checks import CHECKS
 
     assert set(CHECKS) == {name for fault in FAULTS for name in fault.expect}
 
@@ -62,7 +62,7 @@ def test_faults_touch_only_a_copy(built, source):
 @pytest.mark.parametrize("seed", range(5))
 def test_no_false_alarm_on_rebuilt_folders_with_different_seeds(tmp_path, synthetic, seed):
     """Negative control, five times: a correct model trained and exported with another seed must pass."""
-    from export_kit.datasets import Dataset
+    from export_kit.model.datasets import Dataset
     from train.loop import TrainConfig, train
 
     small = Dataset(synthetic.train.subset(100), synthetic.test, synthetic.classes, synthetic.provenance)
@@ -74,12 +74,12 @@ def test_no_false_alarm_on_rebuilt_folders_with_different_seeds(tmp_path, synthe
     assert api.verify(tmp_path / "a", synthetic.test, log=lambda _: None).passed
 
 
-def test_the_readme_lists_every_registered_check():
+def test_the_verify_guide_lists_every_registered_check():
     from pathlib import Path
 
-    from export_kit.checks import CHECKS
+    from export_kit.verification.checks import CHECKS
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "verify.md").read_text()
     for name, spec in CHECKS.items():
         assert f"| `{name}` |" in readme and spec.summary in readme, name
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from test_cli import invoke
 
-from export_kit.baseline import compare, parse_fraction, save_baseline
+from export_kit.benchmark.baseline import compare, parse_fraction, save_baseline
 from export_kit.errors import UsageError
 from export_kit.results import BenchResult
 
@@ -114,7 +114,7 @@ def test_recommendation_names_the_fastest_verified_artifact(built):
 
 
 def test_int8_slower_than_fp32_is_said_plainly_and_only_when_it_clearly_is():
-    from export_kit.report import Report
+    from export_kit.report.record import Report
 
     def row(name, batch, p50, **kw):
         return BenchResult(name, name, "onnxruntime", "cpu", batch, p50_ms=p50, **kw).to_dict()
@@ -133,16 +133,16 @@ def test_int8_slower_than_fp32_is_said_plainly_and_only_when_it_clearly_is():
 
 def _timed(artifact: str, batch: int, p50s: list[float]) -> dict:
     """A row as summarize() leaves it: per-process medians, their median, interval and noise flag."""
-    from export_kit.bench import summarize
-    from export_kit.sampling import Sample
+    from export_kit.benchmark.run import summarize
+    from export_kit.benchmark.sampling import Sample
 
     samples = [Sample(p50=v, p90=v, p99=v, mean=v, min=v, calls=100) for v in p50s]
     return summarize(BenchResult(artifact, artifact, "onnxruntime", "cpu", batch), samples).to_dict()
 
 
 def _ranked(bench: list[dict]):
-    from export_kit.bench import _add_speedups
-    from export_kit.report import Report
+    from export_kit.benchmark.run import _add_speedups
+    from export_kit.report.record import Report
     from export_kit.results import VerifyResult
 
     rows = [BenchResult.from_dict(b) for b in bench]
@@ -155,7 +155,7 @@ def _ranked(bench: list[dict]):
 
 
 def test_a_noisy_row_is_ranked_by_its_interval_never_dropped_for_a_slower_one():
-    from export_kit.verdict import verdict_lines
+    from export_kit.report.verdict import verdict_lines
 
     noisy_fast = [0.050, 0.051, 0.052, 0.050, 0.065, 0.051, 0.050]  # one slow process: 29% spread, flagged
     slow = [0.080, 0.081, 0.080, 0.079, 0.095, 0.080, 0.081]
@@ -167,7 +167,7 @@ def test_a_noisy_row_is_ranked_by_its_interval_never_dropped_for_a_slower_one():
 
 
 def test_rows_whose_intervals_overlap_are_called_a_tie_with_the_processes_that_would_rank_them():
-    from export_kit.verdict import verdict_lines
+    from export_kit.report.verdict import verdict_lines
 
     onnx = [0.050, 0.058, 0.049, 0.061, 0.052, 0.047, 0.060]
     static = [0.052, 0.055, 0.051, 0.058, 0.054, 0.050, 0.057]
@@ -190,7 +190,7 @@ def test_the_throughput_line_quotes_the_largest_batch_even_when_every_row_there_
 
 
 def test_a_speedup_over_a_noisy_eager_row_is_shown_with_its_interval():
-    from export_kit.verdict import speedup_text
+    from export_kit.report.verdict import speedup_text
 
     eager = _timed("pytorch", 1, [0.40, 0.41, 0.80, 0.40, 0.42])
     eager["runtime"] = "eager"
@@ -235,7 +235,7 @@ def test_the_ci_recipe_parses_and_uses_only_options_the_cli_has():
 
 
 def test_pairing_cancels_what_made_a_whole_process_slow():
-    from export_kit.stats import ratio_ci
+    from export_kit.verification.stats import ratio_ci
 
     process_speed = [1.0, 1.6, 0.8, 2.0, 1.2, 0.9, 1.4]  # each worker process ran everything this much slower
     old = [0.05 * f for f in process_speed]
@@ -249,7 +249,7 @@ def test_pairing_cancels_what_made_a_whole_process_slow():
 @pytest.mark.parametrize("interval, verdict", [((1.3, 1.2, 1.4), "slower"), ((0.8, 0.7, 0.9), "faster"),
                                                ((1.0, 0.95, 1.05), "no change"), ((1.0, 0.8, 1.3), "too noisy")])
 def test_latency_verdicts(interval, verdict):
-    from export_kit.stats import latency_verdict
+    from export_kit.verification.stats import latency_verdict
 
     assert latency_verdict(*interval, 0.10, 7)[0] == verdict
 
@@ -265,10 +265,10 @@ def test_baselines_written_with_in_process_rounds_still_load():
 
 
 def test_worker_processes_time_every_row_and_report_its_samples(built):
-    from export_kit.access import open_folder
     from export_kit.api import folder_spec
-    from export_kit.bench import Bench, bench_folders
-    from export_kit.sampling import SamplingConfig
+    from export_kit.benchmark.run import Bench, bench_folders
+    from export_kit.benchmark.sampling import SamplingConfig
+    from export_kit.folder.access import open_folder
 
     folder = open_folder(built[0], writes=False)[0]
     cfg = SamplingConfig(processes=2, passes=2, slice_s=0.01, slice_iters=3, warmup_s=0.01)
@@ -284,10 +284,10 @@ def test_worker_processes_time_every_row_and_report_its_samples(built):
 def test_a_planted_slowdown_keeps_outputs_and_passes_verify(built_copy):
     import numpy as np
     import onnxruntime as ort
+    from slowdown import add_work
 
     from export_kit import api
-    from export_kit.signing import sign_folder
-    from export_kit.slowdown import add_work
+    from export_kit.folder.signing import sign_folder
 
     golden = np.load(built_copy / "golden.npz")["input_0"][:16]
     before = ort.InferenceSession(str(built_copy / "model.onnx")).run(None, {"input": golden})[0]
@@ -300,7 +300,7 @@ def test_a_planted_slowdown_keeps_outputs_and_passes_verify(built_copy):
 
 
 def test_ab_in_one_run_fails_a_slowed_copy_and_refuses_another_model(built, built_copy, tmp_path):
-    from export_kit.slowdown import add_work
+    from slowdown import add_work
 
     add_work(built_copy, width=32768)
     common = ["bench", "--batch", "1", "--device", "cpu", "--processes", "3"]
@@ -321,14 +321,14 @@ def test_ab_in_one_run_fails_a_slowed_copy_and_refuses_another_model(built, buil
 
 
 def _samples(p50s):
-    from export_kit.sampling import Sample
+    from export_kit.benchmark.sampling import Sample
 
     return [Sample(p50=v, p90=v, p99=v, mean=v, min=v, calls=10) for v in p50s]
 
 
 def test_tuning_keeps_the_defaults_unless_a_candidate_is_faster_beyond_noise():
-    from export_kit.bench import summarize
-    from export_kit.tuning import choose
+    from export_kit.benchmark.run import summarize
+    from export_kit.benchmark.tuning import choose
 
     default = [1.0, 1.2, 0.9, 1.1, 1.0]
     clearly = [0.8 * v for v in default]

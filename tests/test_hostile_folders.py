@@ -14,9 +14,9 @@ import torch
 from test_cli import invoke
 
 from export_kit.errors import EXIT_UNTRUSTED, ManifestError
-from export_kit.fileio import sha256_file
-from export_kit.limits import check_zip
-from export_kit.modelspec import read_checkpoint
+from export_kit.model.spec import read_checkpoint
+from export_kit.safeio.atomic import sha256_file
+from export_kit.safeio.limits import check_zip
 
 
 def _manifest(folder: Path) -> dict:
@@ -206,7 +206,7 @@ def test_a_folder_never_vouches_for_itself_with_a_key_it_carries(built_copy, tmp
     folder's own key "this machine's": such a key is not trusted, and a relative home is refused."""
     import stat
 
-    from export_kit.signing import sign_folder
+    from export_kit.folder.signing import sign_folder
 
     monkeypatch.setenv("EXPORTKIT_HOME", str(built_copy / ".keys"))
     sign_folder(built_copy)  # the attacker's key, shipped inside the folder, signs the folder
@@ -282,7 +282,7 @@ def test_an_inflating_golden_file_is_refused_before_it_is_read(built_copy):
 
 
 def test_a_read_only_folder_is_refused_up_front_and_report_dir_works(built_copy, tmp_path, monkeypatch):
-    import export_kit.access as access
+    import export_kit.folder.access as access
 
     real = access.tempfile.mkstemp
 
@@ -439,8 +439,8 @@ def test_a_folder_as_tolerances_and_a_text_file_as_checkpoint_are_one_line(built
 
 
 def test_a_manifest_input_shape_that_no_graph_fits_is_seen(built_copy):
-    from export_kit.checks.onnx_graph import onnx_checks
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
+    from export_kit.verification.checks.onnx_graph import onnx_checks
 
     manifest = load_manifest(built_copy)
     manifest.inputs[0]["shape"] = ["batch", 3, 28, 28]
@@ -522,7 +522,7 @@ def test_entries_named_like_images_that_are_not_files_are_left_out_never_read(tm
     (data / "test" / "a" / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
     (data / "test" / "a" / "loop.jpg").symlink_to(data / "test" / "a" / "loop.jpg")
     _fifo(data / "test" / "b" / "fifo.jpg")
-    done = subprocess.run([sys.executable, "-c", "from export_kit.datasets import load_dataset; import sys; "
+    done = subprocess.run([sys.executable, "-c", "from export_kit.model.datasets import load_dataset; import sys; "
                            f"d = load_dataset('cifar10', {str(data)!r}, progress=False); print(len(d.test))"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_cli import invoke
 
-from export_kit.compare import default_tolerance
+from export_kit.folder.precision import default_tolerance
 
 QEMU = shutil.which("qemu-x86_64")
 HOST_HAS_VNNI = any(flag in Path("/proc/cpuinfo").read_text().split() for flag in ("avx512_vnni", "avx_vnni")) \

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from test_cli import invoke
 
-from export_kit.datasets.base import Split
 from export_kit.errors import EXIT_OK
-from export_kit.measured import RECORD_NAME, carry_over, write_record
+from export_kit.folder.measured import RECORD_NAME, carry_over, write_record
+from export_kit.model.datasets.base import Split
 from export_kit.results import VerifyResult
 
 ARTIFACTS = [{"name": "onnx", "sha256": "aa"}]

@@ -84,7 +84,7 @@ def test_every_output_is_compared_by_name(kinds, tmp_path):
 
     from onnx import numpy_helper
 
-    from export_kit.faults_onnx import _replace, edit_onnx
+    from export_kit.faults.onnx import _replace, edit_onnx
 
     folder = tmp_path / "heads"
     shutil.copytree(kinds["two_heads"][0], folder)

@@ -57,7 +57,7 @@ def test_parity_alone_still_fails_a_wrong_output(dense, tmp_path):
 
     from onnx import numpy_helper
 
-    from export_kit.faults_onnx import _replace, edit_onnx
+    from export_kit.faults.onnx import _replace, edit_onnx
 
     folder = tmp_path / "seg"
     shutil.copytree(dense["segmenter"][0], folder)
@@ -114,8 +114,8 @@ def test_selftest_plants_every_fault_a_dense_model_can_have_and_catches_each(den
     result = invoke("selftest", "--artifacts", dense["segmenter"][0], "--allow-factory", "byo_models:segmenter")
     assert result.exit_code == 0, result.output
     assert "missed" not in result.output and result.output.count("caught") >= 9
-    from export_kit.access import open_folder
-    from export_kit.faults import FAULTS, run_fault
+    from export_kit.faults.plant import FAULTS, run_fault
+    from export_kit.folder.access import open_folder
 
     source, _ = open_folder(dense["segmenter"][0], writes=False)
     for fault in (f for f in FAULTS if f.needs_classifier):

@@ -8,7 +8,7 @@ import pytest
 from conftest import build_folder
 from test_cli import invoke
 
-from export_kit.faults import _edit_manifest
+from export_kit.faults.plant import _edit_manifest
 
 pytest.importorskip("openvino")
 

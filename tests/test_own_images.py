@@ -57,8 +57,8 @@ def test_the_recorded_resizes_are_torchvisions_resize_and_center_crop(tmp_path):
     from PIL import Image
     from torchvision import transforms
 
-    from export_kit.datasets import load_dataset
-    from export_kit.geometry import PIL_LIBRARY, TORCH_LIBRARY, Geometry
+    from export_kit.model.datasets import load_dataset
+    from export_kit.model.geometry import PIL_LIBRARY, TORCH_LIBRARY, Geometry
 
     write_photo_folder(tmp_path / "d", ["a", "b"], {"train": 1, "test": 2}, seed=3)
     first = Image.open(sorted((tmp_path / "d" / "test" / "a").iterdir())[0]).convert("RGB")
@@ -99,8 +99,8 @@ def _photo_logits(stdout: str) -> np.ndarray:
 
 def _python_logits(folder, manifest: dict, data, runtime: str) -> np.ndarray:
     """The artifact run in Python on every 4th test photo, decoded and resized as ``manifest`` says."""
-    from export_kit.datasets import load_dataset
-    from export_kit.preprocessing import Preprocessing
+    from export_kit.model.datasets import load_dataset
+    from export_kit.model.preprocessing import Preprocessing
 
     prep = Preprocessing.from_dict(manifest["preprocessing"])
     inputs = prep.apply(np.asarray(load_dataset("cifar10", data, progress=False,
@@ -243,8 +243,8 @@ REFUSED = {"cmyk.jpg": "CMYK", "deep.png": "I;16", "truncated.jpg": "not a reada
 def test_the_loader_refuses_what_the_contract_refuses_and_says_so_on_every_run(tmp_path, capsys):
     from conftest import write_photo_folder
 
-    from export_kit.datasets import load_dataset
-    from export_kit.datasets.decode import Refused, open_rgb
+    from export_kit.model.datasets import load_dataset
+    from export_kit.model.datasets.decode import Refused, open_rgb
 
     files = _odd_files(tmp_path / "odd")
     assert open_rgb(files["rotated.jpg"]).size == (90, 120)  # file order: the EXIF rotation is not applied
@@ -265,15 +265,15 @@ def test_the_loader_refuses_what_the_contract_refuses_and_says_so_on_every_run(t
 
 
 def _geometry():
-    from export_kit.geometry import Geometry
+    from export_kit.model.geometry import Geometry
 
     return Geometry.for_model(72, (64, 64), "bilinear", "RGB", True)
 
 
 def _file_logits(folder, manifest: dict, path, runtime: str) -> np.ndarray:
     """Python's logits for one file: decoded under the contract, resized and normalized as the manifest says."""
-    from export_kit.datasets.decode import open_rgb
-    from export_kit.preprocessing import Preprocessing
+    from export_kit.model.datasets.decode import open_rgb
+    from export_kit.model.preprocessing import Preprocessing
 
     prep = Preprocessing.from_dict(manifest["preprocessing"])
     x = prep.apply(np.asarray(prep.geometry.apply(open_rgb(path)), dtype=prep.geometry.dtype)[None])
@@ -333,7 +333,7 @@ def test_an_image_declaring_more_pixels_than_the_cap_is_refused_before_it_is_dec
 
     from PIL import Image
 
-    from export_kit.datasets.decode import MAX_PIXELS, Refused, open_rgb
+    from export_kit.model.datasets.decode import MAX_PIXELS, Refused, open_rgb
 
     small = tmp_path / "small.png"
     Image.new("L", (8, 8)).save(small)

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from export_kit import api
-from export_kit.manifest import load_manifest
+from export_kit.folder.manifest import load_manifest
 from export_kit.results import VerifyResult
 
 
@@ -161,7 +161,7 @@ def test_bench_keeps_the_verify_section_of_a_failing_report(built_copy):
     (built_copy / "manifest.json").write_text(_json.dumps(manifest))
     failing = api.verify(built_copy, None, log=lambda _: None)
     assert not failing.passed
-    from export_kit.sampling import SamplingConfig
+    from export_kit.benchmark.sampling import SamplingConfig
 
     after = api.bench(built_copy, [1], devices=("cpu",), config=SamplingConfig(processes=0), log=lambda _: None)
     assert len(after.verify) == len(failing.verify) and not after.passed
@@ -183,7 +183,7 @@ def test_a_built_manifest_fits_the_published_schema(built):
 
     import jsonschema
 
-    from export_kit.manifest import SCHEMA_PATH, SCHEMA_VERSION, schema
+    from export_kit.folder.manifest import SCHEMA_PATH, SCHEMA_VERSION, schema
 
     jsonschema.Draft202012Validator(schema()).validate(json.loads((built[0] / "manifest.json").read_text()))
     assert SCHEMA_PATH.name == f"manifest-v{SCHEMA_VERSION}.schema.json"

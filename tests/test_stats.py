@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 
-from export_kit.stats import mcnemar_exact, per_class_accuracy, wilson_interval
+from export_kit.verification.stats import mcnemar_exact, per_class_accuracy, wilson_interval
 
 
 def test_wilson_interval_matches_the_closed_form_and_stays_in_bounds():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from export_kit.modelspec import load_checkpoint
+from export_kit.model.spec import load_checkpoint
 from train.loop import TrainConfig, train
 from train.models import SeedCNN
 
@@ -25,7 +25,7 @@ def test_training_learns_the_synthetic_set_and_describes_itself(checkpoint):
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_same_seed_same_weights(tmp_path, synthetic, device):
-    from export_kit.datasets import Dataset
+    from export_kit.model.datasets import Dataset
 
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")

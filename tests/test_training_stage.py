@@ -11,10 +11,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from export_kit.cli import app
-from export_kit.datasets import Dataset
-from export_kit.metrics import class_metrics, classification_summary
-from export_kit.modelspec import read_checkpoint
+from export_kit.cli.app import app
+from export_kit.model.datasets import Dataset
+from export_kit.model.spec import read_checkpoint
+from export_kit.verification.metrics import class_metrics, classification_summary
 from train import loop
 from train.augment import CropFlip
 from train.config import TrainConfig

@@ -1,9 +1,9 @@
 """The verdict a report opens with and a command ends with: never PASS when nothing was checked."""
 
-from export_kit.report import Report
-from export_kit.report_md import render
+from export_kit.report.markdown import render
+from export_kit.report.record import Report
+from export_kit.report.verdict import overall, verdict_lines
 from export_kit.results import BenchResult, Status, VerifyResult
-from export_kit.verdict import overall, verdict_lines
 
 
 def _verify(artifact, device="cpu", status=Status.PASSED, reason="", **kw):
@@ -42,7 +42,7 @@ def test_the_card_names_what_to_ship_and_collapses_absent_devices():
 
 
 def test_the_status_table_leaves_absent_devices_to_the_verdict_line():
-    from export_kit.report_md import status_rows
+    from export_kit.report.markdown import status_rows
 
     report = Report(artifacts=[{"name": "onnx"}, {"name": "fp16"}],
                     verify=[_verify("onnx"), _verify("onnx", "cuda", Status.SKIPPED, "no GPU"),
@@ -53,7 +53,7 @@ def test_the_status_table_leaves_absent_devices_to_the_verdict_line():
 
 
 def test_one_stray_p99_does_not_flatten_the_latency_panel():
-    from export_kit.plots import CLIP_AT_P50, latency_figure
+    from export_kit.report.plots import CLIP_AT_P50, latency_figure
 
     rows = [BenchResult("onnx", "onnx", "onnxruntime", "cpu", 32, p50_ms=1.0, p90_ms=1.2, p99_ms=1.5),
             BenchResult("torchscript", "torchscript", "torchscript", "cpu", 32, p50_ms=2.0, p90_ms=99.97,
@@ -68,7 +68,7 @@ def test_one_stray_p99_does_not_flatten_the_latency_panel():
 def test_the_verdict_is_the_first_section_of_report_html_too(tmp_path):
     import re
 
-    from export_kit.report_html import render_html
+    from export_kit.report.html import render_html
 
     report = Report(verify=[_verify("onnx")])
     html = render_html(render(report), tmp_path)
@@ -87,7 +87,7 @@ def test_a_build_stopped_before_verify_leaves_a_report_that_never_says_pass(tmp_
 
 
 def test_the_glance_table_compares_formats_on_one_line_each():
-    from export_kit.verdict import glance
+    from export_kit.report.verdict import glance
 
     report = Report(artifacts=[{"name": "pytorch", "bytes": 250_000}, {"name": "onnx", "bytes": 266_000}],
                     verify=[_verify("pytorch", accuracy=0.70), _verify("onnx", accuracy=0.69),
@@ -105,7 +105,7 @@ def test_the_glance_table_compares_formats_on_one_line_each():
 
 
 def test_rows_not_run_for_want_of_trust_make_the_verdict_not_trusted_never_pass():
-    from export_kit.trust import UNTRUSTED
+    from export_kit.safeio.trust import UNTRUSTED
 
     report = Report(verify=[_verify("onnx"), _verify("torchscript", status=Status.SKIPPED,
                                                      reason=f"{UNTRUSTED} (the folder is not signed)")])

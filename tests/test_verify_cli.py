@@ -12,9 +12,9 @@ import pytest
 from test_cli import invoke
 
 from export_kit.errors import UsageError
-from export_kit.tolerances import load_tolerances
+from export_kit.verification.tolerances import load_tolerances
 
-BLOCK_TRAIN = ("import sys; sys.modules['train'] = None; from export_kit.cli import main; "
+BLOCK_TRAIN = ("import sys; sys.modules['train'] = None; from export_kit.cli.app import main; "
                "sys.argv[0] = 'exportkit'; main()")
 
 
@@ -80,13 +80,13 @@ def test_accuracy_statistics_are_reported_and_recomputable(built, synthetic):
     import numpy as np
     import onnxruntime as ort
 
-    from export_kit.manifest import load_manifest
+    from export_kit.folder.manifest import load_manifest
 
     rows = json.loads((built[0] / "report.json").read_text())["verify"]
     row = next(r for r in rows if r["artifact"] == "int8-onnx" and r["device"] == "cpu")
     prep = load_manifest(built[0]).preprocessing
     session = ort.InferenceSession(str(built[0] / "model.int8.onnx"), providers=["CPUExecutionProvider"])
-    from export_kit.checks.accuracy import ACCURACY_BATCHES
+    from export_kit.verification.checks.accuracy import ACCURACY_BATCHES
 
     x = prep.apply(synthetic.test.images)  # in verify's batches: dynamic int8 scales each batch by its own range
     starts = np.cumsum([0, *(ACCURACY_BATCHES * len(x))])
@@ -94,7 +94,7 @@ def test_accuracy_statistics_are_reported_and_recomputable(built, synthetic):
                             if a < len(x)]).argmax(1)
     import torch
 
-    from export_kit.modelspec import load_checkpoint
+    from export_kit.model.spec import load_checkpoint
 
     model, _ = load_checkpoint(built[0] / "checkpoint.pt")  # verify's reference: recomputed from the checkpoint
     with torch.inference_mode():  # in verify's chunks of 256: a near-tie can flip with the batch size
@@ -116,7 +116,7 @@ def test_accuracy_statistics_are_reported_and_recomputable(built, synthetic):
 def test_selftest_catches_every_fault_and_passes_the_control(built_copy):
     result = invoke("selftest", "--artifacts", built_copy, "--dataset", "synthetic")
     assert result.exit_code == 0, result.output
-    from export_kit.faults import FAULTS
+    from export_kit.faults.plant import FAULTS
 
     applies = [f for f in FAULTS if not f.needs_axes]  # the seed CNN has no dynamic axis besides the batch
     assert result.output.count("caught") == len(applies) and "no false alarm" in result.output

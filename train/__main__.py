@@ -3,6 +3,6 @@
 
 import sys
 
-from export_kit.cli import app
+from export_kit.cli.app import app
 
 app(["train", *sys.argv[1:]], prog_name="python -m train")

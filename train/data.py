@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from export_kit.datasets import Split
-from export_kit.preprocessing import Preprocessing
+from export_kit.model.datasets import Split
+from export_kit.model.preprocessing import Preprocessing
 from train.augment import CropFlip
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from export_kit.datasets import Dataset
-from export_kit.metrics import classification_summary
-from export_kit.modelspec import load_factory, read_checkpoint
-from export_kit.preprocessing import Preprocessing
+from export_kit.model.datasets import Dataset
+from export_kit.model.preprocessing import Preprocessing
+from export_kit.model.spec import load_factory, read_checkpoint
+from export_kit.verification.metrics import classification_summary
 from train.augment import CropFlip
 from train.config import TrainConfig
 from train.data import TrainBatches, channel_stats, evaluate

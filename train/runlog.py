@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from export_kit.fileio import write_text
+from export_kit.safeio.atomic import write_text
 
 
 def log_path(checkpoint: Path) -> Path:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from export_kit.datasets import Dataset
 from export_kit.errors import CheckpointError, UsageError
-from export_kit.modelspec import save_checkpoint
-from export_kit.preprocessing import Preprocessing
+from export_kit.model.datasets import Dataset
+from export_kit.model.preprocessing import Preprocessing
+from export_kit.model.spec import save_checkpoint
 from train.config import TrainConfig
 from train.models import ARCHITECTURES
 

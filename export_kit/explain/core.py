@@ -19,8 +19,8 @@ import numpy as np
 from export_kit.errors import ManifestError, UsageError
 from export_kit.explain import eager, taps
 from export_kit.explain.layers import MIN_SNR_DB, LayerDiff, diff, first_over
-from export_kit.folder import ArtifactsFolder
-from export_kit.manifest import Artifact
+from export_kit.folder.load import ArtifactsFolder
+from export_kit.folder.manifest import Artifact
 from export_kit.results import Record
 
 #: Golden samples run through both graphs: enough to see a layer's error on varied inputs, few enough that a

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from export_kit.errors import UsageError
 from export_kit.explain import taps
-from export_kit.fileio import atomic_path
+from export_kit.safeio.atomic import atomic_path
 
 
 def check_destination(dest: Path) -> Path:

@@ -143,7 +143,7 @@ def run_as_ort_format(proto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
     that: an ORT-format file cannot be edited, so its tensors are exposed in the ONNX file it came from first."""
     import tempfile
 
-    from export_kit.exporters.ort_mobile import convert
+    from export_kit.runners.ort_runner import convert
 
     with tempfile.TemporaryDirectory(prefix="exportkit-explain-ort-") as work:
         source = Path(work) / "tapped.onnx"

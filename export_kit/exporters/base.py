@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from export_kit.compare import DEFAULT_TOLERANCES
 from export_kit.errors import ExportError, UsageError, first_line
-from export_kit.manifest import Artifact
-from export_kit.modelio import ModelIO
+from export_kit.folder.manifest import Artifact
+from export_kit.folder.precision import DEFAULT_TOLERANCES
+from export_kit.model.io import ModelIO
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ExportRequest:
 
     @property
     def axes(self) -> list[str]:
-        """The named dynamic axes besides the batch (:mod:`export_kit.axes`)."""
+        """The named dynamic axes besides the batch (:mod:`export_kit.model.axes`)."""
         return list(self.io.axes) if self.io else []
 
     def dynamic_shapes(self) -> tuple[dict, ...]:
@@ -55,7 +55,7 @@ class ExportRequest:
         over its bounds, one ``Dim`` per name, so inputs that share an axis are told they do."""
         import torch
 
-        from export_kit.limits import MAX_BATCH
+        from export_kit.safeio.limits import MAX_BATCH
 
         batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
         if self.io is None:

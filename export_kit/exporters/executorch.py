@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from export_kit.errors import ExportError, UnavailableError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
-from export_kit.fileio import atomic_path
-from export_kit.manifest import Artifact
+from export_kit.folder.manifest import Artifact
 from export_kit.runners.executorch_runner import executorch_unavailable_reason
+from export_kit.safeio.atomic import atomic_path
 
 
 @register("executorch")

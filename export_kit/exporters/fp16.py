@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
-from export_kit.fileio import atomic_path
-from export_kit.manifest import Artifact
+from export_kit.folder.manifest import Artifact
+from export_kit.safeio.atomic import atomic_path
 
 
 @register("fp16")

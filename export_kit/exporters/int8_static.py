@@ -21,8 +21,8 @@ from export_kit.errors import ExportError
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.int8 import pre_process
 from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
-from export_kit.fileio import atomic_path
-from export_kit.manifest import Artifact
+from export_kit.folder.manifest import Artifact
+from export_kit.safeio.atomic import atomic_path
 
 
 def _reader(input_name: str, images: np.ndarray, batch: int = 32):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from export_kit.errors import ExportError, UnavailableError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
-from export_kit.fileio import atomic_path
-from export_kit.manifest import Artifact
+from export_kit.folder.manifest import Artifact
 from export_kit.runners.litert_runner import INSTALL_HINT
+from export_kit.safeio.atomic import atomic_path
 
 #: Calibration images fed one at a time (the program has batch 1): enough for the histogram observers.
 CALIBRATION_IMAGES = 300

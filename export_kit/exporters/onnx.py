@@ -11,8 +11,8 @@ from pathlib import Path
 
 from export_kit.errors import ExportError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
-from export_kit.fileio import atomic_path
-from export_kit.manifest import Artifact
+from export_kit.folder.manifest import Artifact
+from export_kit.safeio.atomic import atomic_path
 
 OPSET = 18
 

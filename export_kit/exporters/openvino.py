@@ -17,9 +17,9 @@ from pathlib import Path
 from export_kit.errors import ExportError, UnavailableError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.onnx import temporary_fp32_onnx
-from export_kit.fileio import atomic_path
-from export_kit.manifest import Artifact
+from export_kit.folder.manifest import Artifact
 from export_kit.runners.openvino_runner import openvino_unavailable_reason
+from export_kit.safeio.atomic import atomic_path
 
 XML, BIN = "model.openvino.xml", "model.openvino.bin"
 

@@ -9,31 +9,16 @@ back with onnxruntime.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from export_kit.errors import ExportError
 from export_kit.exporters.base import Exporter, ExportRequest, register
 from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
-from export_kit.fileio import atomic_path, sha256_file
-from export_kit.manifest import Artifact
+from export_kit.folder.manifest import Artifact
+from export_kit.runners.ort_runner import TARGET_PLATFORM, convert
+from export_kit.safeio.atomic import atomic_path, sha256_file
 
-TARGET_PLATFORM = "arm"
 MODEL, CONFIG = "model.ort", "model.required_operators.config"
-
-
-def convert(onnx_path: Path, work: Path, target_platform: str = TARGET_PLATFORM) -> tuple[Path, Path]:
-    """Run ``python -m onnxruntime.tools.convert_onnx_models_to_ort`` and return the .ort and config paths."""
-    cmd = [sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(onnx_path),
-           "--output_dir", str(work), "--optimization_style", "Fixed", "--target_platform", target_platform]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    model, config = work / f"{onnx_path.stem}.ort", work / f"{onnx_path.stem}.required_operators.config"
-    if done.returncode != 0 or not model.is_file() or not config.is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()
-        raise ExportError(f"onnxruntime's ORT converter failed: {tail[-1] if tail else f'exit {done.returncode}'}")
-    return model, config
 
 
 def _operators(config: Path) -> list[str]:

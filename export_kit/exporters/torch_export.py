@@ -7,10 +7,10 @@ import json
 
 from export_kit.errors import ExportError, meaningful_line
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
-from export_kit.fileio import atomic_path
-from export_kit.manifest import Artifact
-from export_kit.outputs import flat_outputs
+from export_kit.folder.manifest import Artifact
+from export_kit.model.outputs import flat_outputs
 from export_kit.runners.torch_runner import full_fp32
+from export_kit.safeio.atomic import atomic_path
 
 #: Where the manifest's strings (preprocessing, class names) travel inside the archive.
 EXTRA_FILE = "exportkit.json"

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from export_kit.errors import UnavailableError
-from export_kit.limits import check_zip
 from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_candidates
 from export_kit.runners.torch_runner import TorchRunner, _version
+from export_kit.safeio.limits import check_zip
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """One interface for every runtime: ``run({input name: array}) -> {output name: array}``, validated once here and
 implemented per backend; and the registry each runtime file adds itself to.
 
-Runners never time themselves; :mod:`export_kit.bench` times every backend with the same loop.
+Runners never time themselves; :mod:`export_kit.benchmark.run` times every backend with the same loop.
 """
 
 from __future__ import annotations

@@ -10,15 +10,36 @@ warns that such a copy holds hardware-specific (NCHWc) layouts, so artifacts sta
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export_kit.errors import UnavailableError
+from export_kit.errors import ExportError, UnavailableError
 from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_ladder
 
 #: Short device names used in targets and reports -> onnxruntime execution provider names.
+#: The platform whose kernels the ORT converter optimizes for: ARM, what phones run.
+TARGET_PLATFORM = "arm"
+
+
+def convert(onnx_path: Path, work: Path, target_platform: str = TARGET_PLATFORM) -> tuple[Path, Path]:
+    """Run ``python -m onnxruntime.tools.convert_onnx_models_to_ort`` and return the .ort and config paths: the
+    runtime's own tool, used by the ``ort`` exporter and by explain to tap an ``.ort`` artifact the same way."""
+    cmd = [sys.executable, "-m", "onnxruntime.tools.convert_onnx_models_to_ort", str(onnx_path),
+           "--output_dir", str(work), "--optimization_style", "Fixed", "--target_platform", target_platform]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    model, config = work / f"{onnx_path.stem}.ort", work / f"{onnx_path.stem}.required_operators.config"
+    if done.returncode != 0 or not model.is_file() or not config.is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()
+        raise ExportError(f"onnxruntime's ORT converter failed: {tail[-1] if tail else f'exit {done.returncode}'}")
+    return model, config
+
+
+
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 
 

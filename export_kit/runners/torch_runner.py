@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from export_kit.errors import UnavailableError
-from export_kit.limits import check_zip
 from export_kit.runners.base import OpenRequest, Runner, Runtime, register_runtime, thread_candidates
+from export_kit.safeio.limits import check_zip
 
 
 @functools.cache

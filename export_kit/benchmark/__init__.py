@@ -1,0 +1,1 @@
+"""Bench: worker-process latency sampling, tuning, baselines and the gate's statistics."""

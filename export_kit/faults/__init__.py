@@ -1,0 +1,1 @@
+"""Planted faults: broken copies of a folder that verify must catch (selftest)."""

@@ -1,0 +1,1 @@
+"""Results made readable: the report record, Markdown, HTML, plots, JUnit and the verdict."""
