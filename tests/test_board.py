@@ -1,42 +1,27 @@
 """The emulated ARM64 board (tests/board/board.sh): an arm64 Debian userland under qemu-user with its own sshd on
 127.0.0.1, reached through the system OpenSSH client with a pinned host key. These tests prove the test bed
-itself: a login lands on aarch64 with the pinned runtime, and artifacts built here compute there what they compute
-here, within their precision's tolerance. Where the machine cannot host the board (not root, no binfmt_misc, no
-registry), they skip with the reason the script gives."""
+itself (a login lands on aarch64 with the pinned runtime) and `verify --target` over it: every check runs on the
+board, and the float files built here compute there what they compute here, within their precision's
+tolerance. Where the machine cannot host the board (not root, no binfmt_misc, no registry), they skip with the
+reason the script gives."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from export_kit.folder.precision import default_tolerance
-from export_kit.verification.compare import parity
 
 BOARD = Path(__file__).resolve().parent / "board" / "board.sh"
 #: Kept between runs on one machine (the build takes a minute or two); keyed inside by the script's recipe.
 CACHE = Path(os.environ.get("EXPORTKIT_BOARD_DIR", "/var/cache/exportkit-board"))
-#: The board's Python program: reads an .npz of inputs and a model from stdin's files, writes outputs as .npy.
-RUN_ONNX = """
-import io, sys
-import numpy as np
-import onnxruntime as ort
-feed = np.load(sys.argv[2], allow_pickle=False)
-session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-out = session.run(None, {session.get_inputs()[0].name: feed["input_0"]})[0]
-buffer = io.BytesIO()
-np.save(buffer, out, allow_pickle=False)
-sys.stdout.buffer.write(buffer.getvalue())
-"""
 
 
 class Board:
     def __init__(self, env: dict[str, str]) -> None:
         self.port = env["URL"].rsplit(":", 1)[1]
+        self.key, self.known_hosts = env["KEY"], env["KNOWN_HOSTS"]
         self.ssh = ["ssh", "-p", self.port, "-i", env["KEY"], "-o", f"UserKnownHostsFile={env['KNOWN_HOSTS']}",
                     "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
                     "root@127.0.0.1"]
@@ -46,8 +31,13 @@ class Board:
         assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
         return done.stdout
 
-    def put(self, data: bytes, remote: str) -> None:
-        self.run(f"cat > {remote}", stdin=data)
+    def target(self, tmp_path: Path) -> str:
+        """The board as a verify target: an ssh config file carries the key and the pinned host key, as a
+        user's ~/.ssh/config would."""
+        config = tmp_path / "ssh_config"
+        config.write_text(f"Host 127.0.0.1\n  Port {self.port}\n  User root\n  IdentityFile {self.key}\n"
+                          f"  UserKnownHostsFile {self.known_hosts}\n  StrictHostKeyChecking yes\n")
+        return f"ssh://root@127.0.0.1:{self.port}?python=/opt/agent/bin/python&ssh_config={config}"
 
 
 @pytest.fixture(scope="session")
@@ -72,31 +62,20 @@ def test_a_login_lands_on_aarch64_with_the_pinned_runtime(board):
 
 
 @pytest.mark.slow
-def test_float_onnx_artifacts_compute_on_the_board_what_they_compute_here(board, built):
-    """Each float ONNX artifact of the shared build, run by the board's onnxruntime on the golden inputs, against
-    the eager reference's outputs: held to its precision class, as verify holds it here. (The int8 files are not
-    held to it yet: on this emulated board the dynamic int8 seed CNN's outputs are far off, see the README's
-    "The emulated ARM64 board", and whether the emulator or the arm64 kernels cause it is still open.)"""
-    from export_kit.folder.manifest import load_manifest
+def test_verify_runs_every_check_on_the_board_through_its_ssh_target(board, built_copy, tmp_path):
+    """`verify --target arm=ssh://...` on the shared build: the agent reaches the board through the system ssh
+    client (a config file with the pinned host key), says it is an emulated aarch64, and every check runs there.
+    The float files pass their tolerance on the board. The int8 files run too; they are not held to pass here: on
+    this emulated board the dynamic int8 seed CNN's outputs are far off (see the README's "The emulated ARM64
+    board"), and whether the emulator or the arm64 kernels cause it is still open."""
+    from export_kit import api
 
-    folder = built[0]
-    manifest = load_manifest(folder)
-    with np.load(folder / "golden.npz") as golden:
-        inputs, reference = golden["input_0"], golden["output_0"]
-    feed = io.BytesIO()
-    np.savez(feed, input_0=inputs)
-    board.run("rm -rf /tmp/exportkit-test && mkdir -m 700 /tmp/exportkit-test")
-    board.put(feed.getvalue(), "/tmp/exportkit-test/feed.npz")
-    board.put(RUN_ONNX.encode(), "/tmp/exportkit-test/run.py")
-    checked = {}
-    for artifact in (a for a in manifest.artifacts if a.runtime == "onnxruntime" and a.precision != "int8"):
-        board.put((folder / artifact.path).read_bytes(), "/tmp/exportkit-test/model.onnx")
-        raw = board.run("/opt/agent/bin/python /tmp/exportkit-test/run.py /tmp/exportkit-test/model.onnx "
-                        "/tmp/exportkit-test/feed.npz")
-        arm = np.load(io.BytesIO(raw), allow_pickle=False)
-        result, tol = parity(reference, arm), default_tolerance(artifact.precision)
-        assert tol.max_abs is None or result.max_abs_err <= tol.max_abs, (artifact.name, result)
-        assert result.cosine >= tol.min_cosine and result.nonfinite == 0, (artifact.name, result)
-        checked[artifact.name] = result.max_abs_err
-    board.run("rm -rf /tmp/exportkit-test")
-    assert "onnx" in checked, checked
+    report = api.verify(built_copy, targets=[f"arm={board.target(tmp_path)}"], explain=False, log=lambda _: 0)
+    fingerprint = report.targets["arm"]
+    assert fingerprint["machine"] == "aarch64" and fingerprint["emulated"] is True
+    rows = [r for r in report.verify_rows() if r.target == "arm" and r.status != "skipped"]
+    assert {r.device for r in rows} == {"arm (aarch64, emulated)"}
+    floats = [r for r in rows if r.precision != "int8"]
+    assert {r.artifact for r in floats} >= {"onnx"}
+    assert all(r.status == "passed" for r in floats), [(r.artifact, r.reason) for r in floats]
+    assert all(r.checks and r.max_abs_err is not None for r in rows)  # the int8 rows ran their checks too

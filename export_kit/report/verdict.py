@@ -12,12 +12,14 @@ from export_kit.results import Status
 
 def overall(report) -> str:
     """PASS only when something was verified, nothing failed and nothing was left unrun: a report whose checks
-    never ran (a build killed during verify, a folder with every row skipped) is INCOMPLETE, and one with rows not
-    run for want of trust (exit 5) is NOT TRUSTED, never PASS."""
+    never ran (a build killed during verify, a folder with every row skipped, a --target never reached) is
+    INCOMPLETE, and one with rows not run for want of trust (exit 5) is NOT TRUSTED, never PASS."""
     if report.failures():
         return "FAIL"
     if report.untrusted():
         return "NOT TRUSTED"
+    if report.unreached():
+        return "INCOMPLETE"
     if not any(r.status == Status.PASSED for r in report.verify_rows()):
         return "INCOMPLETE"
     return "PASS"
@@ -98,6 +100,20 @@ def absent_devices(report) -> dict[str, str]:
             if all(r.status == Status.SKIPPED for r in rows if r.device == d)}
 
 
+def target_lines(report) -> list[str]:
+    """One line per remote target verify reached: where it ran, how many of its rows passed, which failed."""
+    lines = []
+    for name, found in sorted(report.targets.items()):
+        rows = [r for r in report.verify_rows() if r.target == name]
+        ran = [r for r in rows if r.status != Status.SKIPPED]
+        failed = [r.artifact for r in ran if r.status == Status.FAILED]
+        where = f"{found.get('machine', '?')}{', emulated' if found.get('emulated') else ''}"
+        lines.append(f"on {name} ({where}): {len(ran) - len(failed)} of {len(ran)} rows pass"
+                     + (f", {len(rows) - len(ran)} not run there" if len(rows) > len(ran) else "")
+                     + (f"; failed there: {', '.join(failed)}" if failed else ""))
+    return lines
+
+
 def verdict_lines(report) -> list[str]:
     """The lines after the overall word, for the report's first section and the end of every command."""
     sizes = {a["name"]: on_disk(a) for a in report.artifacts}
@@ -123,6 +139,7 @@ def verdict_lines(report) -> list[str]:
         lines.append(f"latency gate: {len(gate) - len(regressed)} of {len(gate)} rows pass ("
                      + ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) + ")"
                      + ("; regressed: " + "; ".join(f"{g.key} ({g.detail})" for g in regressed) if regressed else ""))
+    lines += target_lines(report)
     absent = absent_devices(report)
     if absent:
         lines.append("not present here: " + "; ".join(f"{d} ({why})" for d, why in absent.items()))

@@ -98,15 +98,21 @@ def cpu_flags():
 
 
 def emulated():
-    """qemu-user runs a foreign binary under an interpreter whose name the kernel's binfmt table or the process
-    map gives away; a real board shows neither."""
-    try:
-        with open("/proc/self/maps") as f:
-            if "qemu-" in f.read():
+    """qemu-user shows a process its own /proc/self as the guest program's, but not its ancestors': the shell
+    or sshd that started the agent runs under the same emulator, and its executable is qemu's. A real board shows
+    no qemu among them."""
+    pid = os.getppid()
+    for _ in range(4):
+        try:
+            if os.path.basename(os.readlink(f"/proc/{pid}/exe")).startswith("qemu-"):
                 return True
-    except OSError:
-        pass
-    return os.path.exists("/proc/sys/fs/binfmt_misc/qemu-" + platform.machine())
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid <= 1:
+            return False
+    return False
 
 
 RUNTIMES = {"onnxruntime": "onnxruntime", "onnxruntime-mobile": "onnxruntime"}
