@@ -11,6 +11,10 @@ Log = Callable[[str], None]
 
 
 def images_bar(enabled: bool = True):
+    """The bar, drawn only from the main thread: rich keeps one live display per console, and the targets of a
+    fleet (verified in worker threads) would otherwise fight over it."""
+    import threading
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
     from rich.text import Text
 
@@ -19,4 +23,5 @@ def images_bar(enabled: bool = True):
             return Text(f"{task.speed or 0:,.0f} images/s")
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(),
-                    TimeRemainingColumn(), disable=not enabled, transient=True)
+                    TimeRemainingColumn(),
+                    disable=not enabled or threading.current_thread() is not threading.main_thread(), transient=True)

@@ -162,3 +162,34 @@ def test_the_ssh_command_line_quotes_everything_and_never_disables_host_key_chec
     with pytest.raises(UsageError, match="its own name"):
         parse_targets(["a=python:/x", "a=python:/y"])
     assert os.sep not in parse_target("local").name
+
+
+def test_a_fleet_file_runs_every_target_in_one_command_and_one_report(built_copy, tmp_path):
+    """Two targets from a TOML fleet, verified in parallel: the clean one passes, the one with a planted fault
+    fails alone, and both sit in one report with their fingerprints (exit 1: a row failed)."""
+    import json
+
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'[targets]\ngood = "{_target(tmp_path)}"\nbad = "{_target(tmp_path, "perturbed")}"\n')
+    done = subprocess.run([str(Path(sys.executable).with_name("exportkit")), "verify", "--artifacts",
+                           str(built_copy), "--targets", str(fleet), "--no-explain"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads((built_copy / "report.json").read_text())
+    assert set(report["targets"]) == {"good", "bad"}
+    rows = [r for r in report["verify"] if r["status"] != "skipped"]
+    assert {r["target"] for r in rows} == {"good", "bad"}
+    assert all(r["status"] == "passed" for r in rows if r["target"] == "good")
+    assert any(r["status"] == "failed" for r in rows if r["target"] == "bad")
+    assert "on good (x86_64): " in done.stdout and "failed there: " in done.stdout
+
+
+@pytest.mark.parametrize("text, words", [("targets = 3", "one [targets] table"), ("[targets]\na = 3", "in quotes"),
+                                         ("[targets", "not a TOML file"), ("[other]\na = 'x'", "one [targets]")])
+def test_a_malformed_fleet_file_is_a_one_line_usage_error(tmp_path, text, words):
+    from export_kit.targets.spec import load_fleet
+
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(text)
+    with pytest.raises(UsageError, match=words.replace("[", r"\[")):
+        load_fleet(fleet)

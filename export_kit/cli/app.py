@@ -172,15 +172,19 @@ def verify(
         help="also verify on NAME=URL (repeatable): ssh://user@host:port/dir through your ssh client (user, port "
              "and dir optional), or python:/path/to/python; 'local' keeps this machine's rows when targets are "
              "named")] = None,
+    targets: Annotated[Path | None, typer.Option(help="a fleet: TOML with a [targets] table of NAME = \"URL\" "
+                                                      "lines, verified in parallel")] = None,
     target_timeout: Annotated[float, typer.Option(min=1, max=3600, help="seconds each step on a target may "
                                                                        "take before its row fails")] = 120.0,
 ) -> None:
     """Re-check a built folder: integrity, load, parity on golden vectors, and accuracy when data is given; with
     --target, the same checks on each target's own runtime."""
     from export_kit import api
+    from export_kit.targets.spec import load_fleet
     from export_kit.verification.tolerances import load_tolerances
 
     overrides = load_tolerances(tolerances) if tolerances else None
+    target = [*(target or []), *(load_fleet(targets) if targets else [])]
     test, optional = _test_split(dataset, data_dir, artifacts)
     report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None,
                         access=access_from(trust_key, trust_code, allow_factory, report_dir),

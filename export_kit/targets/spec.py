@@ -6,16 +6,21 @@
   host keys are checked as the user's configuration says (never switched off here). ``dir`` is the agent's cache
   on the target (default ``~/.cache/exportkit-agent``), ``python`` its interpreter (default ``python3``).
 - ``python:/path/to/python``: another interpreter on this machine (another onnxruntime version, say).
+
+A fleet is a TOML file (``--targets fleet.toml``) with one table, ``[targets]``, of ``NAME = "URL"`` lines.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from export_kit.errors import UsageError
+from export_kit.safeio.limits import SMALL_FILE_BYTES, read_regular
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 #: The bootstrap the transport runs: read a length line, then that many bytes of agent source, and run it. It is a
@@ -108,3 +113,19 @@ def parse_targets(texts: list[str] | tuple[str, ...] | None) -> list[TargetSpec]
     if len(set(names)) != len(names):
         raise UsageError(f"--target: each target needs its own name ({', '.join(names)})")
     return specs
+
+
+def load_fleet(path: Path) -> list[str]:
+    """The ``NAME=URL`` lines of a fleet file, in its order; anything but a ``[targets]`` table of strings is a
+    one-line UsageError."""
+    try:
+        data = tomllib.loads(read_regular(Path(path), SMALL_FILE_BYTES, UsageError, "--targets").decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"--targets {path}: not a TOML file ({str(exc).splitlines()[0][:200]})") from None
+    table = data.get("targets")
+    if set(data) != {"targets"} or not isinstance(table, dict) or not table:
+        raise UsageError(f"--targets {path}: expected one [targets] table of NAME = \"URL\" lines")
+    bad = [name for name, url in table.items() if not isinstance(url, str)]
+    if bad:
+        raise UsageError(f"--targets {path}: {bad[0]} must be a URL in quotes")
+    return [f"{name}={url}" for name, url in table.items()]

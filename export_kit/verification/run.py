@@ -8,6 +8,7 @@ every row; artifact checks run once per file, whatever the target count; target 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -134,8 +135,11 @@ def verify_folder(folder: ArtifactsFolder, test: Split | None = None, *,
     rows = []
     if not targets or any(not t.remote for t in targets):
         rows += _local_rows(ctx, checks, devices, on_row)
-    for spec in (t for t in targets if t.remote):
-        rows += remote_rows(ctx, spec, checks, timeout, on_row)
+    remote = [t for t in targets if t.remote]
+    if remote:  # a fleet runs in parallel: each target waits on its own device, not on the others
+        with ThreadPoolExecutor(max_workers=len(remote), thread_name_prefix="exportkit-target") as pool:
+            for found in pool.map(lambda spec: remote_rows(ctx, spec, checks, timeout, on_row), remote):
+                rows += found
     return rows
 
 
