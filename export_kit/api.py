@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from export_kit.benchmark.baseline import compare, compare_rows, save_baseline
 from export_kit.benchmark.sampling import FolderSpec, SamplingConfig
 from export_kit.builder import GOLDEN_COUNT, export_folder, prepare_out_dir, resolve_formats
 from export_kit.errors import UnavailableError, UsageError
 from export_kit.exporters import ExportRequest
+from export_kit.exporters.base import check_format_options
 from export_kit.folder.access import Access, check_report_dir, open_folder
 from export_kit.folder.load import ArtifactsFolder
 from export_kit.model.datasets import Split
@@ -44,7 +45,7 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
           model_info: dict | None = None, golden_count: int = GOLDEN_COUNT, verify_after: bool = True,
           bench_batches: Sequence[int] = (1, 32),
           bench_config: SamplingConfig | None = None, timings: dict[str, float] | None = None,
-          int8_keep_float: Sequence[int] = (), log: Log = print) -> Report:
+          format_options: Mapping[str, Mapping[str, Any]] | None = None, log: Log = print) -> Report:
     """Export ``model`` to each format in ``out``, then verify and benchmark the folder. Returns the report.
 
     ``example_input`` is an image batch, a float tensor ``(N, C, H, W)`` with C 3 (RGB) or 1 (grayscale), fed
@@ -58,8 +59,9 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
     values and no accuracy is measured. ``calibration`` (training images, never test images) feeds formats
     that calibrate, such as ``int8-static``. ``checkpoint`` (an exportkit checkpoint) adds the eager reference
     to the folder, which gives verify and bench their ``pytorch`` rows. ``timings`` (seconds per stage already
-    done, e.g. training) is extended with the stages run here and stored in the report. ``int8_keep_float``
-    (counts N) adds ``int8-static-keepN`` per N: static int8 with its N costliest layers left in float.
+    done, e.g. training) is extended with the stages run here and stored in the report. ``format_options`` maps a
+    format's name to its options, which its exporter validates (``{"int8-static": {"keep_float": [1, 2]}}`` adds
+    ``int8-static-keepN`` per N: static int8 with its N costliest layers left in float).
     """
     model.eval()
     io, preprocessing = describe(model, example_input, preprocessing, inputs, classifier)
@@ -73,13 +75,12 @@ def build(model, example_input, *, formats: Sequence[str] | str | None = None, o
         raise UsageError("test and calibration images feed image models; this model takes "
                          f"{', '.join(i.name for i in io.inputs)}")
     formats = resolve_formats(formats, calibration)
-    if int8_keep_float and "int8-static" not in formats:
-        raise UsageError("--int8-keep-float makes a variant of int8-static; add int8-static to --formats")
+    options = check_format_options(formats, format_options)
     out = prepare_out_dir(out)
     metadata = {"exportkit.preprocessing": json.dumps(preprocessing.to_dict() if preprocessing else None),
                 "exportkit.classes": json.dumps(list(classes))}
     request = ExportRequest(model=model, example=first_sample(example_input), out_dir=out, io=io,
-                            metadata=metadata, int8_keep_float=tuple(int8_keep_float),
+                            metadata=metadata, options=options,
                             calibration=None if calibration is None else preprocessing.apply(calibration.images))
     timings = dict(timings or {})
     with stopwatch(timings, "export"):

@@ -5,9 +5,10 @@ callers behave the same; the CLI only parses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from export_kit import api
 from export_kit.benchmark.sampling import SamplingConfig
@@ -162,7 +163,8 @@ def _source(choice: ModelChoice, parsed: tuple | None, data: Dataset | None, out
 def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), formats: Sequence[str] | str | None = None,
                    dataset: str | None = None, data_dir: Path | None = None, bench_batches: Sequence[int] = (1, 32),
                    golden_count: int = GOLDEN_COUNT, bench_config: SamplingConfig | None = None,
-                   int8_keep_float: Sequence[int] = (), log: Callable[[str], None] = print) -> Report:
+                   format_options: Mapping[str, Mapping[str, Any]] | None = None,
+                   log: Callable[[str], None] = print) -> Report:
     """Data, model, then export, verify and bench into ``out``. A factory model needs data only when
     ``dataset``/``data_dir`` is given; the other two always read it (CIFAR-10 by default)."""
     wants_data = bool(not choice.factory or dataset or data_dir)
@@ -180,4 +182,4 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
                      calibration=data.train.subset(CALIBRATION_PER_CLASS) if data and len(data.train) else None,
                      checkpoint=src.checkpoint, model_info=src.info, golden_count=golden_count,
                      bench_batches=bench_batches, bench_config=bench_config, timings=timings,
-                     int8_keep_float=int8_keep_float, log=log)
+                     format_options=format_options, log=log)

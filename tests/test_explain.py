@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from test_cli import invoke
 
+from export_kit.errors import UsageError
 from export_kit.explain import taps
 from export_kit.explain.core import explain_artifact
 from export_kit.faults.onnx import _replace, edit_onnx
@@ -168,7 +169,8 @@ def test_int8_keep_float_leaves_the_costliest_layer_in_float_and_verifies_both(t
 
     out = tmp_path / "artifacts"
     report = build_folder(checkpoint, synthetic.test, out, formats=("onnx", "int8-static"),
-                          calibration=synthetic.train.subset(30), bench_batches=(1,), int8_keep_float=(1, 2))
+                          calibration=synthetic.train.subset(30), bench_batches=(1,),
+                          format_options={"int8-static": {"keep_float": (1, 2)}})
     arts = {a.name: a for a in load_manifest(out).artifacts}
     (kept,) = arts["int8-static-keep1"].details["kept_float"]
     assert f"{kept['op']}:{kept['node']}" in arts["int8-static"].details["int8_layers"]
@@ -180,6 +182,21 @@ def test_int8_keep_float_leaves_the_costliest_layer_in_float_and_verifies_both(t
     rows = {(r["artifact"], r["device"]) for r in report.verify if r["accuracy"] is not None}
     assert {("int8-static", "cpu"), ("int8-static-keep1", "cpu")} <= rows
     assert {b["artifact"] for b in report.bench if b["status"] == "passed"} >= {"int8-static", "int8-static-keep1"}
+
+
+def test_each_format_validates_its_own_options():
+    """Options travel through build as a plain mapping; only the format they belong to reads or checks them."""
+    from export_kit.exporters.base import check_format_options
+
+    assert check_format_options(["onnx", "int8-static"], {"int8-static": {"keep_float": [2, 1]}}) == {
+        "int8-static": {"keep_float": (2, 1)}}
+    for formats, given, words in ((["int8-static"], {"int8-static": {"keep": [1]}}, "takes the option keep_float"),
+                                  (["int8-static"], {"int8-static": {"keep_float": [0]}}, "from 1 to 64"),
+                                  (["int8-static"], {"int8-static": {"keep_float": [1, 1]}}, "distinct"),
+                                  (["onnx"], {"onnx": {"opset": 18}}, "format onnx takes no options"),
+                                  (["onnx"], {"int8-static": {"keep_float": [1]}}, "add int8-static to --formats")):
+        with pytest.raises(UsageError, match=words):
+            check_format_options(formats, given)
 
 
 def test_int8_keep_float_without_int8_static_is_a_usage_error(built, tmp_path):

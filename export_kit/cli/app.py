@@ -121,8 +121,8 @@ def build(
     report = build_pipeline(choice, out=out, formats=formats, dataset=dataset, data_dir=data_dir,
                             bench_batches=batches if bench else (), golden_count=golden,
                             bench_config=SamplingConfig(processes=bench_processes),
-                            int8_keep_float=parse_counts(int8_keep_float, "--int8-keep-float", 64)
-                            if int8_keep_float else (), log=log)
+                            format_options={"int8-static": {"keep_float": parse_counts(
+                                int8_keep_float, "--int8-keep-float", 64)}} if int8_keep_float else None, log=log)
     finish(report, ("export", "verify", "bench"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,12 @@ class ExportRequest:
     io: ModelIO | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     calibration: Any = None  # float32 model inputs from training images, for formats that calibrate
-    int8_keep_float: tuple[int, ...] = ()  # int8-static also writes a variant per count, its costliest layers in float
+    #: Per format name, the options its exporter accepted (:meth:`Exporter.check_options`); generic code carries
+    #: them without knowing what they mean.
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def options_for(self, format_name: str) -> dict[str, Any]:
+        return self.options.get(format_name, {})
 
     @property
     def args(self) -> tuple:
@@ -85,8 +90,28 @@ class Exporter:
         artifacts of several (OpenVINO's default-precision row)."""
         return cls.precision
 
+    @classmethod
+    def check_options(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The options this format takes, validated: a format owns its options, so build, the pipeline and the
+        request only carry them. The default takes none."""
+        if given:
+            raise UsageError(f"format {cls.name} takes no options (given: {', '.join(sorted(given))})")
+        return {}
+
     def export(self, request: ExportRequest) -> list[Artifact]:
         raise NotImplementedError
+
+
+def check_format_options(formats: Sequence[str], given: Mapping[str, Mapping[str, Any]] | None
+                         ) -> dict[str, dict[str, Any]]:
+    """Each format's options, validated by its exporter; options for a format not being built are refused."""
+    checked = {}
+    for name, values in (given or {}).items():
+        if name not in formats:
+            raise UsageError(f"options for {name} ({', '.join(sorted(values))}) make sense only when it is built; "
+                             f"add {name} to --formats")
+        checked[name] = EXPORTERS[name].check_options(values)
+    return checked
 
 
 EXPORTERS: dict[str, type[Exporter]] = {}

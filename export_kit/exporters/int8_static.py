@@ -13,16 +13,21 @@ onnxruntime 1.32 on this project's CPU (AVX-512 VNNI), on all 10,000 test images
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from export_kit.errors import ExportError
+from export_kit.errors import ExportError, UsageError
 from export_kit.exporters.base import Exporter, ExportRequest, recorded_warnings, register
 from export_kit.exporters.int8 import pre_process
 from export_kit.exporters.onnx import OPSET, temporary_fp32_onnx
 from export_kit.folder.manifest import Artifact
 from export_kit.safeio.atomic import atomic_path
+
+#: The most layers a keep-float variant leaves in float: beyond that the file is mostly float anyway.
+MAX_KEEP = 64
 
 
 def _reader(input_name: str, images: np.ndarray, batch: int = 32):
@@ -59,6 +64,19 @@ class StaticInt8Exporter(Exporter):
     precision = "int8"
     summary = "static int8 ONNX (QDQ, per-channel weights), calibrated on training images"
 
+    @classmethod
+    def check_options(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``keep_float``: counts N, distinct, from 1 to 64; per N a variant ``int8-static-keepN`` with the N
+        layers that add the most error left in float."""
+        unknown = set(given) - {"keep_float"}
+        if unknown:
+            raise UsageError(f"format int8-static takes the option keep_float, not {', '.join(sorted(unknown))}")
+        counts = given.get("keep_float", ())
+        if not (isinstance(counts, (list, tuple)) and all(isinstance(n, int) and 1 <= n <= MAX_KEEP for n in counts)
+                and len(set(counts)) == len(counts)):
+            raise UsageError(f"int8-static keep_float takes distinct layer counts from 1 to {MAX_KEEP}")
+        return {"keep_float": tuple(counts)}
+
     def export(self, request: ExportRequest) -> list[Artifact]:
         if request.calibration is None or not len(request.calibration):
             raise ExportError("int8-static needs calibration images: build with --data-dir or --dataset")
@@ -70,7 +88,7 @@ class StaticInt8Exporter(Exporter):
                 pre_process(fp32, pre, notes)
                 _quantize(pre, request.out_dir / rel, request, [])
                 made = [self._artifact(request, rel, notes)]
-                if request.int8_keep_float:
+                if request.options_for(self.name).get("keep_float"):
                     made += self._keep_float(request, pre, rel, notes)
         return made
 
@@ -84,14 +102,15 @@ class StaticInt8Exporter(Exporter):
                                  "int8_layers": quantized_ops(request.out_dir / rel), **details, "warnings": notes})
 
     def _keep_float(self, request: ExportRequest, pre: Path, full: str, notes: list[str]) -> list[Artifact]:
-        """Per count N of ``int8_keep_float``, the same quantization with the N costliest compute layers of the
+        """Per count N of the ``keep_float`` option, the same quantization with the N costliest compute layers of the
         full one left in float (:mod:`export_kit.explain.keep_float`), ranked once."""
         from export_kit.explain.keep_float import costliest_nodes
 
+        counts = request.options_for(self.name)["keep_float"]
         ranked = costliest_nodes(pre, request.out_dir / full, {request.input_names[0]: request.calibration},
-                                 max(request.int8_keep_float))
+                                 max(counts))
         made = []
-        for count in request.int8_keep_float:
+        for count in counts:
             rel, kept = f"model.int8-static-keep{count}.onnx", ranked[:count]
             _quantize(pre, request.out_dir / rel, request, [k["node"] for k in kept])
             made.append(self._artifact(request, rel, notes, name=f"int8-static-keep{count}", kept_float=kept))
