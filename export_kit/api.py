@@ -36,6 +36,7 @@ from export_kit.verification.tolerances import Overrides, check_tolerance_names
 
 if TYPE_CHECKING:
     from export_kit.explain.core import Explanation
+    from export_kit.faults.plant import FaultResult
 
 
 def build(model, example_input, *, formats: Sequence[str] | str | None = None, out: Path = Path("artifacts"),
@@ -291,3 +292,17 @@ def explain(out: Path, artifact: str, *, samples: int | None = None, extract: Pa
     report.explanations = [e for e in report.explanations if e.get("artifact") != artifact] + [found.to_dict()]
     write_report(report, report_dir)
     return found
+
+
+def selftest(out: Path, test: Split | None = None, *, access: Access | None = None, data_optional: bool = False,
+             log: Log = print) -> list[FaultResult]:
+    """Plant every known fault in copies of the folder (:mod:`export_kit.faults.plant`) and verify each: the
+    results, the control first. ``test`` and ``data_optional`` as for :func:`verify`."""
+    from export_kit.faults.plant import selftest as run_selftest
+    from export_kit.verification.run import usable_test
+
+    source, _ = open_folder(Path(out), access, writes=False)
+    test, misfit = usable_test(source, test, data_optional)
+    if misfit:
+        log(f"accuracy skipped: {misfit}")
+    return run_selftest(source, test)

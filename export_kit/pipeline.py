@@ -5,6 +5,7 @@ callers behave the same; the CLI only parses.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,10 @@ from typing import Any
 from export_kit import api
 from export_kit.benchmark.sampling import SamplingConfig
 from export_kit.builder import CHECKPOINT_NAME, GOLDEN_COUNT, prepare_out_dir
-from export_kit.errors import UsageError
+from export_kit.errors import DataMismatchError, MixedSizesError, UsageError
 from export_kit.exporters import parse_formats
 from export_kit.model import sources
-from export_kit.model.datasets import Dataset
+from export_kit.model.datasets import Dataset, Split
 from export_kit.model.geometry import Geometry
 from export_kit.model.io import parse_inputs
 from export_kit.model.preprocessing import LAYOUTS, Preprocessing, color_for
@@ -183,3 +184,25 @@ def build_pipeline(choice: ModelChoice, *, out: Path = Path("artifacts"), format
                      checkpoint=src.checkpoint, model_info=src.info, golden_count=golden_count,
                      bench_batches=bench_batches, bench_config=bench_config, timings=timings,
                      format_options=format_options, log=log)
+
+
+def test_split_for(folder: Path, dataset: str | None, data_dir: Path | None,
+                   log: Callable[[str], None] = print) -> tuple[Split | None, bool]:
+    """The test split verify and selftest measure accuracy on: asked for by ``dataset`` or ``data_dir``, or found
+    through ``$EXPORTKIT_DATA``, decoded with the resize ``folder``'s manifest records; else None. Also whether it
+    is optional (found in the environment, not asked for): optional data that does not fit is skipped with a line,
+    asked-for data that does not fit is the user's error."""
+    if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
+        from export_kit.folder.manifest import load_manifest
+
+        prep, optional = load_manifest(folder).preprocessing, not (dataset or data_dir)
+        try:
+            return load_data(dataset, data_dir, prep.geometry if prep else None).test, optional
+        except MixedSizesError as exc:
+            if not optional:
+                raise DataMismatchError(f"{data_dir or dataset} does not fit this folder, whose model was "
+                                               f"built without --resize for images of one size: {exc.sizes}") from None
+            log(f"accuracy skipped: $EXPORTKIT_DATA does not fit this folder: images of {exc.sizes}")
+            return None, optional
+    log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
+    return None, True

@@ -126,29 +126,6 @@ def build(
     finish(report, ("export", "verify", "bench"))
 
 
-def _test_split(dataset: str | None, data_dir: Path | None, folder: Path):
-    """The test split when one is asked for (--dataset, --data-dir or $EXPORTKIT_DATA), decoded with the resize
-    ``folder``'s manifest records, else None; and whether it is optional (found in the environment rather than
-    named on the command line)."""
-    import os
-
-    if dataset or data_dir or os.environ.get("EXPORTKIT_DATA"):
-        from export_kit.folder.manifest import load_manifest
-        from export_kit.pipeline import load_data
-
-        prep, optional = load_manifest(folder).preprocessing, not (dataset or data_dir)
-        try:
-            return load_data(dataset, data_dir, prep.geometry if prep else None).test, optional
-        except errors.MixedSizesError as exc:
-            if not optional:
-                raise errors.DataMismatchError(f"{data_dir or dataset} does not fit this folder, whose model was "
-                                               f"built without --resize for images of one size: {exc.sizes}") from None
-            log(f"accuracy skipped: $EXPORTKIT_DATA does not fit this folder: images of {exc.sizes}")
-            return None, optional
-    log("accuracy not checked: no dataset given (pass --data-dir DIR or set EXPORTKIT_DATA)")
-    return None, True
-
-
 VerifyDataset = Annotated[str | None, typer.Option(help="dataset for accuracy; default: none unless --data-dir "
                                                         "or $EXPORTKIT_DATA")]
 
@@ -180,12 +157,13 @@ def verify(
     """Re-check a built folder: integrity, load, parity on golden vectors, and accuracy when data is given; with
     --target, the same checks on each target's own runtime."""
     from export_kit import api
+    from export_kit.pipeline import test_split_for
     from export_kit.targets.spec import load_fleet
     from export_kit.verification.tolerances import load_tolerances
 
     overrides = load_tolerances(tolerances) if tolerances else None
     target = [*(target or []), *(load_fleet(targets) if targets else [])]
-    test, optional = _test_split(dataset, data_dir, artifacts)
+    test, optional = test_split_for(artifacts, dataset, data_dir, log)
     report = api.verify(artifacts, test, tolerances=overrides, devices=(device,) if device else None,
                         access=access_from(trust_key, trust_code, allow_factory, report_dir),
                         data_optional=optional, explain=explain, targets=target,
@@ -210,25 +188,22 @@ def selftest(
     """Plant known faults in copies of a built folder and show that verify catches every one."""
     from rich.table import Table
 
-    from export_kit.faults.plant import FAULTS, run_control, run_fault
-    from export_kit.folder.access import open_folder
-    from export_kit.verification.run import usable_test
+    from export_kit import api
+    from export_kit.faults.plant import selftest_failure
+    from export_kit.pipeline import test_split_for
 
-    source, _ = open_folder(artifacts, access_from(trust_key, trust_code, allow_factory, None), writes=False)
-    test, misfit = usable_test(source, *_test_split(dataset, data_dir, artifacts))
-    if misfit:
-        log(f"accuracy skipped: {misfit}")
-    results = [run_control(source, test)] + [run_fault(source, f, test) for f in FAULTS]
+    test, optional = test_split_for(artifacts, dataset, data_dir, log)
+    results = api.selftest(artifacts, test, access=access_from(trust_key, trust_code, allow_factory, None),
+                           data_optional=optional, log=log)
     table = Table("fault", "artifact", "must fail", "failed checks", "result", title="planted faults")
     for r in results:
         colour = {"passed": "green", "skipped": "yellow"}.get(r.status, "red")
         table.add_row(r.fault, r.artifact, r.expected_check, ", ".join(r.failed_checks) or "-",
                       f"[{colour}]{r.outcome}[/] {r.detail}")
     console().print(table)
-    if not all(r.passed for r in results):
-        raise typer.Exit(errors.EXIT_CHECK_FAILED)
-    if all(r.status == "skipped" for r in results[1:]):
-        typer.echo("FAILED no fault could be planted in this folder, so nothing was shown to be caught", err=True)
+    why = selftest_failure(results)
+    if why:
+        typer.echo(f"FAILED {why}", err=True)
         raise typer.Exit(errors.EXIT_CHECK_FAILED)
 
 

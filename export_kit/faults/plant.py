@@ -212,3 +212,18 @@ def run_control(source: ArtifactsFolder, test: Split | None) -> FaultResult:
     return FaultResult("control: untouched folder", "*", "(none)", "false alarm" if failed else "no false alarm",
                        sorted({c for v in failed.values() for c in v}),
                        detail=f"on {sorted(failed)}" if failed else "")
+
+
+def selftest(source: ArtifactsFolder, test: Split | None) -> list[FaultResult]:
+    """The control first (a correct copy must pass), then every planted fault (each must be caught)."""
+    return [run_control(source, test)] + [run_fault(source, f, test) for f in FAULTS]
+
+
+def selftest_failure(results: list[FaultResult]) -> str | None:
+    """Why a selftest proved nothing, or None: a fault that passed or a control that failed are in the results;
+    a folder where no fault could be planted is said here."""
+    if not all(r.passed for r in results):
+        return "a planted fault was not caught, or the correct copy failed"
+    if all(r.status == "skipped" for r in results[1:]):
+        return "no fault could be planted in this folder, so nothing was shown to be caught"
+    return None
