@@ -8,7 +8,8 @@ announces an 8-byte length and the array as .npy bytes (never pickles). One requ
 - ``have {sha256}``: whether the content-addressed cache holds that file; ``put {sha256}`` + bytes stores it after
   checking the digest, so a rerun uploads nothing.
 - ``open {runtime, sha256, inputs, outputs, threads}``: load the cached file (its digest checked again first).
-- ``run`` + one array per input: the outputs, and the seconds the call took.
+- ``run`` + one array per input: the outputs, and the seconds the call took on the target (for timing there;
+  verify reads only the outputs).
 - ``bye``: close; the work directory is removed.
 
 Any error is a reply ``{"ok": false, "error": one line}``; the agent keeps serving.

@@ -37,11 +37,9 @@ def upload(channel: Channel, path: Path) -> str:
 @dataclass
 class RemoteRunner(Runner):
     channel: Channel | None = field(default=None, repr=False)
-    #: Seconds each call took on the target, as the agent measured it (not the round trip).
-    call_seconds: list[float] = field(default_factory=list)
 
     def _run(self, inputs: list[np.ndarray]) -> Sequence[np.ndarray]:
-        reply, blobs = self.channel.request({"op": "run"}, [to_npy(a) for a in inputs])
+        _, blobs = self.channel.request({"op": "run"}, [to_npy(a) for a in inputs])
         if len(blobs) != len(self.io.outputs):
             raise TargetError(f"target {self.channel.spec} returned {len(blobs)} outputs; the manifest names "
                               f"{len(self.io.outputs)}")
@@ -51,7 +49,6 @@ class RemoteRunner(Runner):
             if out.dtype.kind not in "fiub" or out.ndim == 0 or out.shape[0] != batch:
                 raise TargetError(f"target {self.channel.spec} returned {name} as {out.dtype} {out.shape} for a "
                                   f"batch of {batch}")
-        self.call_seconds.append(float(reply.get("seconds", 0.0)))
         return outputs
 
     def close(self) -> None:
