@@ -88,3 +88,15 @@ def test_the_length_fault_is_skipped_with_its_reason_on_a_model_without_dynamic_
     fault = next(f for f in FAULTS if f.needs_axes)
     result = run_fault(source, fault, None)
     assert result.status == "skipped" and "no dynamic axis" in result.detail
+
+
+def test_a_failed_blocking_check_ends_the_artifacts_checks_before_anything_reads_the_file(built_copy):
+    """A rewritten ONNX file fails integrity, a blocking check: none of the later file checks (precision, the
+    graph's own) runs on bytes nobody vouches for, and the row never loads it."""
+    path = built_copy / "model.onnx"
+    path.write_bytes(path.read_bytes() + b"\0")
+    report = api.verify(built_copy, explain=False, log=lambda _: 0)
+    row = next(r for r in report.verify_rows() if r.artifact == "onnx" and r.device == "cpu")
+    names = [c["name"] for c in row.checks]
+    assert "integrity" in names and row.status == "failed"
+    assert not {"precision", "self_contained", "graph", "load"} & set(names[names.index("integrity"):]), names
